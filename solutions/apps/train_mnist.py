@@ -13,7 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import matplotlib
+# Run as a script from anywhere: this homework's python/ (needle), src/ (hw0) and root (apps).
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
+
+import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # a file, not a window: the demo runs on machines without a screen
 import matplotlib.pyplot as plt  # noqa: E402
 from tqdm import tqdm  # noqa: E402

@@ -1,8 +1,4 @@
-"""Gradient checks by central differences, shared by the hw1+ tests.
-
-All checks run in float64, where central differences with ``eps = 1e-6`` agree with exact
-derivatives to about 1e-8 (truncation error O(eps^2), rounding O(1e-16 / eps)).
-"""
+"""Gradient checks of needle ops and graphs by central differences (``gradcheck``), in float64."""
 from __future__ import annotations
 
 from typing import Callable
@@ -10,21 +6,7 @@ from typing import Callable
 import numpy as np
 
 import needle as ndl
-
-
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central-difference gradient of scalar ``f`` at ``x``: (f(x + eps e_i) - f(x - eps e_i)) / 2eps."""
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        saved = x[i]
-        x[i] = saved + eps
-        f_plus = f(x.copy())
-        x[i] = saved - eps
-        f_minus = f(x.copy())
-        x[i] = saved
-        grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad
+from gradcheck import numerical_gradient
 
 
 def _numerical_adjoints(fn, arrays, weights) -> list[np.ndarray]:

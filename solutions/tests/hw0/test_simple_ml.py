@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import simple_ml
-from needle_testing import numerical_gradient
+from gradcheck import numerical_gradient
 from simple_ml import (loss_err, nn_epoch, parse_mnist, softmax_loss, softmax_regression_epoch,
                        softmax_regression_epoch_cpp)
 

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import needle as ndl
-from needle_testing import check_backward, numerical_gradient
+from gradcheck import numerical_gradient
+from needle_testing import check_backward
 
 
 def leaves(*values):

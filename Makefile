@@ -1,0 +1,57 @@
+# Flamethrower: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target bootstraps .venv from pyproject.toml first; nothing else is installed by hand.
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := $(VENV)/bin:$(PATH)
+
+HANDOUTS := hw0 hw1_autograd
+
+.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 handouts \
+        check-handouts clean
+
+help:
+	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
+	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
+	@echo "make test-hw0|hw1    a handout's public tests, as its students run them"
+	@echo "make handouts        regenerate the handouts from solutions/"
+	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.X")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+build: $(STAMP)
+	$(MAKE) -C solutions build PYTHON=$(PY)
+
+demo: build
+	$(PY) solutions/apps/train_mnist.py --out demo-output
+
+test: check-handouts test-solutions test-grader
+
+test-solutions: build
+	cd solutions && $(PY) -m pytest tests python/needle --doctest-modules
+
+test-grader: $(STAMP)
+	$(PY) -m pytest grader/tests
+
+test-hw0: $(STAMP)
+	$(MAKE) -C hw0 test PYTHON=$(PY)
+
+test-hw1: $(STAMP)
+	$(MAKE) -C hw1_autograd test PYTHON=$(PY)
+
+handouts: $(STAMP)
+	$(PY) -m grader handouts
+
+check-handouts: $(STAMP)
+	$(PY) -m grader check-handouts
+
+clean:
+	rm -rf demo-output $(foreach d,solutions $(HANDOUTS),$(d)/build $(d)/build.log $(d)/src/*.so)

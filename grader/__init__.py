@@ -1,0 +1,1 @@
+"""Flamethrower's instructor tooling: handout generation and checking (and, later, grading)."""

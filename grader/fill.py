@@ -1,0 +1,50 @@
+"""Filling a handout's stubs with code: the inverse of stubbing, region by region.
+
+A stub is the one line ``markers.stub_line`` writes; it names its region's qualified name, so
+code can be put back where it belongs by file and name (the key carry-forward uses too).
+"""
+from __future__ import annotations
+
+import re
+
+from .markers import Region
+
+# Exactly the two lines markers.stub_line writes, in Python and in C++.
+STUB = re.compile(r'^[ \t]*(?:raise NotImplementedError\("(?P<py>[\w.]+): hw\d+"\)'
+                  r'|throw std::runtime_error\("not implemented: (?P<cpp>[\w.]+): hw\d+"\);)$')
+
+
+def _stub_name(line: str) -> str | None:
+    match = STUB.match(line)
+    return (match["py"] or match["cpp"]) if match else None
+
+
+def stubs_in(text: str) -> list[str]:
+    """The qualified names of the stubs in ``text``, in order."""
+    return [name for line in text.splitlines() if (name := _stub_name(line))]
+
+
+def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list[str]]:
+    """Replace each stub whose name is a key of ``bodies`` with those lines.
+
+    Args:
+        text: a handout file.
+        bodies: qualified name -> the lines of code to put in that stub's place.
+
+    Returns:
+        The new text and the names filled, in order.
+    """
+    out, filled = [], []
+    for line in text.splitlines():
+        name = _stub_name(line)
+        if name in bodies:
+            out.extend(bodies[name])
+            filled.append(name)
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n", filled
+
+
+def bodies_of(regions: list[Region]) -> dict[str, tuple[str, ...]]:
+    """``{qualified name: solution lines}`` of one file's regions."""
+    return {region.qualname: region.body for region in regions}

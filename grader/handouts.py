@@ -1,0 +1,261 @@
+"""Generating the student handouts from ``solutions/`` and checking the committed ones.
+
+Handout K is the files that homeworks 0..K introduce (``course.toml``), plus homework K's
+notebook and a generated README, each rendered for K (``markers.render``): student regions
+tagged <= K become stubs and blocks for later homeworks disappear.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .course import REPO, SOLUTIONS, Homework, load_course
+from .markers import MarkerError, Parsed, Region, language_of, parse, render
+
+# Build and tool outputs that live beside the sources but are never part of them.
+IGNORED_DIRS = {"build", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints",
+                "demo-output"}
+IGNORED_SUFFIXES = (".so", ".pyd", ".o", ".pyc", ".log")
+
+
+def is_ignored(relative: Path) -> bool:
+    """Whether a path (relative to a solutions or handout folder) is a build or tool output."""
+    return bool(IGNORED_DIRS.intersection(relative.parts[:-1])) or \
+        relative.name.endswith(IGNORED_SUFFIXES) or relative.name in IGNORED_DIRS
+
+
+def tree_files(root: Path) -> list[str]:
+    """The source files under ``root``, relative, sorted, build outputs left out."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and not is_ignored(p.relative_to(root)))
+
+
+@dataclass
+class Handout:
+    """One generated handout: its files (relative path -> text) and the stubs in them."""
+
+    homework: Homework
+    files: dict[str, str]
+    stubs: list[Region]
+
+
+def render_source(name: str, text: str, hw: int) -> tuple[str, list[Region]]:
+    """One source file as homework ``hw`` sees it (see ``markers.render``)."""
+    if name.endswith(".ipynb"):
+        return render_notebook(name, text, hw)
+    language = language_of(name)
+    if language is None:
+        return text, []
+    return render(parse(text, name, language), hw, language)
+
+
+def render_notebook(name: str, text: str, hw: int) -> tuple[str, list[Region]]:
+    """A notebook for homework ``hw``: code cells rendered, outputs and counts cleared."""
+    notebook = nbformat.reads(text, as_version=4)
+    stubs: list[Region] = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        if cell.cell_type == "code":
+            parsed = parse(cell.source, f"{name}:cell {number}", "python", top_level_ok=True)
+            source, cell_stubs = render(parsed, hw, "python")
+            cell.source = source.rstrip("\n")
+            cell.outputs, cell.execution_count = [], None
+            stubs += cell_stubs
+        cell.metadata.pop("execution", None)
+    return nbformat.writes(notebook) + "\n", stubs
+
+
+def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUTIONS) -> Handout:
+    """Render handout ``homework`` from ``solutions`` (nothing is written).
+
+    Raises:
+        MarkerError: for a malformed marker, naming ``file:line``.
+        FileNotFoundError: for a file ``course.toml`` lists that does not exist.
+    """
+    names = [name for hw in course[:homework.number + 1] for name in hw.files]
+    if homework.notebook:
+        names.append(homework.notebook)
+    files, stubs = {}, []
+    for name in names:
+        text, file_stubs = render_source(name, (solutions / name).read_text(), homework.number)
+        files[name] = text
+        stubs += file_stubs
+    files["README.md"] = readme(homework, course)
+    return Handout(homework, files, stubs)
+
+
+def write(handout: Handout, dest: Path) -> None:
+    """Replace the source files of ``dest`` with the handout's (build outputs are kept)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in tree_files(dest):
+        if name not in handout.files:
+            (dest / name).unlink()
+    for name, text in handout.files.items():
+        path = dest / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def unclaimed(course: list[Homework], solutions: Path = SOLUTIONS) -> list[str]:
+    """Files in ``solutions`` that no homework lists (so no handout would ever carry them)."""
+    claimed = {name for hw in course for name in hw.files + ((hw.notebook,) if hw.notebook else ())}
+    return [name for name in tree_files(solutions) if name not in claimed and name != "course.toml"]
+
+
+def secret_lines(course: list[Homework], solutions: Path = SOLUTIONS) -> set[str]:
+    """Lines of solution text that must never reach a handout.
+
+    Every stripped line inside a region, except short ones and lines that also appear outside
+    all regions somewhere in ``solutions`` (those are given code, not secrets).
+    """
+    inside, outside = set(), set()
+    for hw in course:
+        for name in hw.files + ((hw.notebook,) if hw.notebook else ()):
+            for parsed in _parsed_units(name, (solutions / name).read_text()):
+                in_region = set()
+                for region in parsed.regions:
+                    in_region.update(range(region.begin, region.end + 1))
+                    inside.update(line.strip() for line in region.body)
+                outside.update(line.strip() for n, line in enumerate(parsed.lines, start=1)
+                               if n not in in_region)
+    return {line for line in inside - outside if len(line) >= 10}
+
+
+def _parsed_units(name: str, text: str):
+    """The parsed units of a source: the file itself, or each cell of a notebook."""
+    if name.endswith(".ipynb"):
+        for number, cell in enumerate(nbformat.reads(text, as_version=4).cells, start=1):
+            unit = f"{name}:cell {number}"
+            yield (parse(cell.source, unit, "python", top_level_ok=True)
+                   if cell.cell_type == "code" else Parsed(unit, cell.source.splitlines()))
+    else:
+        language = language_of(name)
+        yield parse(text, name, language) if language else Parsed(name, text.splitlines())
+
+
+def leaks(files: dict[str, str], secrets: set[str]) -> list[str]:
+    """Each marker or secret solution line found in ``files``, as ``file:line: what``."""
+    problems = []
+    for name, text in sorted(files.items()):
+        units = _parsed_lines(name, text)
+        for unit_name, lines in units:
+            for number, line in enumerate(lines, start=1):
+                stripped = line.strip()
+                if any(m in stripped for m in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN FROM",
+                                               "END FROM")):
+                    problems.append(f"{unit_name}:{number}: marker left in: {stripped!r}")
+                elif stripped in secrets:
+                    problems.append(f"{unit_name}:{number}: solution text: {stripped!r}")
+    return problems
+
+
+def _parsed_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
+    if name.endswith(".ipynb"):
+        notebook = nbformat.reads(text, as_version=4)
+        return [(f"{name}:cell {n}", cell.source.splitlines())
+                for n, cell in enumerate(notebook.cells, start=1)]
+    return [(name, text.splitlines())]
+
+
+def check(repo: Path = REPO) -> list[str]:
+    """Everything wrong with the committed handouts, as messages (empty when all is well).
+
+    A fresh generation must equal each committed handout file for file; no handout may hold a
+    marker or solution text; every file in ``solutions/`` must belong to a homework.
+    """
+    solutions = repo / "solutions"
+    course = load_course(solutions)
+    problems = [f"solutions/{name}: listed by no homework in course.toml"
+                for name in unclaimed(course, solutions)]
+    secrets = secret_lines(course, solutions)
+    for hw in course:
+        try:
+            handout = generate(hw, course, solutions)
+        except (MarkerError, FileNotFoundError) as error:
+            problems.append(str(error))
+            continue
+        committed = repo / hw.dir
+        present = set(tree_files(committed)) if committed.is_dir() else set()
+        for name in sorted(present - handout.files.keys()):
+            problems.append(f"{hw.dir}/{name}: not in a fresh generation (run `make handouts`)")
+        for name, text in sorted(handout.files.items()):
+            if name not in present:
+                problems.append(f"{hw.dir}/{name}: missing (run `make handouts`)")
+            elif (committed / name).read_text() != text:
+                problems.append(f"{hw.dir}/{name}: differs from a fresh generation (run `make handouts`; "
+                                f"handouts are never edited by hand)")
+        problems += [f"{hw.dir}/{leak}" for leak in leaks(handout.files, secrets)]
+        if committed.is_dir():
+            committed_files = {name: (committed / name).read_text() for name in present}
+            problems += [f"{hw.dir}/{leak}" for leak in leaks(committed_files, secrets)
+                         if f"{hw.dir}/{leak}" not in problems]
+    return problems
+
+
+def generate_all(repo: Path = REPO, only: str | None = None) -> list[Handout]:
+    """Generate and write every handout (or the one named ``only``) into ``repo``."""
+    solutions = repo / "solutions"
+    course = load_course(solutions)
+    missing = unclaimed(course, solutions)
+    if missing:
+        raise ValueError("files in solutions/ that no homework lists in course.toml: " + ", ".join(missing))
+    handouts = []
+    for hw in course:
+        if only in (None, hw.id, hw.dir):
+            handout = generate(hw, course, solutions)
+            write(handout, repo / hw.dir)
+            handouts.append(handout)
+    return handouts
+
+
+def readme(homework: Homework, course: list[Homework]) -> str:
+    """The handout's README.md: the questions in order with their points, and how to work."""
+    rows = "\n".join(f"| {q.n} | {q.title} | {q.what} | {q.points} |" for q in homework.questions)
+    total = sum(q.points for q in homework.questions)
+    earlier = ""
+    if homework.number > 0:
+        names = ", ".join(hw.id for hw in course[:homework.number])
+        earlier = (f"\nThis folder also holds the files of {names}, with their functions stubbed "
+                   f"again. Copy your solutions to those functions into them: later questions "
+                   f"use them (hw1's MNIST tests read the data with your `parse_mnist`).\n")
+    notebook = (f"\nOpen `{homework.notebook}` (locally with Jupyter, or on a Colab runtime) for a "
+                f"guided tour of the questions.\n") if homework.notebook else ""
+    tests = f"tests/{homework.id}"
+    return f"""# {homework.id}: {homework.title}
+
+{homework.summary}
+
+This folder is a handout of *Flamethrower*, the course in which you build **needle**, a
+PyTorch-style deep learning library, from first principles. It is generated from the course's
+reference solutions: do not rename files or functions, since the grader calls them by name.
+
+## Questions
+
+| # | Question | What to implement | Points |
+|---|---|---|---|
+{rows}
+
+Total: {total} points. The public tests in `{tests}` check each question; the grader also runs
+hidden tests of the same questions.
+
+## Working on it
+
+You need Python 3.10+, a C++ compiler and the packages `numpy pybind11 cmake pytest hypothesis
+matplotlib tqdm` (the repository's `make test-{homework.id}` installs them into a virtualenv).
+
+```bash
+make                                        # build the C++ extension
+make test                                   # run this homework's public tests ({tests})
+python -m pytest {tests} --question 3       # one question's tests
+make test-all                               # every homework's tests in this folder
+```
+
+Each function you have to write raises `NotImplementedError("<its name>: {homework.id}")` until you
+do, so every failing test names the function to fix.
+{earlier}{notebook}"""

@@ -1,0 +1,49 @@
+"""A pytest plugin that writes each test's outcome to JSON, for checking handouts from outside.
+
+Use: ``python -m pytest -p grader.pytest_outcomes`` with ``NEEDLE_OUTCOMES=path.json`` set. The
+file maps each test's node id to ``{"outcome", "question", "exception", "message"}``: outcome is
+"passed", "failed", "skipped" or "error" (set-up or collection failed); exception and message
+describe what a failing test raised. A file that fails to collect appears under its own id.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+_results: dict[str, dict] = {}
+
+
+def _entry(nodeid: str, question=None) -> dict:
+    return _results.setdefault(nodeid, {"outcome": "passed", "question": question,
+                                        "exception": None, "message": None})
+
+
+def pytest_itemcollected(item):
+    marker = item.get_closest_marker("question")
+    _entry(item.nodeid, marker.args[0] if marker else None)
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        _entry(report.nodeid).update(outcome="error", message=str(report.longrepr)[-1000:])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.failed:
+        entry = _entry(item.nodeid)
+        entry["outcome"] = "failed" if call.when == "call" else "error"
+        if call.excinfo is not None:
+            entry["exception"], entry["message"] = call.excinfo.type.__name__, str(call.excinfo.value)
+    elif report.skipped and _entry(item.nodeid)["outcome"] == "passed":
+        _entry(item.nodeid)["outcome"] = "skipped"
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("NEEDLE_OUTCOMES")
+    if path:
+        with open(path, "w") as f:
+            json.dump(_results, f, indent=1, sort_keys=True)

@@ -1,0 +1,25 @@
+"""Fixtures for the grader's own tests."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.course import REPO
+
+
+@pytest.fixture(scope="session")
+def env() -> dict[str, str]:
+    """The environment handout builds and test runs get: this venv first, the repo's data."""
+    bin_dir = str(Path(os.sys.executable).parent)
+    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            "NEEDLE_DATA_DIR": str(REPO / "data")}
+
+
+@pytest.fixture
+def repo_copy(tmp_path) -> Path:
+    """A copy of the repository's solutions and handouts to damage freely."""
+    for name in ("solutions", "hw0", "hw1_autograd"):
+        shutil.copytree(REPO / name, tmp_path / name,
+                        ignore=shutil.ignore_patterns("build", "*.so", "__pycache__", "*.log"))
+    return tmp_path

@@ -1,0 +1,113 @@
+"""The generated handouts, run as a student would: they build, every question's test fails on
+the stub it reaches (a NotImplementedError naming it), given code passes, and a handout whose
+stubs are filled with the reference code passes every test."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from grader import handouts
+from grader.course import REPO, SOLUTIONS, load_course
+from grader.fill import bodies_of, fill_stubs, stubs_in
+from grader.markers import language_of, parse
+
+COURSE = load_course()
+
+
+def build_and_test(folder, env, tmp_path):
+    """``make build`` then every test in ``folder``; returns the outcomes by test id."""
+    build = subprocess.run(["make", "build", f"PYTHON={sys.executable}"], cwd=folder, env=env,
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    outcomes = tmp_path / f"{folder.name}-outcomes.json"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "grader.pytest_outcomes",
+                          "-p", "no:randomly", "tests"], cwd=folder, capture_output=True, text=True,
+                         env={**env, "NEEDLE_OUTCOMES": str(outcomes)})
+    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads(outcomes.read_text())
+
+
+@pytest.mark.parametrize("homework", COURSE, ids=[hw.dir for hw in COURSE])
+def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
+    handout = handouts.generate(homework, COURSE)
+    folder = tmp_path / homework.dir
+    handouts.write(handout, folder)
+    stub_messages = {f"{r.qualname}: hw{r.hw}" for r in handout.stubs}
+    outcomes = build_and_test(folder, env, tmp_path)
+    assert outcomes, "no test ran"
+    questions = [name for name, o in outcomes.items() if o["question"] is not None]
+    assert questions, "no test is marked with a question"
+    for name, outcome in outcomes.items():
+        if outcome["question"] is None:
+            assert outcome["outcome"] == "passed", f"{name} tests given code but {outcome}"
+            continue
+        assert outcome["outcome"] == "failed", f"{name} should fail on a stub: {outcome}"
+        message = outcome["message"].removeprefix("not implemented: ")
+        expected = "RuntimeError" if outcome["message"].startswith("not implemented: ") \
+            else "NotImplementedError"
+        assert outcome["exception"] == expected and message in stub_messages, \
+            f"{name} failed with {outcome['exception']}: {outcome['message']}, not a stub"
+
+
+@pytest.mark.parametrize("homework", COURSE, ids=[hw.dir for hw in COURSE])
+def test_handout_filled_with_reference_code_passes_every_test(homework, tmp_path, env):
+    handout = handouts.generate(homework, COURSE)
+    filled_names = []
+    for name, text in handout.files.items():
+        language = language_of(name)
+        if stubs_in(text) and language and not name.endswith(".ipynb"):
+            regions = parse((SOLUTIONS / name).read_text(), name, language).regions
+            handout.files[name], filled = fill_stubs(text, bodies_of(regions))
+            filled_names += filled
+    assert sorted(filled_names) == sorted(r.qualname for r in handout.stubs)
+    folder = tmp_path / homework.dir
+    handouts.write(handout, folder)
+    outcomes = build_and_test(folder, env, tmp_path)
+    failed = {name: o for name, o in outcomes.items() if o["outcome"] != "passed"}
+    assert not failed and len(outcomes) > 20
+
+
+def test_committed_handouts_match_a_fresh_generation():
+    assert handouts.check(REPO) == []
+
+
+def test_check_reports_a_hand_edited_handout(repo_copy):
+    path = repo_copy / "hw0" / "src" / "simple_ml.py"
+    path.write_text(path.read_text() + "\n# edited by hand\n")
+    assert handouts.check(repo_copy) == [
+        "hw0/src/simple_ml.py: differs from a fresh generation (run `make handouts`; "
+        "handouts are never edited by hand)"]
+
+
+def test_check_reports_leaked_solution_text_and_markers(repo_copy):
+    path = repo_copy / "hw1_autograd" / "python" / "needle" / "autograd.py"
+    text = path.read_text().replace('raise NotImplementedError("find_topo_sort: hw1")',
+                                    "order: list[Value] = []\n    ### END SOLUTION")
+    path.write_text(text)
+    problems = handouts.check(repo_copy)
+    assert any("solution text: 'order: list[Value] = []'" in p for p in problems)
+    assert any("marker left in: '### END SOLUTION'" in p for p in problems)
+
+
+def test_check_reports_missing_extra_and_unclaimed_files(repo_copy):
+    (repo_copy / "hw0" / "pytest.ini").unlink()
+    (repo_copy / "hw0" / "notes.txt").write_text("mine")
+    (repo_copy / "solutions" / "stray.py").write_text("x = 1\n")
+    problems = handouts.check(repo_copy)
+    assert "hw0/pytest.ini: missing (run `make handouts`)" in problems
+    assert "hw0/notes.txt: not in a fresh generation (run `make handouts`)" in problems
+    assert "solutions/stray.py: listed by no homework in course.toml" in problems
+
+
+def test_a_later_homework_adds_files_and_an_earlier_one_lacks_them():
+    hw0, hw1 = (handouts.generate(hw, COURSE) for hw in COURSE[:2])
+    assert not any(name.startswith("python/needle") for name in hw0.files)
+    assert set(hw0.files) - {"README.md", "hw0.ipynb"} <= set(hw1.files)
+    assert "hw0.ipynb" not in hw1.files and "hw1.ipynb" in hw1.files
+
+
+def test_readme_lists_questions_with_points():
+    readme = handouts.generate(COURSE[1], COURSE).files["README.md"]
+    assert "| 3 | Topological sort | find_topo_sort in python/needle/autograd.py | 10 |" in readme
+    assert "Total: 100 points." in readme

@@ -1,0 +1,2 @@
+"""Tensor constructors (``rand``, ``randn``, ``zeros``, ``one_hot``, ...)."""
+from .init_basic import *  # noqa: F401,F403
