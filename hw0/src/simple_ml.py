@@ -179,16 +179,22 @@ def train_softmax(X_tr, y_tr, X_te, y_te, epochs: int = 10, lr: float = 0.5, bat
     return theta
 
 
-def train_nn(X_tr, y_tr, X_te, y_te, hidden_dim: int = 500, epochs: int = 10, lr: float = 0.5,
-             batch: int = 100, seed: int = 0, on_epoch: Callable | None = None):
-    """Train the two-layer net from random weights ``N(0, 1/hidden_dim)``; return ``(W1, W2)``.
-
-    ``on_epoch`` as in ``train_softmax``.
-    """
-    n, k = X_tr.shape[1], int(y_tr.max()) + 1
+def init_two_layer(n: int, hidden_dim: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random float32 weights ``W1`` ``(n, hidden_dim)`` ~ N(0, 1/hidden_dim) and ``W2``
+    ``(hidden_dim, k)`` ~ N(0, 1/k), drawn from ``default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     W1 = (rng.standard_normal((n, hidden_dim)) / np.sqrt(hidden_dim)).astype(np.float32)
     W2 = (rng.standard_normal((hidden_dim, k)) / np.sqrt(k)).astype(np.float32)
+    return W1, W2
+
+
+def train_nn(X_tr, y_tr, X_te, y_te, hidden_dim: int = 500, epochs: int = 10, lr: float = 0.5,
+             batch: int = 100, seed: int = 0, on_epoch: Callable | None = None):
+    """Train the two-layer net from ``init_two_layer``'s weights; return ``(W1, W2)``.
+
+    ``on_epoch`` as in ``train_softmax``.
+    """
+    W1, W2 = init_two_layer(X_tr.shape[1], hidden_dim, int(y_tr.max()) + 1, seed)
     for epoch in range(epochs):
         nn_epoch(X_tr, y_tr, W1, W2, lr=lr, batch=batch)
         if on_epoch:

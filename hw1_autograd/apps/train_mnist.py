@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     histories, failures = {}, []
     for name, train, kwargs, epochs, bound in RUNS:
         history = []
-        with tqdm(total=epochs, desc=name, unit="epoch", leave=False) as bar:
+        # disable=None: a bar on a terminal, none in a log file (CI).
+        with tqdm(total=epochs, desc=name, unit="epoch", leave=False, disable=None) as bar:
             def on_epoch(epoch, train_loss, train_err, test_loss, test_err):
                 history.append((train_err, test_err))
                 bar.update(1)

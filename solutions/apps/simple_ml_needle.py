@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 
 import needle as ndl
-from simple_ml import check_labels  # hw0's src/simple_ml.py
+from simple_ml import check_labels, init_two_layer  # hw0's src/simple_ml.py
 
 
 def softmax_loss(Z: ndl.Tensor, y_one_hot: ndl.Tensor) -> ndl.Tensor:
@@ -84,15 +84,12 @@ def loss_err(h: ndl.Tensor, y: np.ndarray) -> tuple[float, float]:
 
 def train_nn(X_tr, y_tr, X_te, y_te, hidden_dim: int = 500, epochs: int = 10, lr: float = 0.5,
              batch: int = 100, seed: int = 0, on_epoch: Callable | None = None):
-    """Train the two-layer net with needle from weights ``N(0, 1/hidden_dim)``; return ``(W1, W2)``.
+    """Train the two-layer net with needle from hw0's ``init_two_layer`` weights; return ``(W1, W2)``.
 
-    Same initial weights as hw0's ``train_nn`` for the same ``seed``, so the two can be compared.
+    The same initial weights as hw0's ``train_nn`` for the same ``seed``, so the two can be compared.
     ``on_epoch(epoch, train_loss, train_err, test_loss, test_err)`` is called after each epoch.
     """
-    n, k = X_tr.shape[1], int(y_tr.max()) + 1
-    rng = np.random.default_rng(seed)
-    W1 = ndl.Tensor((rng.standard_normal((n, hidden_dim)) / np.sqrt(hidden_dim)).astype(np.float32))
-    W2 = ndl.Tensor((rng.standard_normal((hidden_dim, k)) / np.sqrt(k)).astype(np.float32))
+    W1, W2 = map(ndl.Tensor, init_two_layer(X_tr.shape[1], hidden_dim, int(y_tr.max()) + 1, seed))
     for epoch in range(epochs):
         W1, W2 = nn_epoch(X_tr, y_tr, W1, W2, lr=lr, batch=batch)
         if on_epoch:

@@ -11,7 +11,7 @@ __all__ = ["Device", "CPUDevice", "cpu", "default_device", "all_devices"]
 
 
 class Device:
-    """A place where arrays live and ops run (base class)."""
+    """A place where arrays live and ops run (base class of ``CPUDevice`` and, from hw3, others)."""
 
 
 class CPUDevice(Device):
@@ -34,6 +34,7 @@ class CPUDevice(Device):
         return isinstance(other, CPUDevice)
 
     def enabled(self) -> bool:
+        """Whether this device can be used here (the CPU always can)."""
         return True
 
     def zeros(self, *shape, dtype: str = "float32") -> numpy.ndarray:
@@ -61,9 +62,11 @@ class CPUDevice(Device):
         return numpy.eye(n, dtype=dtype)[i]
 
     def empty(self, shape, dtype: str = "float32") -> numpy.ndarray:
+        """An uninitialised array of ``shape``."""
         return numpy.empty(shape, dtype=dtype)
 
     def full(self, shape, fill_value, dtype: str = "float32") -> numpy.ndarray:
+        """An array of ``shape`` filled with ``fill_value``."""
         return numpy.full(shape, fill_value, dtype=dtype)
 
 

@@ -44,6 +44,7 @@ class EWiseAdd(EWiseBinaryOp):
 
 
 def add(a: Tensor, b: Tensor) -> Tensor:
+    """``a + b`` elementwise, for Tensors of one shape (``EWiseAdd``)."""
     return EWiseAdd()(a, b)
 
 
@@ -61,6 +62,7 @@ class AddScalar(TensorOp):
 
 
 def add_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a + scalar`` (``AddScalar``)."""
     return AddScalar(scalar)(a)
 
 
@@ -75,6 +77,7 @@ class EWiseMul(EWiseBinaryOp):
 
 
 def multiply(a: Tensor, b: Tensor) -> Tensor:
+    """``a * b`` elementwise, for Tensors of one shape (``EWiseMul``)."""
     return EWiseMul()(a, b)
 
 
@@ -92,6 +95,7 @@ class MulScalar(TensorOp):
 
 
 def mul_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a * scalar`` (``MulScalar``)."""
     return MulScalar(scalar)(a)
 
 
@@ -106,6 +110,7 @@ class EWisePow(EWiseBinaryOp):
 
 
 def power(a: Tensor, b: Tensor) -> Tensor:
+    """``a ** b`` elementwise, for Tensors of one shape (``EWisePow``)."""
     return EWisePow()(a, b)
 
 
@@ -123,6 +128,7 @@ class PowerScalar(TensorOp):
 
 
 def power_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a ** scalar`` (``PowerScalar``)."""
     return PowerScalar(scalar)(a)
 
 
@@ -137,6 +143,7 @@ class EWiseDiv(EWiseBinaryOp):
 
 
 def divide(a: Tensor, b: Tensor) -> Tensor:
+    """``a / b`` elementwise, for Tensors of one shape (``EWiseDiv``)."""
     return EWiseDiv()(a, b)
 
 
@@ -154,6 +161,7 @@ class DivScalar(TensorOp):
 
 
 def divide_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a / scalar`` (``DivScalar``)."""
     return DivScalar(scalar)(a)
 
 
@@ -168,6 +176,7 @@ class Negate(TensorOp):
 
 
 def negate(a: Tensor) -> Tensor:
+    """``-a`` (``Negate``)."""
     return Negate()(a)
 
 
@@ -182,6 +191,7 @@ class Log(TensorOp):
 
 
 def log(a: Tensor) -> Tensor:
+    """Natural logarithm, elementwise (``Log``)."""
     return Log()(a)
 
 
@@ -196,6 +206,7 @@ class Exp(TensorOp):
 
 
 def exp(a: Tensor) -> Tensor:
+    """``e ** a``, elementwise (``Exp``)."""
     return Exp()(a)
 
 
@@ -210,6 +221,7 @@ class ReLU(TensorOp):
 
 
 def relu(a: Tensor) -> Tensor:
+    """``max(a, 0)``, elementwise (``ReLU``)."""
     return ReLU()(a)
 
 
@@ -238,6 +250,7 @@ class Transpose(TensorOp):
 
 
 def transpose(a: Tensor, axes: tuple[int, int] | None = None) -> Tensor:
+    """Swap axes ``axes = (i, j)``, or the last two when None (``Transpose``)."""
     return Transpose(axes)(a)
 
 
@@ -261,6 +274,7 @@ class Reshape(TensorOp):
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """``a`` under a new shape with the same number of elements (``Reshape``)."""
     return Reshape(shape)(a)
 
 
@@ -287,6 +301,7 @@ class BroadcastTo(TensorOp):
 
 
 def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """``a`` repeated to ``shape`` by NumPy's broadcasting rules (``BroadcastTo``)."""
     return BroadcastTo(shape)(a)
 
 
@@ -316,6 +331,7 @@ class Summation(TensorOp):
 
 
 def summation(a: Tensor, axes: int | Sequence[int] | None = None) -> Tensor:
+    """Sum over ``axes``: an int, a tuple, or None for all (``Summation``)."""
     return Summation(axes)(a)
 
 
@@ -343,6 +359,7 @@ class MatMul(TensorOp):
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``, batched over broadcastable leading axes (``MatMul``)."""
     return MatMul()(a, b)
 
 

@@ -48,6 +48,7 @@ class EWiseAdd(EWiseBinaryOp):
 
 
 def add(a: Tensor, b: Tensor) -> Tensor:
+    """``a + b`` elementwise, for Tensors of one shape (``EWiseAdd``)."""
     return EWiseAdd()(a, b)
 
 
@@ -69,6 +70,7 @@ class AddScalar(TensorOp):
 
 
 def add_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a + scalar`` (``AddScalar``)."""
     return AddScalar(scalar)(a)
 
 
@@ -88,6 +90,7 @@ class EWiseMul(EWiseBinaryOp):
 
 
 def multiply(a: Tensor, b: Tensor) -> Tensor:
+    """``a * b`` elementwise, for Tensors of one shape (``EWiseMul``)."""
     return EWiseMul()(a, b)
 
 
@@ -109,6 +112,7 @@ class MulScalar(TensorOp):
 
 
 def mul_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a * scalar`` (``MulScalar``)."""
     return MulScalar(scalar)(a)
 
 
@@ -128,6 +132,7 @@ class EWisePow(EWiseBinaryOp):
 
 
 def power(a: Tensor, b: Tensor) -> Tensor:
+    """``a ** b`` elementwise, for Tensors of one shape (``EWisePow``)."""
     return EWisePow()(a, b)
 
 
@@ -150,6 +155,7 @@ class PowerScalar(TensorOp):
 
 
 def power_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a ** scalar`` (``PowerScalar``)."""
     return PowerScalar(scalar)(a)
 
 
@@ -169,6 +175,7 @@ class EWiseDiv(EWiseBinaryOp):
 
 
 def divide(a: Tensor, b: Tensor) -> Tensor:
+    """``a / b`` elementwise, for Tensors of one shape (``EWiseDiv``)."""
     return EWiseDiv()(a, b)
 
 
@@ -190,6 +197,7 @@ class DivScalar(TensorOp):
 
 
 def divide_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a / scalar`` (``DivScalar``)."""
     return DivScalar(scalar)(a)
 
 
@@ -208,6 +216,7 @@ class Negate(TensorOp):
 
 
 def negate(a: Tensor) -> Tensor:
+    """``-a`` (``Negate``)."""
     return Negate()(a)
 
 
@@ -226,6 +235,7 @@ class Log(TensorOp):
 
 
 def log(a: Tensor) -> Tensor:
+    """Natural logarithm, elementwise (``Log``)."""
     return Log()(a)
 
 
@@ -244,6 +254,7 @@ class Exp(TensorOp):
 
 
 def exp(a: Tensor) -> Tensor:
+    """``e ** a``, elementwise (``Exp``)."""
     return Exp()(a)
 
 
@@ -263,6 +274,7 @@ class ReLU(TensorOp):
 
 
 def relu(a: Tensor) -> Tensor:
+    """``max(a, 0)``, elementwise (``ReLU``)."""
     return ReLU()(a)
 
 
@@ -296,6 +308,7 @@ class Transpose(TensorOp):
 
 
 def transpose(a: Tensor, axes: tuple[int, int] | None = None) -> Tensor:
+    """Swap axes ``axes = (i, j)``, or the last two when None (``Transpose``)."""
     return Transpose(axes)(a)
 
 
@@ -323,6 +336,7 @@ class Reshape(TensorOp):
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """``a`` under a new shape with the same number of elements (``Reshape``)."""
     return Reshape(shape)(a)
 
 
@@ -353,6 +367,7 @@ class BroadcastTo(TensorOp):
 
 
 def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """``a`` repeated to ``shape`` by NumPy's broadcasting rules (``BroadcastTo``)."""
     return BroadcastTo(shape)(a)
 
 
@@ -389,6 +404,7 @@ class Summation(TensorOp):
 
 
 def summation(a: Tensor, axes: int | Sequence[int] | None = None) -> Tensor:
+    """Sum over ``axes``: an int, a tuple, or None for all (``Summation``)."""
     return Summation(axes)(a)
 
 
@@ -422,6 +438,7 @@ class MatMul(TensorOp):
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``, batched over broadcastable leading axes (``MatMul``)."""
     return MatMul()(a, b)
 
 
