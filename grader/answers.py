@@ -1,0 +1,93 @@
+"""The answer key: the hidden suite's values on ``solutions/``, produced by the same runner.
+
+Stored in ``grader/answers/<hw>.npz`` (values) and ``<hw>.json`` (fingerprint), outside every
+workspace, and regenerated whenever the hidden tests or the reference solutions change.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import runner, workspace
+from .course import REPO, SOLUTIONS, Homework, load_course
+from .handouts import generate
+from .runner import HiddenTest
+
+ANSWERS = Path(__file__).with_name("answers")
+
+
+@dataclass
+class AnswerKey:
+    """Expected values by test id, and the tests they belong to."""
+
+    homework: str
+    tests: list[HiddenTest]
+    values: dict[str, dict[str, np.ndarray]]
+
+
+def fingerprint(homework: Homework, course: list[Homework]) -> str:
+    """A hash of everything the key depends on: hidden tests, grader code, solution sources."""
+    digest = hashlib.sha256()
+    paths = sorted((runner.HIDDEN / homework.id).glob("*.py"))
+    paths += [Path(__file__).with_name(n) for n in ("harness.py", "runner.py")]
+    paths += [SOLUTIONS / name for hw in course[:homework.number + 1] for name in hw.files]
+    for path in paths:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def load(homework: Homework, rebuild: bool = False) -> AnswerKey:
+    """The answer key of ``homework``, generated first if missing or stale.
+
+    Raises:
+        RuntimeError: if a hidden test fails on the reference solutions (the test is broken).
+    """
+    course = load_course()
+    tests = runner.discover(homework.id)
+    stamp = fingerprint(homework, course)
+    npz, meta = ANSWERS / f"{homework.id}.npz", ANSWERS / f"{homework.id}.json"
+    if not rebuild and meta.exists() and npz.exists() and \
+            json.loads(meta.read_text()).get("fingerprint") == stamp:
+        with np.load(npz, allow_pickle=False) as data:
+            values: dict[str, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                test_id, name = key.rsplit("::", 1)
+                values.setdefault(test_id, {})[name] = np.array(data[key])
+        return AnswerKey(homework.id, tests, values)
+    values = generate_values(homework, course, tests)
+    ANSWERS.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{test_id}::{name}": array for test_id, arrays in values.items()
+                        for name, array in arrays.items()})
+    npz.write_bytes(buffer.getvalue())
+    meta.write_text(json.dumps({"fingerprint": stamp, "tests": [t.id for t in tests]}, indent=1))
+    return AnswerKey(homework.id, tests, values)
+
+
+def generate_values(homework: Homework, course: list[Homework],
+                    tests: list[HiddenTest]) -> dict[str, dict[str, np.ndarray]]:
+    """Run the hidden suite on ``solutions/`` in a workspace built as for any submission."""
+    handout = generate(homework, course)
+    with tempfile.TemporaryDirectory(prefix="flamethrower-key-") as scratch:
+        ws = workspace.build(handout, SOLUTIONS, Path(scratch) / "ws", REPO / "data")
+        if needs_build(handout, homework):
+            ok, log = runner.build_extension(ws.root)
+            if not ok:
+                raise RuntimeError(f"the reference solutions do not build:\n{log}")
+        outcomes = runner.run_suite(ws.root, homework.id, tests)
+    broken = [f"{o.test.id}: {o.status}: {o.message}" for o in outcomes.values() if o.status != "ok"]
+    if broken:
+        raise RuntimeError("hidden tests fail on the reference solutions:\n" + "\n".join(broken))
+    return {test_id: outcome.values for test_id, outcome in outcomes.items()}
+
+
+def needs_build(handout, homework: Homework) -> bool:
+    """Whether grading this homework builds C++: it assigns a C++ region itself."""
+    return any(r.hw == homework.number and r.path.endswith((".cc", ".cpp", ".cu"))
+               for r in handout.stubs)

@@ -1,0 +1,110 @@
+"""Grading one submission, or many in parallel: workspace, sandboxed build and run, scores.
+
+Data flows one way: ``workspace.build`` -> ``runner.build_extension`` / ``runner.run_suite``
+(the process boundary) -> ``scoring.score`` against ``answers.AnswerKey`` -> a ``GradeResult``
+that the reports, the gradebook and the exports all read.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import answers, runner, sandbox, workspace
+from .course import REPO, Homework, load_course
+from .handouts import generate
+from .scoring import TestResult, score
+
+
+@dataclass
+class GradeResult:
+    """Everything known about one graded submission."""
+
+    student: str
+    homework: str
+    graded_at: str                   # ISO 8601, UTC, taken by the grader
+    results: list[TestResult]
+    notes: list[str] = field(default_factory=list)  # submission problems and isolation caveats
+    build_log: str = ""
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_score for r in self.results)
+
+
+def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,
+          student: str | None = None, scratch: Path | None = None) -> GradeResult:
+    """Grade one submission (a folder, ``.zip`` or ``.tar.gz``) of ``homework``.
+
+    Never raises for anything the submission does: a bad archive, a failed build, a crash or
+    a timeout all come back as zero-score results with a message.
+    """
+    started = time.monotonic()
+    student = student or workspace.student_id(submission)
+    key = key or answers.load(homework)
+    graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    notes = list(sandbox.detect().notes)
+    own_scratch = scratch is None
+    scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-")) if own_scratch else scratch
+    try:
+        try:
+            root = workspace.submission_root(submission, scratch)
+        except workspace.SubmissionError as error:
+            results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
+                                  f"submission not graded: {error}") for t in key.tests]
+            return GradeResult(student, homework.id, graded_at, results, notes + [str(error)],
+                               seconds=time.monotonic() - started)
+        handout = generate(homework, load_course())
+        ws = workspace.build(handout, root, scratch / "ws", REPO / "data")
+        notes += [f"not in the submission (the stub was graded): {n}" for n in ws.missing]
+        notes += [f"refused: {n}" for n in ws.refused]
+        build_log = ""
+        if answers.needs_build(handout, homework):
+            ok, build_log = runner.build_extension(ws.root)
+            if not ok:
+                notes.append("the C++ extension did not build: its questions score 0")
+        outcomes = runner.run_suite(ws.root, homework.id, key.tests)
+        results = [score(outcomes[t.id], key.values[t.id]) for t in key.tests]
+        return GradeResult(student, homework.id, graded_at, results, notes, build_log,
+                           time.monotonic() - started)
+    finally:
+        if own_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _grade_one(args: tuple[str, str]) -> GradeResult:
+    homework_id, path = args
+    course = load_course()
+    homework = next(hw for hw in course if hw.id == homework_id)
+    return grade(homework, Path(path), answers.load(homework))
+
+
+def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = None,
+               progress: bool = True) -> list[GradeResult]:
+    """Grade submissions in parallel, one worker process per core, with a progress bar.
+
+    Workers are started with ``spawn``: fresh interpreters, never forks of the grader.
+    """
+    answers.load(homework)  # build the key once, before the workers need it
+    jobs = jobs or os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")
+    results: list[GradeResult] = []
+    from tqdm import tqdm
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_grade_one, (homework.id, str(p))) for p in submissions]
+        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                           desc=f"grading {homework.id}", unit="submission", disable=not progress):
+            results.append(future.result())
+    order = {workspace.student_id(p): i for i, p in enumerate(submissions)}
+    return sorted(results, key=lambda r: order.get(r.student, len(order)))

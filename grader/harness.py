@@ -1,0 +1,180 @@
+"""The child side of the grader's process boundary: runs hidden tests on a submission.
+
+Run only by ``grader.runner`` as ``python -I -c <this file's source>`` with a JSON payload on
+standard input, so that no copy of it sits where student code could rewrite it between runs.
+It is self-contained (standard library and NumPy only).
+
+It first locks itself in (Landlock: read-only access to the Python installation and system
+libraries, read-write to its own workspace, no TCP, no signals to processes outside), then
+builds the hidden test module from source held in memory, and runs the tests one at a time.
+Each test returns a dict of arrays; the harness writes them to ``out/<test>.npz`` (plain
+numeric arrays only, never pickles) and its status to ``out/<test>.json``. Before each test it
+names it in ``out/current``, so the parent can tell which test a crash or a hang belongs to.
+Nothing here decides a score: the parent compares the values with the answer key.
+
+With ``--exec CMD...`` it locks itself in the same way and then ``exec``s CMD (the sandboxed
+C++ build).
+"""
+import ctypes
+import inspect
+import json
+import os
+import sys
+import traceback
+import types
+
+# ---- Landlock (Linux >= 5.13), through raw system calls --------------------------------------
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
+_PR_SET_NO_NEW_PRIVS = 38
+_FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
+_FS_FILE_ONLY = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # rights a file rule may hold
+# Everything but MAKE_SYM (12) and REFER (13): no symlinks or cross-folder hard links, so the
+# sandbox can plant nothing that makes the parent read outside the workspace.
+_FS_WRITE = _FS_READ | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | \
+    (1 << 9) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)
+
+
+def _fs_handled(abi):
+    rights = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
+    if abi >= 2:
+        rights |= 1 << 13  # REFER
+    if abi >= 3:
+        rights |= 1 << 14  # TRUNCATE
+    if abi >= 5:
+        rights |= 1 << 15  # IOCTL_DEV
+    return rights
+
+
+def landlock_abi():
+    """Landlock's ABI version, or 0 where the kernel lacks it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(abi, 0)
+
+
+def landlock(read_paths, write_paths):
+    """Restrict this process and its descendants to the given paths; returns the ABI used.
+
+    Also, where the kernel supports it, forbids TCP bind/connect (ABI 4) and signals or
+    abstract Unix sockets reaching processes outside the sandbox (ABI 6).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = landlock_abi()
+    if abi < 1:
+        raise OSError("Landlock is not available in this kernel")
+    handled = _fs_handled(abi)
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+    attr = RulesetAttr(handled, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)
+    size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
+    ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for paths, rights in ((read_paths, _FS_READ), (write_paths, _FS_WRITE)):
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue  # a path this machine lacks
+                try:
+                    allowed = rights & handled
+                    if not os.path.isdir(path):
+                        allowed &= _FS_FILE_ONLY
+                    rule = PathBeneath(allowed, fd)
+                    if libc.syscall(_SYS_ADD_RULE, ruleset, ctypes.c_int(1), ctypes.byref(rule),
+                                    ctypes.c_uint32(0)) < 0:
+                        raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+                finally:
+                    os.close(fd)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(_SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)) < 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+# ---- running tests ---------------------------------------------------------------------------
+
+def _atomic_write(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _values(result):
+    """A test's returned dict as plain numeric NumPy arrays, or raise TypeError."""
+    import numpy as np
+    if not isinstance(result, dict) or not result:
+        raise TypeError(f"a hidden test must return a non-empty dict of arrays, got {type(result).__name__}")
+    arrays = {}
+    for name, value in result.items():
+        if type(name) is not str or not name.isidentifier():
+            raise TypeError(f"value name {name!r} is not an identifier")
+        array = np.array(value, copy=True)  # a plain ndarray: subclasses and objects are dropped
+        if type(array) is not np.ndarray or array.dtype.kind not in "biuf":
+            raise TypeError(f"value {name!r} is not a numeric array (dtype {array.dtype})")
+        arrays[name] = np.ascontiguousarray(array)
+    return arrays
+
+
+def run_tests(payload):
+    import io
+
+    import numpy as np
+    out = payload["out"]
+    modules = {}
+    for name, source in payload["modules"].items():  # helpers first, the test module last
+        module = types.ModuleType(name)
+        module.__file__ = f"<hidden:{name}>"
+        sys.modules[name] = module
+        exec(compile(source, f"<hidden:{name}>", "exec"), module.__dict__)
+        modules[name] = module
+    tests = modules[payload["test_module"]]
+    fixtures = payload["fixtures"]
+    for name in payload["tests"]:
+        _atomic_write(os.path.join(out, "current"), name.encode())
+        status = {"status": "ok"}
+        try:
+            function = getattr(tests, name)
+            kwargs = {p: fixtures[p] for p in inspect.signature(function).parameters}
+            arrays = _values(function(**kwargs))
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            _atomic_write(os.path.join(out, name + ".npz"), buffer.getvalue())
+        except BaseException as error:  # SystemExit and KeyboardInterrupt too: one test fails
+            frames = traceback.extract_tb(error.__traceback__)
+            where = next((f"{os.path.basename(f.filename)}:{f.lineno}" for f in reversed(frames)
+                          if not f.filename.startswith("<")), "")
+            status = {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000],
+                      "where": where}
+        _atomic_write(os.path.join(out, name + ".json"), json.dumps(status).encode())
+
+
+def main():
+    exec_mode = len(sys.argv) > 1 and sys.argv[1] == "--exec"
+    payload = json.loads(sys.stdin.read())
+    os.chdir(payload["workspace"])
+    report = {"landlock": 0}
+    if payload.get("landlock"):
+        report["landlock"] = landlock(payload["read"], payload["write"])
+    if exec_mode:
+        command = sys.argv[2:]
+        os.execvp(command[0], command)
+    _atomic_write(os.path.join(payload["out"], "harness.json"), json.dumps(report).encode())
+    sys.path[:0] = payload["paths"]
+    run_tests(payload)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Hidden tests for hw0: shapes and corners the public tests do not use."""
+import gzip
+import os
+import struct
+
+import numpy as np
+import pytest
+
+
+def _problem(seed, m, n, k, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m, n)).astype(dtype), rng.integers(0, k, m).astype(np.uint8)
+
+
+def _write_idx(path, magic, dims, payload):
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(f">I{len(dims)}I", magic, *dims) + bytes(payload))
+
+
+# ---- Question 1: parse_mnist (10 points) ------------------------------------------------------
+
+@pytest.mark.question(1)
+@pytest.mark.points(4)
+def test_parse_mnist_training_split(mnist_dir):
+    from simple_ml import parse_mnist
+    X, y = parse_mnist(os.path.join(mnist_dir, "train-images-idx3-ubyte.gz"),
+                       os.path.join(mnist_dir, "train-labels-idx1-ubyte.gz"))
+    return {"shape": X.shape, "is_float32": X.dtype == np.float32, "labels_uint8": y.dtype == np.uint8,
+            "row_sums": X[::37].sum(axis=1, dtype=np.float64), "labels": y}
+
+
+@pytest.mark.question(1)
+@pytest.mark.points(3)
+def test_parse_mnist_odd_image_size(tmp_dir):
+    from simple_ml import parse_mnist
+    rng = np.random.default_rng(10)
+    pixels = rng.integers(0, 256, 3 * 5 * 2).astype(np.uint8)
+    images, labels = os.path.join(tmp_dir, "i.gz"), os.path.join(tmp_dir, "l.gz")
+    _write_idx(images, 2051, (3, 5, 2), pixels)
+    _write_idx(labels, 2049, (3,), [9, 0, 4])
+    X, y = parse_mnist(images, labels)
+    return {"X": X, "y": y}
+
+
+@pytest.mark.question(1)
+@pytest.mark.points(3)
+def test_parse_mnist_rejects_bad_files(tmp_dir):
+    from simple_ml import parse_mnist
+    good, swapped = os.path.join(tmp_dir, "good.gz"), os.path.join(tmp_dir, "short.gz")
+    _write_idx(good, 2049, (2,), [1, 2])
+    _write_idx(swapped, 2051, (4, 2, 2), np.zeros(9, dtype=np.uint8))
+    outcomes = []
+    for images, labels, needle in ((good, good, "2049"), (swapped, good, "short.gz")):
+        try:
+            parse_mnist(images, labels)
+            outcomes.append(0)
+        except ValueError as error:
+            outcomes.append(1 + (needle in str(error)))
+    return {"outcomes": outcomes}
+
+
+# ---- Question 2: softmax_loss (10 points) -----------------------------------------------------
+
+@pytest.mark.question(2)
+@pytest.mark.points(5)
+def test_softmax_loss_values():
+    from simple_ml import softmax_loss
+    rng = np.random.default_rng(20)
+    losses = [softmax_loss(rng.standard_normal((m, k)) * 4, rng.integers(0, k, m))
+              for m, k in ((1, 2), (17, 7), (64, 10))]
+    return {"losses": np.array(losses, dtype=np.float64)}
+
+
+@pytest.mark.question(2)
+@pytest.mark.points(5)
+def test_softmax_loss_extreme_logits():
+    from simple_ml import softmax_loss
+    rng = np.random.default_rng(21)
+    Z, y = rng.standard_normal((30, 6)), rng.integers(0, 6, 30)
+    return {"losses": np.array([softmax_loss(Z + 1e4, y), softmax_loss(Z * 300, y),
+                                softmax_loss(Z - 1e4, y)], dtype=np.float64)}
+
+
+# ---- Question 3: softmax_regression_epoch (20 points) -----------------------------------------
+
+@pytest.mark.question(3)
+@pytest.mark.points(12)
+def test_softmax_regression_uneven_batches():
+    from simple_ml import softmax_regression_epoch
+    X, y = _problem(30, 23, 7, 5)
+    theta = np.random.default_rng(31).standard_normal((7, 5)).astype(np.float32) * 0.1
+    softmax_regression_epoch(X, y, theta, lr=0.7, batch=5)
+    return {"theta": theta}
+
+
+@pytest.mark.question(3)
+@pytest.mark.points(8)
+@pytest.mark.timeout(120)
+def test_softmax_regression_mnist_error_bound():
+    import simple_ml
+    X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
+    theta = simple_ml.train_softmax(X_tr, y_tr, X_te, y_te, epochs=10, lr=0.2, batch=50)
+    return {"within_12_percent": simple_ml.loss_err(X_te @ theta, y_te)[1] <= 0.12}
+
+
+# ---- Question 4: nn_epoch (30 points) ---------------------------------------------------------
+
+@pytest.mark.question(4)
+@pytest.mark.points(18)
+def test_nn_epoch_uneven_batches():
+    from simple_ml import nn_epoch
+    X, y = _problem(40, 19, 6, 4)
+    rng = np.random.default_rng(41)
+    W1 = rng.standard_normal((6, 9)).astype(np.float32) / 3
+    W2 = rng.standard_normal((9, 4)).astype(np.float32) / 3
+    nn_epoch(X, y, W1, W2, lr=0.3, batch=6)
+    return {"W1": W1, "W2": W2}
+
+
+@pytest.mark.question(4)
+@pytest.mark.points(12)
+@pytest.mark.timeout(120)
+def test_two_layer_net_mnist_error_bound():
+    import simple_ml
+    X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
+    W1, W2 = simple_ml.train_nn(X_tr, y_tr, X_te, y_te, hidden_dim=200, epochs=15, lr=0.2, seed=3)
+    error = simple_ml.loss_err(np.maximum(X_te @ W1, 0) @ W2, y_te)[1]
+    return {"within_7_percent": error <= 0.07}
+
+
+# ---- Question 5: softmax_regression_epoch_cpp (30 points) ------------------------------------
+
+@pytest.mark.question(5)
+@pytest.mark.points(18)
+@pytest.mark.tolerance(rtol=1e-4, atol=1e-5)
+def test_cpp_uneven_batches():
+    from simple_ml import softmax_regression_epoch_cpp
+    X, y = _problem(50, 23, 7, 5)
+    theta = np.random.default_rng(51).standard_normal((7, 5)).astype(np.float32) * 0.1
+    softmax_regression_epoch_cpp(X, y, theta, lr=0.7, batch=5)
+    return {"theta": theta}
+
+
+@pytest.mark.question(5)
+@pytest.mark.points(12)
+@pytest.mark.tolerance(rtol=1e-3, atol=1e-4)
+@pytest.mark.timeout(120)
+def test_cpp_matches_a_long_run():
+    import simple_ml
+    X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
+    theta = simple_ml.train_softmax(X_tr[:1000], y_tr[:1000], X_te, y_te, epochs=3, lr=0.2, cpp=True)
+    return {"theta_column_sums": theta.sum(axis=0, dtype=np.float64),
+            "test_error": simple_ml.loss_err(X_te @ theta, y_te)[1]}

@@ -1,0 +1,241 @@
+"""The parent side of the process boundary: limits, isolation, and starting a sandboxed child.
+
+Every child is a fresh interpreter (``subprocess``: fork+exec, never a forked copy of the
+grader) in its own session, so the whole group can be killed, with:
+
+- rlimits: CPU seconds, address space, open-file size (caps output floods), no core files,
+  and, for a non-root grader, a process count;
+- namespaces where ``unshare`` allows them (user, network, PID): no network at all, a process
+  tree that dies with its root, and no privilege over the real system even when the grader
+  runs as root;
+- a ``pids`` cgroup when the grader runs as root (whom RLIMIT_NPROC does not bind): the
+  fork-bomb limit;
+- Landlock, applied by the harness itself: the workspace read-write, the Python installation
+  and system libraries read-only, nothing else (not the repository, the hidden tests, the
+  answer key, or other students' workspaces).
+
+``detect()`` says which of these this machine provides; ``Isolation.notes`` names what is
+missing, and the grader reports those notes with every result.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+HARNESS = Path(__file__).with_name("harness.py")
+_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one child process (and its descendants).
+
+    Attributes:
+        cpu_seconds: CPU time of each process (RLIMIT_CPU), seconds.
+        memory_bytes: address space of each process (RLIMIT_AS), bytes.
+        processes: processes and threads alive at once in the sandbox.
+        file_bytes: the largest file a process may write (RLIMIT_FSIZE), bytes; its own
+            stdout and stderr go to a file, so this also stops an output flood.
+        output_bytes: how much of the output's end the grader keeps, bytes.
+    """
+
+    cpu_seconds: int = 300
+    memory_bytes: int = 4 << 30
+    processes: int = 64
+    file_bytes: int = 64 << 20
+    output_bytes: int = 16 << 10
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What this machine lets the grader use (see ``detect``)."""
+
+    landlock_abi: int
+    namespaces: bool
+    pids_cgroup: Path | None
+    root: bool
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per protection this machine lacks, for instructors and reports."""
+        notes = []
+        if self.landlock_abi < 1:
+            notes.append("no Landlock in this kernel: student code can read files outside its "
+                         "workspace (needs Linux >= 5.13 with Landlock enabled)")
+        elif self.landlock_abi < 6:
+            notes.append(f"Landlock ABI {self.landlock_abi}: signals to the grader are blocked "
+                         "only by the PID namespace (ABI >= 6 blocks them itself)")
+        if not self.namespaces:
+            notes.append("no user/network/PID namespaces (unshare failed): the network is not "
+                         "cut, and a child that leaves its process group can outlive its run")
+        if self.root and self.pids_cgroup is None:
+            notes.append("running as root without a writable pids cgroup: no fork-bomb limit")
+        return notes
+
+
+@functools.lru_cache(maxsize=1)
+def detect() -> Isolation:
+    """Probe this machine once for Landlock, namespaces and a pids cgroup."""
+    namespace = shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "true"],
+        capture_output=True).returncode == 0
+    abi = _landlock_abi()
+    root = os.geteuid() == 0
+    cgroup = None
+    if root:
+        for base in _CGROUP_ROOTS:
+            probe = base / f"flamethrower-probe-{uuid.uuid4().hex[:8]}"
+            try:
+                probe.mkdir()
+                ok = (probe / "pids.max").exists() and (probe / "cgroup.procs").exists()
+                probe.rmdir()
+            except OSError:
+                continue
+            if ok:
+                cgroup = base
+                break
+    return Isolation(abi, namespace, cgroup, root)
+
+
+def _landlock_abi() -> int:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return max(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)), 0)
+
+
+def read_only_paths() -> list[str]:
+    """What a sandboxed child may read (and execute) besides its workspace."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                str(Path(os.path.realpath(sys.executable)).parent.parent)}
+    system = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys",
+              "/dev/urandom", "/dev/random", "/dev/zero"]
+    return sorted(prefixes) + system
+
+
+def child_env(workspace: Path) -> dict[str, str]:
+    """A clean environment: nothing of the grader's, one BLAS thread, temp files in the workspace."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(workspace),
+            "TMPDIR": str(workspace / "tmp"), "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class Child:
+    """A running sandboxed child; ``kill()`` ends it and everything it started."""
+
+    process: subprocess.Popen
+    cgroup: Path | None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, 9)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        if self.cgroup is not None:
+            _remove_cgroup(self.cgroup)
+
+
+def start(workspace: Path, payload: dict, log: Path, limits: Limits,
+          exec_command: list[str] | None = None) -> Child:
+    """Start the harness in ``workspace`` on ``payload``, its output going to ``log``.
+
+    With ``exec_command``, the harness locks itself in and then runs that command instead of
+    tests (the sandboxed build).
+    """
+    isolation = detect()
+    payload = {**payload, "workspace": str(workspace), "landlock": isolation.landlock_abi > 0,
+               "read": read_only_paths(), "write": [str(workspace), "/dev/null"]}
+    command = [sys.executable, "-I", "-c", HARNESS.read_text()]
+    if exec_command:
+        command += ["--exec", *exec_command]
+    if isolation.namespaces:
+        command = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork",
+                   "--kill-child", "--", *command]
+    cgroup = None
+    if isolation.pids_cgroup is not None:
+        cgroup = isolation.pids_cgroup / f"flamethrower-{uuid.uuid4().hex}"
+        cgroup.mkdir()
+        (cgroup / "pids.max").write_text(str(limits.processes))
+    processes = None if isolation.root else _process_count() + limits.processes
+
+    def limit_child() -> None:  # runs in the child between fork and exec
+        if cgroup is not None:
+            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if processes is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output,
+                                   stderr=subprocess.STDOUT, cwd=workspace,
+                                   env=child_env(workspace), start_new_session=True,
+                                   preexec_fn=limit_child, close_fds=True)
+    try:
+        process.stdin.write(json.dumps(payload).encode())
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # the child is already gone; its missing results say so
+    return Child(process, cgroup)
+
+
+def _process_count() -> int:
+    uid = os.getuid()
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def _remove_cgroup(cgroup: Path) -> None:
+    procs = cgroup / "cgroup.procs"
+    for _ in range(100):
+        try:
+            for pid in procs.read_text().split():
+                try:
+                    os.kill(int(pid), 9)
+                except ProcessLookupError:
+                    pass
+            cgroup.rmdir()
+            return
+        except OSError:
+            import time
+            time.sleep(0.05)
+
+
+def read_regular(path: Path, limit: int, *, tail: bool = False) -> bytes | None:
+    """Up to ``limit`` bytes of a regular file the sandbox wrote (its end with ``tail``), or None.
+
+    Refuses symlinks, hard-linked files and anything but a regular file, so a child cannot make
+    the grader read outside the workspace.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        import stat
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return None
+        if tail and info.st_size > limit:
+            f.seek(info.st_size - limit)
+        elif info.st_size > limit:
+            return None
+        return f.read(limit)
