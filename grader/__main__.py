@@ -1,40 +1,77 @@
 """The instructor's command line: ``python -m grader <command>``.
 
 Commands:
-    handouts [HW]     regenerate every handout (or one: hw1 or hw1_autograd) from solutions/
-    check-handouts    fail if a committed handout differs from a fresh generation or leaks
+    handouts [HW]                  regenerate every handout (or one) from solutions/
+    check-handouts                 fail if a committed handout is stale or leaks solution text
+    answer-key HW                  (re)build HW's answer key from solutions/
+    grade HW [PATH ...] [--dir D]  grade submissions (folders, .zip, .tar.gz; D: one per entry)
+    regrade HW STUDENT             grade STUDENT's latest submission again
+    feedback HW STUDENT            show STUDENT's latest feedback
+    export-csv HW FILE             every student's latest scores as CSV
+    isolation                      what this machine's sandbox can and cannot enforce
+
+HW is a homework id (hw1) or folder (hw1_autograd).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import handouts
+from .course import REPO, find_homework, load_course
 from .markers import MarkerError
+
+GRADES = REPO / "grades"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("handouts", help="regenerate the handouts from solutions/")
     generate.add_argument("hw", nargs="?", help="only this homework (hw1 or hw1_autograd)")
     commands.add_parser("check-handouts", help="check the committed handouts")
+    key = commands.add_parser("answer-key", help="rebuild a homework's answer key")
+    key.add_argument("hw")
+    grade = commands.add_parser("grade", help="grade submissions")
+    grade.add_argument("hw")
+    grade.add_argument("paths", nargs="*", type=Path, help="submissions: folders, .zip or .tar.gz")
+    grade.add_argument("--dir", type=Path, help="a folder holding one submission per student")
+    grade.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
+    for sub in (grade, regrade := commands.add_parser("regrade", help="regrade a student"),
+                feedback := commands.add_parser("feedback", help="show a student's feedback"),
+                export := commands.add_parser("export-csv", help="export scores as CSV")):
+        sub.add_argument("--gradebook", type=Path, default=GRADES / "gradebook.sqlite")
+        sub.add_argument("--out", type=Path, default=GRADES, help="feedback and results.json go "
+                         "to OUT/HW/STUDENT/ (default: grades/)")
+        if sub is not grade:
+            sub.add_argument("hw")
+    regrade.add_argument("student")
+    feedback.add_argument("student")
+    feedback.add_argument("--markdown", action="store_true", help="print the Markdown report")
+    export.add_argument("file", type=Path)
+    commands.add_parser("isolation", help="show what the sandbox enforces here")
     args = parser.parse_args(argv)
 
-    if args.command == "handouts":
-        try:
-            written = handouts.generate_all(only=args.hw)
-        except (MarkerError, ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        if not written:
-            print(f"error: no homework {args.hw!r}", file=sys.stderr)
-            return 1
-        for handout in written:
-            print(f"{handout.homework.dir}/: {len(handout.files)} files, "
-                  f"{len(handout.stubs)} stubs")
-        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except (MarkerError, ValueError, FileNotFoundError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
+
+def _handouts(args) -> int:
+    written = handouts.generate_all(only=args.hw)
+    if not written:
+        raise KeyError(f"no homework {args.hw!r}")
+    for handout in written:
+        print(f"{handout.homework.dir}/: {len(handout.files)} files, {len(handout.stubs)} stubs")
+    return 0
+
+
+def _check_handouts(args) -> int:
     problems = handouts.check()
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -44,6 +81,106 @@ def main(argv: list[str] | None = None) -> int:
     print("check-handouts: every handout matches a fresh generation and leaks nothing")
     return 0
 
+
+def _answer_key(args) -> int:
+    from . import answers
+    key = answers.load(find_homework(load_course(), args.hw), rebuild=True)
+    print(f"answer key for {key.homework}: {len(key.tests)} tests, "
+          f"{sum(t.points for t in key.tests):g} points")
+    return 0
+
+
+def _submissions(args) -> list[Path]:
+    paths = list(args.paths)
+    if args.dir:
+        paths += sorted(p for p in args.dir.iterdir() if not p.name.startswith("."))
+    if not paths:
+        raise ValueError("no submissions: give paths, or --dir with a folder of submissions")
+    return paths
+
+
+def _save(result, submission: Path, args) -> None:
+    from . import gradebook, reports
+    folder = args.out / result.homework / result.student
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "feedback.md").write_text(reports.feedback_markdown(result))
+    reports.write_gradescope(result, folder / "results.json")
+    db = gradebook.connect(args.gradebook)
+    try:
+        gradebook.record(db, result, submission)
+    finally:
+        db.close()
+
+
+def _grade(args) -> int:
+    from . import grade, reports
+    homework = find_homework(load_course(), args.hw)
+    paths = _submissions(args)
+    results = grade.grade_many(homework, paths, jobs=args.jobs, progress=sys.stderr.isatty()) \
+        if len(paths) > 1 else [grade.grade(homework, paths[0])]
+    by_student = {r.student: r for r in results}
+    from .workspace import student_id
+    for path in paths:
+        result = by_student[student_id(path)]
+        _save(result, path, args)
+        print(reports.feedback_terminal(result))
+    print(f"graded {len(results)} submission(s) of {homework.id}; feedback and results.json in "
+          f"{args.out / homework.id}, gradebook {args.gradebook}")
+    return 0
+
+
+def _regrade(args) -> int:
+    from . import gradebook, grade, reports
+    homework = find_homework(load_course(), args.hw)
+    db = gradebook.connect(args.gradebook)
+    row = db.execute("SELECT path FROM submissions WHERE student = ? AND homework = ? "
+                     "ORDER BY id DESC LIMIT 1", (args.student, homework.id)).fetchone()
+    db.close()
+    if row is None:
+        raise KeyError(f"no submission of {homework.id} by {args.student!r} in {args.gradebook}")
+    result = grade.grade(homework, Path(row[0]), student=args.student)
+    _save(result, Path(row[0]), args)
+    print(reports.feedback_terminal(result))
+    return 0
+
+
+def _feedback(args) -> int:
+    from . import gradebook, reports
+    homework = find_homework(load_course(), args.hw)
+    db = gradebook.connect(args.gradebook)
+    results = {r.student: r for r in gradebook.latest(db, homework.id)}
+    db.close()
+    if args.student not in results:
+        raise KeyError(f"no graded submission of {homework.id} by {args.student!r}")
+    result = results[args.student]
+    print(reports.feedback_markdown(result) if args.markdown else reports.feedback_terminal(result))
+    return 0
+
+
+def _export_csv(args) -> int:
+    from . import gradebook, reports
+    homework = find_homework(load_course(), args.hw)
+    db = gradebook.connect(args.gradebook)
+    results = gradebook.latest(db, homework.id)
+    db.close()
+    reports.write_csv(results, args.file)
+    print(f"{len(results)} student(s) written to {args.file}")
+    return 0
+
+
+def _isolation(args) -> int:
+    from . import sandbox
+    isolation = sandbox.detect()
+    print(f"Landlock ABI {isolation.landlock_abi}, namespaces {'yes' if isolation.namespaces else 'no'}, "
+          f"pids cgroup {isolation.pids_cgroup or 'none'}, root {isolation.root}")
+    for note in isolation.notes or ["every protection is in force"]:
+        print(f"- {note}")
+    return 0
+
+
+COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-key": _answer_key,
+            "grade": _grade, "regrade": _regrade, "feedback": _feedback,
+            "export-csv": _export_csv, "isolation": _isolation}
 
 if __name__ == "__main__":
     sys.exit(main())

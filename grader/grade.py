@@ -58,14 +58,14 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     own_scratch = scratch is None
     scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-")) if own_scratch else scratch
     try:
+        handout = generate(homework, load_course())
         try:
-            root = workspace.submission_root(submission, scratch)
+            root = workspace.submission_root(submission, scratch, workspace.whitelist(handout))
         except workspace.SubmissionError as error:
             results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
                                   f"submission not graded: {error}") for t in key.tests]
             return GradeResult(student, homework.id, graded_at, results, notes + [str(error)],
                                seconds=time.monotonic() - started)
-        handout = generate(homework, load_course())
         ws = workspace.build(handout, root, scratch / "ws", REPO / "data")
         notes += [f"not in the submission (the stub was graded): {n}" for n in ws.missing]
         notes += [f"refused: {n}" for n in ws.refused]

@@ -159,6 +159,7 @@ def run_tests(payload):
             status = {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000],
                       "where": where}
         _atomic_write(os.path.join(out, name + ".json"), json.dumps(status).encode())
+    _atomic_write(os.path.join(out, "current"), b"")  # a clean finish: no test is running
 
 
 def main():

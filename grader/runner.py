@@ -139,16 +139,20 @@ def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, st
             outcome = _collect(test, out)
             if outcome is not None:
                 outcomes[test.id] = outcome
-        # The test that was running when the child died or was killed gets the blame.
+        # A child that stopped while a test was running forfeits that test, whatever files it
+        # left for it (student code may have written them). Each spawn settles at least one
+        # test, so a child that dies before its first test cannot loop the supervisor.
         current = (read_regular(out / "current", 200) or b"").decode(errors="replace")
-        pending = [t for t in remaining if t.id not in outcomes]
-        if pending:
-            culprit = next((t for t in pending if t.name == current), pending[0])
+        culprit = next((t for t in remaining if t.name == current), None)
+        if culprit is None and not any(t.id in outcomes for t in remaining):
+            culprit = remaining[0]
+        if culprit is not None:
             if killed_at == culprit.name:
                 outcomes[culprit.id] = Outcome(culprit, "timeout",
                                                message=f"timed out after {culprit.timeout:g} s")
             else:
-                outcomes[culprit.id] = Outcome(culprit, "crash", message=_death(child.process.returncode, log, limits))
+                outcomes[culprit.id] = Outcome(culprit, "crash",
+                                               message=_death(child.process.returncode, log))
         remaining = [t for t in remaining if t.id not in outcomes]
     return outcomes
 
@@ -211,7 +215,7 @@ def load_values(path: Path) -> dict | None:
     return values
 
 
-def _death(returncode: int | None, log: Path, limits: Limits) -> str:
+def _death(returncode: int | None, log: Path) -> str:
     import signal
     code = returncode if returncode is not None else 0
     # Under `unshare --fork`, a child killed by signal N comes back as 128 + N.

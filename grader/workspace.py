@@ -104,20 +104,23 @@ def _check_totals(count: int, size: int, archive: Path) -> None:
         raise SubmissionError(f"{archive.name} unpacks to {size} bytes, more than {MAX_ARCHIVE_BYTES}")
 
 
-def submission_root(path: Path, scratch: Path) -> Path:
+def submission_root(path: Path, scratch: Path, expected: list[str]) -> Path:
     """The folder holding a submission's files: ``path`` itself, or its extracted archive.
 
-    An archive (or folder) whose only entry is one folder is entered, so that both a zip of the
-    handout folder and a zip of its contents work.
+    When none of the ``expected`` files is at the top but the only entry is a folder that
+    holds some, that folder is entered: a zip of the handout folder and a zip of its contents
+    both work.
     """
     if path.is_dir():
         root = path
     else:
         root = scratch / "extracted"
         extract(path, root)
-    entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
-    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-        return entries[0]
+    if not any((root / name).exists() for name in expected):
+        entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() and \
+                any((entries[0] / name).exists() for name in expected):
+            return entries[0]
     return root
 
 
