@@ -8,6 +8,7 @@ Commands:
     regrade HW STUDENT             grade STUDENT's latest submission again
     feedback HW STUDENT            show STUDENT's latest feedback
     export-csv HW FILE             every student's latest scores as CSV
+    export-gradescope HW           a Gradescope autograder bundle (setup.sh, run_autograder)
     isolation                      what this machine's sandbox can and cannot enforce
 
 HW is a homework id (hw1) or folder (hw1_autograd).
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("paths", nargs="*", type=Path, help="submissions: folders, .zip or .tar.gz")
     grade.add_argument("--dir", type=Path, help="a folder holding one submission per student")
     grade.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
+    grade.add_argument("--student", help="the student id of a single submission (default: its name)")
+    grade.add_argument("--results-json", type=Path, help="also write a single submission's "
+                       "Gradescope results.json here")
+    bundle = commands.add_parser("export-gradescope", help="write a Gradescope autograder bundle")
+    bundle.add_argument("hw")
+    bundle.add_argument("--dest", type=Path, help="the .zip to write (default: dist/gradescope-HW.zip)")
     for sub in (grade, regrade := commands.add_parser("regrade", help="regrade a student"),
                 feedback := commands.add_parser("feedback", help="show a student's feedback"),
                 export := commands.add_parser("export-csv", help="export scores as CSV")):
@@ -96,6 +103,11 @@ def _submissions(args) -> list[Path]:
         paths += sorted(p for p in args.dir.iterdir() if not p.name.startswith("."))
     if not paths:
         raise ValueError("no submissions: give paths, or --dir with a folder of submissions")
+    from .workspace import student_id
+    ids = [student_id(p) for p in paths]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"several submissions for the same student id: {', '.join(twice)}")
     return paths
 
 
@@ -116,13 +128,14 @@ def _grade(args) -> int:
     from . import grade, reports
     homework = find_homework(load_course(), args.hw)
     paths = _submissions(args)
+    if len(paths) > 1 and (args.student or args.results_json):
+        raise ValueError("--student and --results-json are for a single submission")
     results = grade.grade_many(homework, paths, jobs=args.jobs, progress=sys.stderr.isatty()) \
-        if len(paths) > 1 else [grade.grade(homework, paths[0])]
-    by_student = {r.student: r for r in results}
-    from .workspace import student_id
-    for path in paths:
-        result = by_student[student_id(path)]
+        if len(paths) > 1 else [grade.grade(homework, paths[0], student=args.student)]
+    for path, result in zip(paths, results):
         _save(result, path, args)
+        if args.results_json:
+            reports.write_gradescope(result, args.results_json)
         print(reports.feedback_terminal(result))
     print(f"graded {len(results)} submission(s) of {homework.id}; feedback and results.json in "
           f"{args.out / homework.id}, gradebook {args.gradebook}")
@@ -168,6 +181,14 @@ def _export_csv(args) -> int:
     return 0
 
 
+def _export_gradescope(args) -> int:
+    from . import gradescope
+    homework = find_homework(load_course(), args.hw)
+    dest = gradescope.export(homework, args.dest or REPO / "dist" / f"gradescope-{homework.id}.zip")
+    print(f"wrote {dest}: upload it as the autograder of {homework.id} on Gradescope")
+    return 0
+
+
 def _isolation(args) -> int:
     from . import sandbox
     isolation = sandbox.detect()
@@ -180,7 +201,8 @@ def _isolation(args) -> int:
 
 COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-key": _answer_key,
             "grade": _grade, "regrade": _regrade, "feedback": _feedback,
-            "export-csv": _export_csv, "isolation": _isolation}
+            "export-csv": _export_csv, "export-gradescope": _export_gradescope,
+            "isolation": _isolation}
 
 if __name__ == "__main__":
     sys.exit(main())
