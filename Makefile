@@ -8,8 +8,8 @@ export PATH := $(VENV)/bin:$(PATH)
 
 HANDOUTS := hw0 hw1_autograd
 
-.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 handouts \
-        check-handouts clean
+.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 check-hw0 \
+        check-hw1 handouts check-handouts grade release export-gradescope clean
 
 help:
 	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
@@ -17,6 +17,10 @@ help:
 	@echo "make test-hw0|hw1    a handout's public tests, as its students run them"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
+	@echo "make check-hw0|hw1   a handout folder's public tests, run the way the grader runs tests"
+	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
+	@echo "make release DEST=path              write the student edition"
+	@echo "make export-gradescope HW=hw1       a Gradescope autograder bundle in dist/"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.X")'
@@ -47,10 +51,46 @@ test-hw0: $(STAMP)
 test-hw1: $(STAMP)
 	$(MAKE) -C hw1_autograd test PYTHON=$(PY)
 
+check-hw0: $(STAMP)
+	$(PY) -m grader.check hw0
+
+check-hw1: $(STAMP)
+	$(PY) -m grader.check hw1
+
+grade: $(STAMP)
+	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=hw1 SUBMISSIONS=folder"; exit 2; }
+	$(PY) -m grader grade $(HW) --dir $(SUBMISSIONS)
+
+release: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make release DEST=path"; exit 2; }
+	$(PY) -m grader release $(DEST)
+
+export-gradescope: $(STAMP)
+	@test -n "$(HW)" || { echo "usage: make export-gradescope HW=hw1"; exit 2; }
+	$(PY) -m grader export-gradescope $(HW)
+
 handouts: $(STAMP)
 	$(PY) -m grader handouts
 
-check-handouts: $(STAMP)
+check-check-hw0: $(STAMP)
+	$(PY) -m grader.check hw0
+
+check-hw1: $(STAMP)
+	$(PY) -m grader.check hw1
+
+grade: $(STAMP)
+	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=hw1 SUBMISSIONS=folder"; exit 2; }
+	$(PY) -m grader grade $(HW) --dir $(SUBMISSIONS)
+
+release: $(STAMP)
+	@test -n "$(DEST)" || { echo "usage: make release DEST=path"; exit 2; }
+	$(PY) -m grader release $(DEST)
+
+export-gradescope: $(STAMP)
+	@test -n "$(HW)" || { echo "usage: make export-gradescope HW=hw1"; exit 2; }
+	$(PY) -m grader export-gradescope $(HW)
+
+handouts: $(STAMP)
 	$(PY) -m grader check-handouts
 
 clean:

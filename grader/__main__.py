@@ -10,6 +10,7 @@ Commands:
     export-csv HW FILE             every student's latest scores as CSV
     export-gradescope HW           a Gradescope autograder bundle (setup.sh, run_autograder)
     isolation                      what this machine's sandbox can and cannot enforce
+    release DEST                   write the student edition to DEST
 
 HW is a homework id (hw1) or folder (hw1_autograd).
 """
@@ -60,11 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     feedback.add_argument("--markdown", action="store_true", help="print the Markdown report")
     export.add_argument("file", type=Path)
     commands.add_parser("isolation", help="show what the sandbox enforces here")
+    release = commands.add_parser("release", help="write the student edition")
+    release.add_argument("dest", type=Path)
     args = parser.parse_args(argv)
 
     try:
         return COMMANDS[args.command](args)
-    except (MarkerError, ValueError, FileNotFoundError, KeyError) as error:
+    except (MarkerError, ValueError, OSError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
@@ -189,6 +192,19 @@ def _export_gradescope(args) -> int:
     return 0
 
 
+def _release(args) -> int:
+    from . import release
+    problems = release.release(args.dest)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"release: {len(problems)} problem(s): do not publish {args.dest}", file=sys.stderr)
+        return 1
+    print(f"wrote the student edition to {args.dest}: handouts, public tests, data; no solutions, "
+          f"hidden tests or answers")
+    return 0
+
+
 def _isolation(args) -> int:
     from . import sandbox
     isolation = sandbox.detect()
@@ -202,7 +218,7 @@ def _isolation(args) -> int:
 COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-key": _answer_key,
             "grade": _grade, "regrade": _regrade, "feedback": _feedback,
             "export-csv": _export_csv, "export-gradescope": _export_gradescope,
-            "isolation": _isolation}
+            "isolation": _isolation, "release": _release}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -75,7 +75,7 @@ def generate_values(homework: Homework, course: list[Homework],
     """Run the hidden suite on ``solutions/`` in a workspace built as for any submission."""
     handout = generate(homework, course)
     with tempfile.TemporaryDirectory(prefix="flamethrower-key-") as scratch:
-        ws = workspace.build(handout, SOLUTIONS, Path(scratch) / "ws", REPO / "data")
+        ws = workspace.build(handout.files, SOLUTIONS, Path(scratch) / "ws", REPO / "data")
         if needs_build(handout, homework):
             ok, log = runner.build_extension(ws.root)
             if not ok:

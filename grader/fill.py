@@ -6,8 +6,10 @@ code can be put back where it belongs by file and name (the key carry-forward us
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from .markers import Region
+if TYPE_CHECKING:
+    from .markers import Region
 
 # Exactly the two lines markers.stub_line writes, in Python and in C++.
 STUB = re.compile(r'^[ \t]*(?:raise NotImplementedError\("(?P<py>[\w.]+): hw\d+"\)'
@@ -45,6 +47,6 @@ def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list
     return "\n".join(out) + "\n", filled
 
 
-def bodies_of(regions: list[Region]) -> dict[str, tuple[str, ...]]:
+def bodies_of(regions: "list[Region]") -> dict[str, tuple[str, ...]]:
     """``{qualified name: solution lines}`` of one file's regions."""
     return {region.qualname: region.body for region in regions}

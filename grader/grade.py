@@ -60,13 +60,13 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     try:
         handout = generate(homework, load_course())
         try:
-            root = workspace.submission_root(submission, scratch, workspace.whitelist(handout))
+            root = workspace.submission_root(submission, scratch, workspace.whitelist(handout.files))
         except workspace.SubmissionError as error:
             results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
                                   f"submission not graded: {error}") for t in key.tests]
             return GradeResult(student, homework.id, graded_at, results, notes + [str(error)],
                                seconds=time.monotonic() - started)
-        ws = workspace.build(handout, root, scratch / "ws", REPO / "data")
+        ws = workspace.build(handout.files, root, scratch / "ws", REPO / "data")
         notes += [f"not in the submission (the stub was graded): {n}" for n in ws.missing]
         notes += [f"refused: {n}" for n in ws.refused]
         build_log = ""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import answers
 from .course import REPO, Homework
-from .handouts import is_ignored
+from .files import is_ignored
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope image set-up for Flamethrower's {hw} autograder.

@@ -6,32 +6,14 @@ tagged <= K become stubs and blocks for later homeworks disappear.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from .course import REPO, SOLUTIONS, Homework, load_course
+from .files import tree_files, write_tree
 from .markers import MarkerError, Parsed, Region, language_of, parse, render
-
-# Build and tool outputs that live beside the sources but are never part of them.
-IGNORED_DIRS = {"build", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints",
-                "demo-output"}
-IGNORED_SUFFIXES = (".so", ".pyd", ".o", ".pyc", ".log")
-
-
-def is_ignored(relative: Path) -> bool:
-    """Whether a path (relative to a solutions or handout folder) is a build or tool output."""
-    return bool(IGNORED_DIRS.intersection(relative.parts[:-1])) or \
-        relative.name.endswith(IGNORED_SUFFIXES) or relative.name in IGNORED_DIRS
-
-
-def tree_files(root: Path) -> list[str]:
-    """The source files under ``root``, relative, sorted, build outputs left out."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and not is_ignored(p.relative_to(root)))
-
 
 @dataclass
 class Handout:
@@ -88,18 +70,7 @@ def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUT
 
 def write(handout: Handout, dest: Path) -> None:
     """Replace the source files of ``dest`` with the handout's (build outputs are kept)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in tree_files(dest):
-        if name not in handout.files:
-            (dest / name).unlink()
-    for name, text in handout.files.items():
-        path = dest / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-    for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    write_tree(handout.files, dest)
 
 
 def unclaimed(course: list[Homework], solutions: Path = SOLUTIONS) -> list[str]:

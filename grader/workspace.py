@@ -16,8 +16,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .files import write_tree
 from .fill import stubs_in
-from .handouts import Handout, write
 
 MAX_ARCHIVE_BYTES = 50 << 20   # total uncompressed size of an archive
 MAX_ARCHIVE_FILES = 5000
@@ -124,9 +124,9 @@ def submission_root(path: Path, scratch: Path, expected: list[str]) -> Path:
     return root
 
 
-def whitelist(handout: Handout) -> list[str]:
-    """The handout files a student may change: those holding stubs (Python and C++ sources)."""
-    return sorted(name for name, text in handout.files.items()
+def whitelist(handout: dict[str, str]) -> list[str]:
+    """The handout files (path -> text) a student may change: those holding stubs."""
+    return sorted(name for name, text in handout.items()
                   if stubs_in(text) and not name.endswith(".ipynb"))
 
 
@@ -144,15 +144,16 @@ class Workspace:
         return self.root / "out"
 
 
-def build(handout: Handout, submission: Path, dest: Path, data_dir: Path) -> Workspace:
-    """A fresh workspace in ``dest``: the handout, the student's whitelisted files, the data.
+def build(handout: dict[str, str], submission: Path, dest: Path, data_dir: Path) -> Workspace:
+    """A fresh workspace in ``dest``: the handout's files (path -> text), the student's
+    whitelisted files, the data.
 
     A whitelisted file is taken only if it is a regular file (not a symlink), at most
     MAX_SOURCE_BYTES, and valid UTF-8; otherwise the handout's stubbed version stays.
     """
     if dest.exists():
         shutil.rmtree(dest)
-    write(handout, dest)
+    write_tree(handout, dest)
     workspace = Workspace(dest)
     for name in whitelist(handout):
         source = submission.joinpath(*PurePosixPath(name).parts)

@@ -33,7 +33,7 @@ needs_namespaces = pytest.mark.skipif(not ISOLATION.namespaces, reason="no user/
 
 def solution_submission(dest: Path, homework=HW1) -> Path:
     """A submission holding the reference versions of the homework's whitelisted files."""
-    for name in workspace.whitelist(generate(homework, COURSE)):
+    for name in workspace.whitelist(generate(homework, COURSE).files):
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(SOLUTIONS / name, dest / name)
     return dest
@@ -51,7 +51,7 @@ def attacked_submission(dest: Path, attack: str) -> Path:
 
 
 def run_probe(submission: Path, scratch: Path, homework=HW1) -> dict[str, runner.Outcome]:
-    ws = workspace.build(generate(homework, COURSE), submission, scratch / "ws", REPO / "data")
+    ws = workspace.build(generate(homework, COURSE).files, submission, scratch / "ws", REPO / "data")
     if answers.needs_build(generate(homework, COURSE), homework):
         assert runner.build_extension(ws.root)[0]
     tests = runner.discover(homework.id, PROBE)
@@ -100,7 +100,7 @@ def test_exactly_questions_1_to_3_done_scores_exactly_their_points(keys, tmp_pat
     handout = generate(HW1, COURSE)
     done = {1: ".compute", 2: (".gradient", "sum_to_shape"), 3: ("find_topo_sort",)}
     sub = tmp_path / "sub"
-    for name in workspace.whitelist(handout):
+    for name in workspace.whitelist(handout.files):
         regions = parse((SOLUTIONS / name).read_text(), name, language_of(name)).regions
         wanted = {q: b for q, b in bodies_of(regions).items()
                   if any(q.endswith(s) or q == s for s in (".compute", ".gradient", "sum_to_shape",
