@@ -72,25 +72,7 @@ export-gradescope: $(STAMP)
 handouts: $(STAMP)
 	$(PY) -m grader handouts
 
-check-check-hw0: $(STAMP)
-	$(PY) -m grader.check hw0
-
-check-hw1: $(STAMP)
-	$(PY) -m grader.check hw1
-
-grade: $(STAMP)
-	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=hw1 SUBMISSIONS=folder"; exit 2; }
-	$(PY) -m grader grade $(HW) --dir $(SUBMISSIONS)
-
-release: $(STAMP)
-	@test -n "$(DEST)" || { echo "usage: make release DEST=path"; exit 2; }
-	$(PY) -m grader release $(DEST)
-
-export-gradescope: $(STAMP)
-	@test -n "$(HW)" || { echo "usage: make export-gradescope HW=hw1"; exit 2; }
-	$(PY) -m grader export-gradescope $(HW)
-
-handouts: $(STAMP)
+check-handouts: $(STAMP)
 	$(PY) -m grader check-handouts
 
 clean:

@@ -9,6 +9,8 @@ file outside the whitelist is ever taken from a submission.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import shutil
 import stat
 import tarfile
@@ -53,48 +55,42 @@ def extract(archive: Path, dest: Path) -> None:
             or a file that is not a readable archive.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with _open_archive(archive) as entries:
+            _check_totals(len(entries), sum(size for _, _, size, _ in entries), archive)
+            for name, kind, _, open_entry in entries:
+                path = _check_member(name)
+                if kind not in ("file", "dir"):
+                    raise SubmissionError(f"archive entry {name!r} is not a regular file or folder")
+                target = dest.joinpath(*path.parts)
+                if kind == "dir":
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open_entry() as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+        raise SubmissionError(f"{archive.name} is not a readable archive: {error}") from None
+
+
+@contextlib.contextmanager
+def _open_archive(archive: Path):
+    """The entries of a zip or tar.gz as ``(name, "file" | "dir" | "other", size, opener)``."""
     if archive.name.endswith(".zip"):
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                infos = zf.infolist()
-                _check_totals(len(infos), sum(i.file_size for i in infos), archive)
-                for info in infos:
-                    path = _check_member(info.filename)
-                    mode = info.external_attr >> 16
-                    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                        raise SubmissionError(f"archive entry {info.filename!r} is not a regular "
-                                              f"file or folder")
-                    target = dest.joinpath(*path.parts)
-                    if info.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-        except zipfile.BadZipFile as error:
-            raise SubmissionError(f"{archive.name} is not a readable zip file: {error}") from None
-        return
-    if archive.name.endswith((".tar.gz", ".tgz")):
-        try:
-            with tarfile.open(archive, "r:gz") as tf:
-                members = tf.getmembers()
-                _check_totals(len(members), sum(m.size for m in members), archive)
-                for member in members:
-                    path = _check_member(member.name)
-                    if not (member.isfile() or member.isdir()):
-                        raise SubmissionError(f"archive entry {member.name!r} is not a regular "
-                                              f"file or folder")
-                    target = dest.joinpath(*path.parts)
-                    if member.isdir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with tf.extractfile(member) as src, open(target, "wb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-        except (tarfile.TarError, OSError, EOFError) as error:
-            raise SubmissionError(f"{archive.name} is not a readable .tar.gz: {error}") from None
-        return
-    raise SubmissionError(f"{archive.name}: a submission is a folder, a .zip or a .tar.gz")
+        with zipfile.ZipFile(archive) as zf:
+            def kind(info):
+                mode = info.external_attr >> 16
+                if info.is_dir():
+                    return "dir"
+                return "file" if not mode or stat.S_ISREG(mode) else "other"
+            yield [(i.filename, kind(i), i.file_size, functools.partial(zf.open, i))
+                   for i in zf.infolist()]
+    elif archive.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(archive, "r:gz") as tf:
+            yield [(m.name, "file" if m.isfile() else "dir" if m.isdir() else "other", m.size,
+                    functools.partial(tf.extractfile, m)) for m in tf.getmembers()]
+    else:
+        raise SubmissionError(f"{archive.name}: a submission is a folder, a .zip or a .tar.gz")
 
 
 def _check_totals(count: int, size: int, archive: Path) -> None:

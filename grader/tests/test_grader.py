@@ -445,8 +445,14 @@ def test_hostile_zip_archives_are_refused(tmp_path):
         zf.writestr("big.bin", b"\0" * (workspace.MAX_ARCHIVE_BYTES + 1))
     with pytest.raises(workspace.SubmissionError, match="unpacks to"):
         workspace.extract(tmp_path / "b.zip", tmp_path / "y")
+    with zipfile.ZipFile(tmp_path / "link.zip", "w") as zf:
+        link = zipfile.ZipInfo("python/needle/autograd.py")
+        link.external_attr = (0o120777) << 16  # S_IFLNK: a symlink
+        zf.writestr(link, "/work/main/solutions/python/needle/autograd.py")
+    with pytest.raises(workspace.SubmissionError, match="is not a regular file or folder"):
+        workspace.extract(tmp_path / "link.zip", tmp_path / "w")
     (tmp_path / "c.zip").write_bytes(b"not a zip")
-    with pytest.raises(workspace.SubmissionError, match="not a readable zip"):
+    with pytest.raises(workspace.SubmissionError, match="not a readable archive"):
         workspace.extract(tmp_path / "c.zip", tmp_path / "z")
 
 

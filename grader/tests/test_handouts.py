@@ -111,3 +111,11 @@ def test_readme_lists_questions_with_points():
     readme = handouts.generate(COURSE[1], COURSE).files["README.md"]
     assert "| 3 | Topological sort | find_topo_sort in python/needle/autograd.py | 10 |" in readme
     assert "Total: 100 points." in readme
+
+
+def test_make_test_runs_check_handouts_and_every_suite():
+    plan = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True)
+    assert plan.returncode == 0, plan.stderr
+    for command in ("-m grader check-handouts", "-m pytest tests python/needle --doctest-modules",
+                    "-m pytest grader/tests"):
+        assert command in plan.stdout, f"`make test` no longer runs {command!r}"
