@@ -6,18 +6,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := $(VENV)/bin:$(PATH)
 
-HANDOUTS := hw0 hw1_autograd
+HANDOUTS := hw0 hw1_autograd hw2_nn
 
-.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 check-hw0 \
-        check-hw1 handouts check-handouts grade release export-gradescope clean
+.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 check-hw0 \
+        check-hw1 check-hw2 handouts check-handouts grade release export-gradescope clean
 
 help:
 	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
-	@echo "make test-hw0|hw1    a handout's public tests, as its students run them"
+	@echo "make test-hw0|1|2    a handout's public tests, as its students run them"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
-	@echo "make check-hw0|hw1   a handout folder's public tests, run the way the grader runs tests"
+	@echo "make check-hw0|1|2   a handout folder's public tests, run the way the grader runs tests"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
 	@echo "make release DEST=path              write the student edition"
 	@echo "make export-gradescope HW=hw1       a Gradescope autograder bundle in dist/"
@@ -51,11 +51,17 @@ test-hw0: $(STAMP)
 test-hw1: $(STAMP)
 	$(MAKE) -C hw1_autograd test PYTHON=$(PY)
 
+test-hw2: $(STAMP)
+	$(MAKE) -C hw2_nn test PYTHON=$(PY)
+
 check-hw0: $(STAMP)
 	$(PY) -m grader.check hw0
 
 check-hw1: $(STAMP)
 	$(PY) -m grader.check hw1
+
+check-hw2: $(STAMP)
+	$(PY) -m grader.check hw2
 
 grade: $(STAMP)
 	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=hw1 SUBMISSIONS=folder"; exit 2; }

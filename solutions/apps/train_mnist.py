@@ -64,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         if test_err > bound:
             failures.append(name)
 
+    ### BEGIN FROM hw2
+    from apps.mlp_resnet import train_mnist as train_mlp_resnet  # hw2
+    *_, test_err, _ = train_mlp_resnet(data_dir=args.data / "mnist" if args.data else None,
+                                       out_dir=args.out)
+    print(f"MLPResNet (needle nn, Adam, StepLR): test error {test_err:.2%} (bound 6%) "
+          f"{'ok' if test_err <= 0.06 else 'ABOVE THE BOUND'}; curves in {args.out}/mlp_resnet_curves.png")
+    if test_err > 0.06:
+        failures.append("MLPResNet")
+    ### END FROM
     args.out.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for i, (name, history) in enumerate(histories.items()):

@@ -1,7 +1,8 @@
 """Basic tensor constructors, given to students.
 
-Every random constructor takes an explicit ``rng`` (a ``numpy.random.Generator``)
-so that tests and experiments never depend on the order of global random calls.
+Every random constructor takes an optional ``rng`` (a ``numpy.random.Generator``); without one
+it draws from needle's default generator, which ``manual_seed`` resets (as ``torch.manual_seed``).
+Tests pass their own ``rng`` or seed first, so none depends on the order of other random calls.
 """
 from __future__ import annotations
 
@@ -9,12 +10,25 @@ import numpy as np
 
 import needle as ndl
 
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Reset needle's default random generator to ``numpy.random.default_rng(seed)``."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def default_generator() -> np.random.Generator:
+    """The generator random constructors use when given no ``rng``."""
+    return _generator
+
 
 def rand(*shape, low: float = 0.0, high: float = 1.0, rng: np.random.Generator | None = None,
          device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
     """Uniform samples in ``[low, high)`` of the given shape."""
     device = ndl.cpu() if device is None else device
-    array = device.rand(*shape, rng=rng, dtype=dtype) * (high - low) + low
+    array = device.rand(*shape, rng=rng or _generator, dtype=dtype) * (high - low) + low
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
 
@@ -22,7 +36,7 @@ def randn(*shape, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator 
           device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
     """Normal samples with the given ``mean`` and ``std``."""
     device = ndl.cpu() if device is None else device
-    array = device.randn(*shape, rng=rng, dtype=dtype) * std + mean
+    array = device.randn(*shape, rng=rng or _generator, dtype=dtype) * std + mean
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
 
@@ -48,7 +62,7 @@ def randb(*shape, p: float = 0.5, rng: np.random.Generator | None = None, device
           dtype: str = "bool", requires_grad: bool = False) -> "ndl.Tensor":
     """Bernoulli samples: each entry is True with probability ``p``."""
     device = ndl.cpu() if device is None else device
-    array = device.rand(*shape, rng=rng) <= p
+    array = device.rand(*shape, rng=rng or _generator) < p
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
 
