@@ -75,19 +75,19 @@ def probe_scores(submission: Path, scratch: Path, key) -> dict[str, scoring.Test
 @pytest.fixture(scope="session")
 def keys():
     """The real answer keys (built once per session if stale)."""
-    return {hw.id: answers.load(hw) for hw in (HW0, HW1)}
+    return {hw.id: answers.load(hw) for hw in COURSE}
 
 
 # ---- real suites ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("homework", [HW0, HW1], ids=["hw0", "hw1"])
+@pytest.mark.parametrize("homework", COURSE, ids=[hw.id for hw in COURSE])
 def test_solutions_score_full_marks(homework, keys, tmp_path):
     result = grade.grade(homework, solution_submission(tmp_path / "sub", homework), keys[homework.id])
     assert [t.name for t in result.results if not t.passed] == []
     assert result.score == result.max_score == 100
 
 
-@pytest.mark.parametrize("homework", [HW0, HW1], ids=["hw0", "hw1"])
+@pytest.mark.parametrize("homework", COURSE, ids=[hw.id for hw in COURSE])
 def test_unmodified_handout_scores_zero_with_every_test_failing_cleanly(homework, keys):
     result = grade.grade(homework, REPO / homework.dir, keys[homework.id])
     assert result.score == 0 and result.max_score == 100
@@ -114,7 +114,7 @@ def test_exactly_questions_1_to_3_done_scores_exactly_their_points(keys, tmp_pat
     assert {t.question for t in result.results if t.passed} == {1, 2, 3}
 
 
-@pytest.mark.parametrize("homework", [HW0, HW1], ids=["hw0", "hw1"])
+@pytest.mark.parametrize("homework", COURSE, ids=[hw.id for hw in COURSE])
 def test_hidden_points_per_question_match_course_toml(homework):
     tests = runner.discover(homework.id)
     for question in homework.questions:
