@@ -1,15 +1,18 @@
 # Flamethrower: the two commands a newcomer needs are `make demo` and `make test`.
 # Every target bootstraps .venv from pyproject.toml first; nothing else is installed by hand.
 PYTHON ?= python3
+# Optional dependency groups from pyproject.toml; EXTRAS=dev,torch adds the PyTorch comparisons.
+EXTRAS ?= dev
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export PATH := $(VENV)/bin:$(PATH)
 
 HANDOUTS := hw0 hw1_autograd hw2_nn
 
 .PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 check-hw0 \
-        check-hw1 check-hw2 handouts check-handouts grade release export-gradescope clean
+        check-hw1 check-hw2 handouts check-handouts grade release export-gradescope carry-forward clean
 
 help:
 	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
@@ -18,6 +21,7 @@ help:
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
 	@echo "make check-hw0|1|2   a handout folder's public tests, run the way the grader runs tests"
+	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
 	@echo "make release DEST=path              write the student edition"
 	@echo "make export-gradescope HW=hw1       a Gradescope autograder bundle in dist/"
@@ -26,7 +30,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.X")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $@
 
 venv: $(STAMP)
@@ -62,6 +66,10 @@ check-hw1: $(STAMP)
 
 check-hw2: $(STAMP)
 	$(PY) -m grader.check hw2
+
+carry-forward: $(STAMP)
+	@test -n "$(TO)" || { echo "usage: make carry-forward TO=hw2_nn"; exit 2; }
+	$(PY) -m grader.carry $(TO)
 
 grade: $(STAMP)
 	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=hw1 SUBMISSIONS=folder"; exit 2; }

@@ -16,14 +16,15 @@ STUB = re.compile(r'^[ \t]*(?:raise NotImplementedError\("(?P<py>[\w.]+): hw\d+"
                   r'|throw std::runtime_error\("not implemented: (?P<cpp>[\w.]+): hw\d+"\);)$')
 
 
-def _stub_name(line: str) -> str | None:
+def stub_name(line: str) -> str | None:
+    """The qualified name a stub line raises with, or None for any other line."""
     match = STUB.match(line)
     return (match["py"] or match["cpp"]) if match else None
 
 
 def stubs_in(text: str) -> list[str]:
     """The qualified names of the stubs in ``text``, in order."""
-    return [name for line in text.splitlines() if (name := _stub_name(line))]
+    return [name for line in text.splitlines() if (name := stub_name(line))]
 
 
 def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list[str]]:
@@ -38,7 +39,7 @@ def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list
     """
     out, filled = [], []
     for line in text.splitlines():
-        name = _stub_name(line)
+        name = stub_name(line)
         if name in bodies:
             out.extend(bodies[name])
             filled.append(name)

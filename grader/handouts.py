@@ -193,8 +193,10 @@ def readme(homework: Homework, course: list[Homework]) -> str:
     if homework.number > 0:
         names = ", ".join(hw.id for hw in course[:homework.number])
         earlier = (f"\nThis folder also holds the files of {names}, with their functions stubbed "
-                   f"again. Copy your solutions to those functions into them: later questions "
-                   f"use them (hw1's MNIST tests read the data with your `parse_mnist`).\n")
+                   f"again: later questions use them (the MNIST tests read the data with your "
+                   f"`parse_mnist`). From the repository root, `make carry-forward TO={homework.dir}` "
+                   f"moves each function you filled in `{course[homework.number - 1].dir}/` into "
+                   f"this folder, never over one you have already filled here.\n")
     notebook = (f"\nOpen `{homework.notebook}` (locally with Jupyter, or on a Colab runtime) for a "
                 f"guided tour of the questions.\n") if homework.notebook else ""
     tests = f"tests/{homework.id}"

@@ -18,7 +18,7 @@ from .runner import HIDDEN
 
 # The runner pieces check-hwN needs; none holds a marker, solution text or hidden test.
 RUNNER_MODULES = ("files.py", "fill.py", "sandbox.py", "harness.py", "workspace.py", "runner.py",
-                  "check.py")
+                  "check.py", "carry.py")
 REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "hypothesis>=6.80",
                 "matplotlib>=3.7", "tqdm>=4.65"]
 FORBIDDEN = ("solutions/", "grader/hidden/", "grader/answers/", "grader/tests/")
@@ -89,7 +89,7 @@ test-{hw.id}: $(DEPS)
 check-{hw.id}: $(DEPS)
 	$(PY) -m grader.check {hw.id}
 """ for hw in course)
-    names = " ".join(f"test-{hw.id} check-{hw.id}" for hw in course)
+    names = " ".join(f"test-{hw.id} check-{hw.id}" for hw in course) + " carry-forward"
     return f"""# Flamethrower, student edition. `make test-hwN` runs a homework's public tests;
 # `make check-hwN` runs them the way the grader does (see README.md). Both set up .venv first.
 PYTHON ?= python3
@@ -108,6 +108,10 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	@touch $@
+
+carry-forward: $(DEPS)
+	@test -n "$(TO)" || {{ echo "usage: make carry-forward TO=hw2_nn"; exit 2; }}
+	$(PY) -m grader.carry $(TO)
 {targets}"""
 
 
@@ -132,5 +136,8 @@ do, so a failing test names the function to fix.
 `make check-hwN` runs the public tests the way the grader runs its hidden ones: on a fresh copy of
 the handout holding only the files you are meant to change (those that had stubs), in a sandbox.
 If `make test-hwN` passes but `make check-hwN` does not, you changed something outside those files.
-Later homeworks contain the earlier ones' files again: copy your earlier solutions into them.
+Later homeworks contain the earlier ones' files again, with their functions stubbed: run
+`make carry-forward TO=hw2_nn` (say) to move every function you filled in the previous handout into
+the same function of the next. It never overwrites a function you have already filled there, and
+it lists what it moved and what it left, and why.
 """
