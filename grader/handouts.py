@@ -114,7 +114,7 @@ def leaks(files: dict[str, str], secrets: set[str]) -> list[str]:
     """Each marker or secret solution line found in ``files``, as ``file:line: what``."""
     problems = []
     for name, text in sorted(files.items()):
-        units = _parsed_lines(name, text)
+        units = source_lines(name, text)
         for unit_name, lines in units:
             for number, line in enumerate(lines, start=1):
                 stripped = line.strip()
@@ -126,7 +126,8 @@ def leaks(files: dict[str, str], secrets: set[str]) -> list[str]:
     return problems
 
 
-def _parsed_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
+def source_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
+    """``(unit, lines)`` of a file: itself, or each cell of a notebook (its source, not its JSON)."""
     if name.endswith(".ipynb"):
         notebook = nbformat.reads(text, as_version=4)
         return [(f"{name}:cell {n}", cell.source.splitlines())

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import check
 from .course import REPO, Homework, load_course
 from .files import tree_files, write_tree
-from .handouts import generate, leaks, secret_lines
+from .handouts import generate, leaks, secret_lines, source_lines
 from .runner import HIDDEN
 
 # The runner pieces check-hwN needs; none holds a marker, solution text or hidden test.
@@ -72,8 +72,8 @@ def problems(dest: Path, repo: Path = REPO) -> list[str]:
                 dest, Path(name).name.removesuffix(".tar.gz")).items()})
     # A hidden test's line is secret unless a handout holds it too (shared set-up code).
     public = {line.strip() for homework in course
-              for text in generate(homework, course, repo / "solutions").files.values()
-              for line in text.splitlines()}
+              for name, text in generate(homework, course, repo / "solutions").files.items()
+              for _, lines in source_lines(name, text) for line in lines}
     hidden = {line.strip() for path in HIDDEN.rglob("*.py") for line in path.read_text().splitlines()
               if len(line.strip()) >= 30} - public
     found += leaks(texts, secret_lines(course, repo / "solutions") | hidden)

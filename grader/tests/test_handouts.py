@@ -42,6 +42,8 @@ def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
         if outcome["question"] is None:
             assert outcome["outcome"] == "passed", f"{name} tests given code but {outcome}"
             continue
+        if outcome["outcome"] == "skipped":  # a PyTorch comparison on a machine without PyTorch
+            continue
         assert outcome["outcome"] == "failed", f"{name} should fail on a stub: {outcome}"
         message = outcome["message"].removeprefix("not implemented: ")
         expected = "RuntimeError" if outcome["message"].startswith("not implemented: ") \
