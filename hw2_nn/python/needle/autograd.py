@@ -377,7 +377,7 @@ class Tensor(Value):
         base = _scalar(other, "**")
         if base <= 0:
             raise ValueError(f"{base} ** Tensor: the base must be positive")
-        return needle_ops.exp(needle_ops.mul_scalar(self, numpy.log(base)))
+        return needle_ops.exp(needle_ops.mul_scalar(self, float(numpy.log(base))))
 
     def __rmatmul__(self, other):
         return needle_ops.matmul(_as_tensor(other, "@"), self)
@@ -400,10 +400,13 @@ class Tensor(Value):
 
 
 def _scalar(value, symbol: str) -> float:
-    if isinstance(value, (Number, numpy.number)) and not isinstance(value, bool):
-        return value
-    if isinstance(value, numpy.ndarray) and value.ndim == 0:
+    """``value`` as a Python number, which NumPy treats as weakly typed: a float32 tensor times a
+    NumPy float64 scalar stays float32."""
+    if isinstance(value, (numpy.number, numpy.ndarray)) and numpy.ndim(value) == 0 \
+            and value.dtype.kind in "iuf":
         return value.item()
+    if isinstance(value, Number) and not isinstance(value, bool):
+        return value
     raise TypeError(f"unsupported operand for Tensor {symbol} {type(value).__name__}: expected a "
                     f"Tensor or a number (wrap arrays in needle.Tensor)")
 

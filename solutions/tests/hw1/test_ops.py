@@ -65,7 +65,8 @@ def test_forward_matches_numpy(name, op, reference, inputs):
 @pytest.mark.question(1)
 def test_forward_keeps_float32():
     a, b = ndl.Tensor(rand(2, 3).astype(np.float32)), ndl.Tensor(rand(3, 2).astype(np.float32))
-    for out in (a + 1.0, a * 2, a / 3, a ** 2, ndl.exp(a), ndl.relu(a), a @ b, a.sum(axes=0)):
+    for out in (a + 1.0, a * 2, a / 3, a ** 2, ndl.exp(a), ndl.relu(a), a @ b, a.sum(axes=0),
+                a * np.float64(2.5), a - np.int64(1), 2 ** a, 3.0 / a):
         assert out.dtype == np.float32
 
 
