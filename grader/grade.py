@@ -84,10 +84,21 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
 
 
 def _grade_one(args: tuple[str, str]) -> GradeResult:
+    """One batch worker's job. A failure of the grader itself on one submission (not of the
+    submission, which ``grade`` absorbs) still yields a result: zero, with a note to regrade."""
     homework_id, path = args
     course = load_course()
     homework = next(hw for hw in course if hw.id == homework_id)
-    return grade(homework, Path(path), answers.load(homework))
+    key = answers.load(homework)
+    try:
+        return grade(homework, Path(path), key)
+    except Exception as error:  # noqa: BLE001 - the batch must go on; the note says what happened
+        results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
+                              "not graded: the grader failed on this submission") for t in key.tests]
+        return GradeResult(workspace.student_id(Path(path)), homework.id,
+                           datetime.now(timezone.utc).isoformat(timespec="seconds"), results,
+                           [f"the grader failed on this submission ({type(error).__name__}: {error}); "
+                            f"regrade it with `python -m grader regrade {homework.id} <student>`"])
 
 
 def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = None,

@@ -148,6 +148,15 @@ def test_batch_grading_keeps_students_apart_and_fills_the_gradebook(keys, tmp_pa
     assert (tmp_path / "hw1.csv").read_text().splitlines()[1].startswith("alice,hw1,100,100,20,30,10,20,10,10,")
 
 
+def test_a_grader_failure_on_one_submission_still_gives_a_result(monkeypatch, keys, tmp_path):
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(runner, "run_suite", broken)
+    result = grade._grade_one(("hw1", str(solution_submission(tmp_path / "dana"))))
+    assert result.student == "dana" and result.score == 0 and result.max_score == 100
+    assert "the grader failed on this submission (OSError: No space left on device)" in result.notes[0]
+
+
 def test_feedback_and_results_json_name_failures_but_not_answers(keys, tmp_path):
     result = grade.grade(HW1, attacked_submission(tmp_path / "sub", "return a - b"), keys["hw1"])
     markdown = reports.feedback_markdown(result)
