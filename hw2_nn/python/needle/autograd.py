@@ -123,12 +123,14 @@ class Value:
         inputs: the op's input nodes, in argument order.
         cached_data: the computed array (``NDArray``).
         requires_grad: whether gradients flow to this node.
+        grad: d(output)/d(this node) after ``backward()``, else None.
     """
 
     op: Op | None
     inputs: list["Value"]
     cached_data: NDArray
     requires_grad: bool
+    grad: "Tensor | None"
 
     def realize_cached_data(self) -> NDArray:
         """The node's array (computed when the node was made)."""
@@ -144,6 +146,7 @@ class Value:
         self.inputs = list(inputs)
         self.cached_data = cached_data
         self.requires_grad = requires_grad
+        self.grad = None  # set by backward()
 
     @classmethod
     def make_const(cls, data: NDArray, *, requires_grad: bool = False) -> "Value":
@@ -198,7 +201,6 @@ class Tensor(Value):
         [[2.0, 4.0], [6.0, 8.0]]
     """
 
-    grad: "Tensor | None"
     __array_priority__ = 1000  # NumPy defers ``ndarray + Tensor`` to Tensor.__radd__
 
     def __init__(self, array, *, device: Device | None = None, dtype: str | None = None,
@@ -214,26 +216,12 @@ class Tensor(Value):
                 dtype = "float32"
             data = Tensor._array_from_numpy(array, device=device, dtype=dtype)
         self._init(None, [], cached_data=data, requires_grad=requires_grad)
-        self.grad = None
 
     @staticmethod
     def _array_from_numpy(numpy_array, device: Device, dtype: str | None) -> NDArray:
         if array_api is numpy:
             return numpy.array(numpy_array, dtype=dtype)
         return array_api.array(numpy_array, device=device, dtype=dtype)
-
-    @classmethod
-    def make_const(cls, data: NDArray, *, requires_grad: bool = False) -> "Tensor":
-        tensor = super().make_const(data.realize_cached_data() if isinstance(data, Tensor) else data,
-                                    requires_grad=requires_grad)
-        tensor.grad = None
-        return tensor
-
-    @classmethod
-    def make_from_op(cls, op: Op, inputs: Sequence["Value"]) -> "Tensor":
-        tensor = super().make_from_op(op, inputs)
-        tensor.grad = None
-        return tensor
 
     # ---- data access -------------------------------------------------------------------
 
