@@ -97,13 +97,16 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
-    def state_dict(self, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
-        """Parameters and buffers by dotted name, as NumPy copies (``np.savez`` can save it)."""
-        state = OrderedDict((name, param.numpy().copy()) for name, param in self.named_parameters(prefix))
+    def named_state(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, Tensor) for every parameter, then every buffer (the Tensor bound now)."""
+        yield from self.named_parameters(prefix)
         for name, module in [("", self)] + [(n + ".", m) for n, m in self._named_modules()]:
             for buffer in module._buffers:
-                state[prefix + name + buffer] = getattr(module, buffer).numpy().copy()
-        return state
+                yield prefix + name + buffer, getattr(module, buffer)
+
+    def state_dict(self, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
+        """Parameters and buffers by dotted name, as NumPy copies (``np.savez`` can save it)."""
+        return OrderedDict((name, tensor.numpy().copy()) for name, tensor in self.named_state(prefix))
 
     def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
         for name, child in self.named_children():
@@ -117,14 +120,10 @@ class Module:
             KeyError: with ``strict``, naming missing and unexpected keys.
             ValueError: naming a key whose shape differs.
         """
-        own = self.state_dict()
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        targets = dict(self.named_state())
+        missing, unexpected = sorted(set(targets) - set(state)), sorted(set(state) - set(targets))
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        targets = dict(self.named_parameters())
-        for name, module in [("", self)] + [(n + ".", m) for n, m in self._named_modules()]:
-            for buffer in module._buffers:
-                targets[name + buffer] = getattr(module, buffer)  # the Tensor bound now
         for name, value in state.items():
             if name not in targets:
                 continue
