@@ -15,7 +15,6 @@ import shutil
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 from . import runner, sandbox, workspace
@@ -83,17 +82,11 @@ def check(repo: Path, name: str, out=sys.stdout) -> int:
             if not ok:
                 print(f"the C++ build failed:\n{log}", file=out)
         log = ws.root / "pytest.out"
-        child = sandbox.start(ws.root, {"out": str(ws.out)}, log, sandbox.Limits(cpu_seconds=int(TIMEOUT)),
-                              exec_command=[sys.executable, "-m", "pytest", f"tests/{homework}", "-q",
-                                            "-p", "no:cacheprovider"])
-        deadline = time.monotonic() + TIMEOUT
-        try:
-            while child.process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            child.kill()
+        status = sandbox.run(ws.root, [sys.executable, "-m", "pytest", f"tests/{homework}", "-q",
+                                       "-p", "no:cacheprovider"],
+                             log, sandbox.Limits(cpu_seconds=int(TIMEOUT)), TIMEOUT)
         print((sandbox.read_regular(log, 64 << 10, tail=True) or b"").decode(errors="replace"), file=out)
-        return child.process.returncode if child.process.returncode >= 0 else 1
+        return status if status is not None and status >= 0 else 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

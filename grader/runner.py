@@ -238,16 +238,8 @@ def build_extension(workspace: Path, timeout: float = 180.0, limits: Limits = Li
     """Build the workspace's C++ extension inside the sandbox; ``(succeeded, log tail)``."""
     import sys
     log = workspace / "build.out"
-    payload = {"out": str(workspace / "out")}
-    child = sandbox.start(workspace, payload, log, limits,
-                          exec_command=["make", "build", f"PYTHON={sys.executable}"])
-    deadline = time.monotonic() + timeout
-    try:
-        while child.process.poll() is None:
-            if time.monotonic() > deadline:
-                return False, f"the build timed out after {timeout:g} s"
-            time.sleep(0.05)
-    finally:
-        child.kill()
+    status = sandbox.run(workspace, ["make", "build", f"PYTHON={sys.executable}"], log, limits, timeout)
+    if status is None:
+        return False, f"the build timed out after {timeout:g} s"
     text = (read_regular(log, limits.output_bytes, tail=True) or b"").decode(errors="replace")
-    return child.process.returncode == 0, text
+    return status == 0, text

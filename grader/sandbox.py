@@ -24,8 +24,10 @@ import json
 import os
 import resource
 import shutil
+import stat
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +193,25 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
     return Child(process, cgroup)
 
 
+def run(workspace: Path, command: list[str], log: Path, limits: Limits, timeout: float) -> int | None:
+    """Run ``command`` in ``workspace``, locked in as the harness is, its output going to ``log``.
+
+    Returns:
+        Its exit status, or None if it was still running after ``timeout`` seconds (it and
+        everything it started are then killed).
+    """
+    child = start(workspace, {"out": str(workspace / "out")}, log, limits, exec_command=command)
+    deadline = time.monotonic() + timeout
+    try:
+        while child.process.poll() is None:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+        return child.process.returncode
+    finally:
+        child.kill()
+
+
 def _process_count() -> int:
     uid = os.getuid()
     count = 0
@@ -215,7 +236,6 @@ def _remove_cgroup(cgroup: Path) -> None:
             cgroup.rmdir()
             return
         except OSError:
-            import time
             time.sleep(0.05)
 
 
@@ -231,7 +251,6 @@ def read_regular(path: Path, limit: int, *, tail: bool = False) -> bytes | None:
         return None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
-        import stat
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             return None
         if tail and info.st_size > limit:
