@@ -6,6 +6,14 @@ import NumPy directly, so swapping the backend changes no op.
 """
 import numpy as array_api
 
-from .backend_numpy import Device, all_devices, cpu, default_device  # noqa: F401
+from .backend_numpy import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
 
 NDArray = array_api.ndarray
+### BEGIN FROM hw3
+
+# From hw3 on, needle runs on its own strided NDArray: the names above are rebound to
+# backend_ndarray's, whose devices are cpu() (the C++ backend) and cpu_numpy() (the reference).
+from . import backend_ndarray as array_api  # noqa: E402,F811
+from .backend_ndarray import (BackendDevice as Device, NDArray, all_devices, cpu,  # noqa: E402,F401,F811
+                              cpu_numpy, default_device, set_default_device)
+### END FROM

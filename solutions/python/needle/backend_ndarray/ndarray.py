@@ -500,17 +500,17 @@ class NDArray:
     # ---- element-wise maths -------------------------------------------------------------
 
     def _ewise_or_scalar(self, other, ewise: str, scalar: str) -> "NDArray":
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
         if isinstance(other, NDArray):
             if other.shape != self._shape:
                 raise ValueError(f"{ewise}: operand shapes {self._shape} and {other.shape} differ; "
                                  f"broadcast_to one of them first")
             if other.device != self._device:
                 raise ValueError(f"{ewise}: operands on {self._device} and {other.device}")
-            if other.dtype != self.dtype:
-                raise TypeError(f"{ewise}: operand dtypes {self.dtype} and {other.dtype} differ")
-            getattr(self._device, ewise)(self.compact()._handle, other.compact()._handle, out._handle)
+            a, b = _promote(self, other)
+            out = NDArray.make(self._shape, device=self._device, dtype=a.dtype)
+            getattr(self._device, ewise)(a._handle, b._handle, out._handle)
         elif isinstance(other, Number) and not isinstance(other, bool):
+            out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
             getattr(self._device, scalar)(self.compact()._handle, other, out._handle)
         else:
             raise TypeError(f"{scalar}: unsupported operand {type(other).__name__}; expected an "
@@ -610,6 +610,16 @@ class NDArray:
         return _reduce(self, axis, keepdims, "reduce_max")
 
 
+
+
+def _promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
+    """Both operands compact and in the wider of their dtypes (float32 with float64 gives
+    float64, as NumPy and PyTorch promote)."""
+    if a.dtype != b.dtype:
+        wide = np.promote_types(a.dtype, b.dtype)
+        return a.astype(wide) if a.dtype != wide else a.compact(), \
+            b.astype(wide) if b.dtype != wide else b.compact()
+    return a.compact(), b.compact()
 
 
 def _infer_shape(shape: tuple[int, ...], size: int, old: tuple[int, ...]) -> tuple[int, ...]:
@@ -762,22 +772,19 @@ def matmul(a: NDArray, b: NDArray, *, naive: bool = False) -> NDArray:
 
     Raises:
         ValueError: for operands with fewer than 2 axes, unequal inner sizes, unbroadcastable
-            batch axes, or different devices; TypeError for different dtypes.
+            batch axes, or different devices.
     """
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply; expected "
                          f"(..., m, n) @ (..., n, p)")
     if a.device != b.device:
         raise ValueError(f"matmul: operands on {a.device} and {b.device}")
-    if a.dtype != b.dtype:
-        raise TypeError(f"matmul: operand dtypes {a.dtype} and {b.dtype} differ")
     try:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not broadcast") from None
     (m, n), p = a.shape[-2:], b.shape[-1]
-    a = a.broadcast_to(batch + (m, n)).compact()
-    b = b.broadcast_to(batch + (n, p)).compact()
+    a, b = _promote(a.broadcast_to(batch + (m, n)), b.broadcast_to(batch + (n, p)))
     out = NDArray.make(batch + (m, p), device=a.device, dtype=a.dtype)
     kernel = a.device.matmul_naive if naive else a.device.matmul
     kernel(a._handle, b._handle, out._handle, _prod(batch), m, n, p)

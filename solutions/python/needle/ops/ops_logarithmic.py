@@ -25,7 +25,8 @@ class LogSumExp(TensorOp):
     def compute(self, Z: NDArray) -> NDArray:
         ### BEGIN SOLUTION hw2
         Z_max = array_api.max(Z, axis=self.axes, keepdims=True)
-        out = array_api.log(array_api.sum(array_api.exp(Z - Z_max), axis=self.axes, keepdims=True)) + Z_max
+        shifted = Z - array_api.broadcast_to(Z_max, Z.shape)
+        out = array_api.log(array_api.sum(array_api.exp(shifted), axis=self.axes, keepdims=True)) + Z_max
         return array_api.reshape(out, _reduced_shape(Z.shape, self.axes))
         ### END SOLUTION
 
@@ -53,8 +54,9 @@ class LogSoftmax(TensorOp):
     def compute(self, Z: NDArray) -> NDArray:
         ### BEGIN SOLUTION hw2
         Z_max = array_api.max(Z, axis=-1, keepdims=True)
-        shifted = Z - Z_max
-        return shifted - array_api.log(array_api.sum(array_api.exp(shifted), axis=-1, keepdims=True))
+        shifted = Z - array_api.broadcast_to(Z_max, Z.shape)
+        log_sum = array_api.log(array_api.sum(array_api.exp(shifted), axis=-1, keepdims=True))
+        return shifted - array_api.broadcast_to(log_sum, Z.shape)
         ### END SOLUTION
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
