@@ -9,18 +9,18 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export PATH := $(VENV)/bin:$(PATH)
 
-HANDOUTS := hw0 hw1_autograd hw2_nn
+HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend
 
-.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 check-hw0 \
-        check-hw1 check-hw2 handouts check-handouts grade release export-gradescope carry-forward clean
+.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 \
+        check-hw0 check-hw1 check-hw2 check-hw3 bench handouts check-handouts grade release export-gradescope carry-forward clean
 
 help:
 	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
-	@echo "make test-hw0|1|2    a handout's public tests, as its students run them"
+	@echo "make test-hw0..3     a handout's public tests, as its students run them"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
-	@echo "make check-hw0|1|2   a handout folder's public tests, run the way the grader runs tests"
+	@echo "make check-hw0..3   a handout folder's public tests, run the way the grader runs tests"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
 	@echo "make release DEST=path              write the student edition"
@@ -58,6 +58,9 @@ test-hw1: $(STAMP)
 test-hw2: $(STAMP)
 	$(MAKE) -C hw2_nn test PYTHON=$(PY)
 
+test-hw3: $(STAMP)
+	$(MAKE) -C hw3_ndarray_backend test PYTHON=$(PY)
+
 check-hw0: $(STAMP)
 	$(PY) -m grader.check hw0
 
@@ -66,6 +69,9 @@ check-hw1: $(STAMP)
 
 check-hw2: $(STAMP)
 	$(PY) -m grader.check hw2
+
+check-hw3: $(STAMP)
+	$(PY) -m grader.check hw3
 
 carry-forward: $(STAMP)
 	@test -n "$(TO)" || { echo "usage: make carry-forward TO=hw2_nn"; exit 2; }
@@ -90,4 +96,4 @@ check-handouts: $(STAMP)
 	$(PY) -m grader check-handouts
 
 clean:
-	rm -rf demo-output $(foreach d,solutions $(HANDOUTS),$(d)/build $(d)/build.log $(d)/src/*.so)
+	rm -rf demo-output $(foreach d,solutions $(HANDOUTS),$(d)/build $(d)/build.log $(d)/src/*.so $(d)/python/needle/backend_ndarray/*.so)

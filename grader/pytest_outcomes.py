@@ -2,7 +2,8 @@
 
 Use: ``python -m pytest -p grader.pytest_outcomes`` with ``NEEDLE_OUTCOMES=path.json`` set. The
 file maps each test's node id to ``{"outcome", "question", "exception", "message"}``: outcome is
-"passed", "failed", "skipped" or "error" (set-up or collection failed); exception and message
+"passed", "failed", "skipped" or "error" (set-up or collection failed); student_backend says the
+test runs on a backend the student writes (from hw3 on); exception and message
 describe what a failing test raised. A file that fails to collect appears under its own id.
 """
 from __future__ import annotations
@@ -15,14 +16,16 @@ import pytest
 _results: dict[str, dict] = {}
 
 
-def _entry(nodeid: str, question=None) -> dict:
+def _entry(nodeid: str, question=None, student_backend: bool = False) -> dict:
     return _results.setdefault(nodeid, {"outcome": "passed", "question": question,
+                                        "student_backend": student_backend,
                                         "exception": None, "message": None})
 
 
 def pytest_itemcollected(item):
     marker = item.get_closest_marker("question")
-    _entry(item.nodeid, marker.args[0] if marker else None)
+    _entry(item.nodeid, marker.args[0] if marker else None,
+           item.get_closest_marker("student_backend") is not None)
 
 
 def pytest_collectreport(report):

@@ -99,3 +99,26 @@ def test_carry_forward_refuses_anything_but_the_previous_homework(repo):
     with pytest.raises(carry.CarryError, match="nothing to carry from"):
         carry.main("hw0", repo)
     assert any(m.moved for m in carry.main("hw2", repo))
+
+
+def test_carried_hw2_work_passes_hw3s_tests_of_hw2_once_the_views_are_written(tmp_path):
+    hw2, hw3 = (generate(hw, COURSE) for hw in COURSE[2:4])
+    hw2.files = filled(hw2.files)
+    write(hw2, tmp_path / "hw2_nn")
+    write(hw3, tmp_path / "hw3_ndarray_backend")
+    shutil.copytree(SOLUTIONS.parent / "data", tmp_path / "data")
+    moves = carry.carry_forward(tmp_path / "hw2_nn", tmp_path / "hw3_ndarray_backend",
+                                generate(COURSE[2], COURSE).files)
+    assert moves and all(m.moved for m in moves)
+    # Carrying leaves hw3's own stubs alone. Needle's ops run on NDArray views on every device,
+    # so the student writes question 1 (the views); then the NumPy reference device runs the
+    # carried hw1/hw2 code, while the C++ device still waits for the hw3 kernels.
+    name = "python/needle/backend_ndarray/ndarray.py"
+    ndarray = tmp_path / "hw3_ndarray_backend" / name
+    assert "NDArray.reshape" in stubs_in(ndarray.read_text())
+    ndarray.write_text(filled({name: ndarray.read_text()})[name])
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/hw2", "-q", "-p", "no:cacheprovider",
+                          "-m", "not slow", "-k", "cpu_numpy"],
+                         cwd=tmp_path / "hw3_ndarray_backend", capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert " passed" in run.stdout.splitlines()[-1]

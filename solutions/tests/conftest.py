@@ -36,12 +36,18 @@ def mnist_dir() -> Path:
 
 # From hw3 on, every hw1 and hw2 test runs on both of needle's NDArray devices, each made the
 # default device for the test: cpu() (your C++ backend) and cpu_numpy() (the NumPy reference).
+# Runs on cpu() are marked student_backend: they need your hw3 kernels, even to test given code.
 DEVICE_PARAMETRIZED = ("hw1", "hw2")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "student_backend: runs on the C++ backend the student writes")
 
 
 def pytest_generate_tests(metafunc):
     if Path(str(metafunc.definition.fspath)).parent.name in DEVICE_PARAMETRIZED:
-        metafunc.parametrize("needle_device", ["cpu", "cpu_numpy"], indirect=True)
+        metafunc.parametrize("needle_device", [pytest.param("cpu", marks=pytest.mark.student_backend),
+                                               "cpu_numpy"], indirect=True)
 
 
 @pytest.fixture(autouse=True)

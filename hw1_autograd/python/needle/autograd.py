@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 
 import numpy
 
-from .backend_selection import Device, NDArray, array_api, cpu
+from .backend_selection import Device, NDArray, array_api, cpu, default_device
 
 __all__ = [
     "Op", "TensorOp", "Value", "Tensor", "no_grad", "is_grad_enabled",
@@ -182,7 +182,8 @@ class Tensor(Value):
 
     Args:
         array: a Tensor, NumPy array, nested list or number.
-        device: where the data lives (default ``cpu()``).
+        device: where the data lives (default ``default_device()``, which is ``cpu()``
+            unless ``set_default_device`` changed it).
         dtype: element type, e.g. ``"float32"``; None keeps a NumPy array's dtype and
             makes Python numbers and lists float32.
         requires_grad: whether ``backward()`` computes a gradient for this tensor
@@ -211,8 +212,8 @@ class Tensor(Value):
             if device != array.device or (dtype is not None and dtype != array.dtype):
                 data = Tensor._array_from_numpy(array.numpy(), device=device, dtype=dtype)
         else:
-            device = cpu() if device is None else device
-            if dtype is None and not isinstance(array, numpy.ndarray):
+            device = default_device() if device is None else device
+            if dtype is None and not isinstance(array, (numpy.ndarray, NDArray)):
                 dtype = "float32"
             data = Tensor._array_from_numpy(array, device=device, dtype=dtype)
         self._init(None, [], cached_data=data, requires_grad=requires_grad)
@@ -220,6 +221,8 @@ class Tensor(Value):
     @staticmethod
     def _array_from_numpy(numpy_array, device: Device, dtype: str | None) -> NDArray:
         if array_api is numpy:
+            if device != cpu():
+                raise ValueError(f"Tensor: device {device!r} is not one of the NumPy backend's (cpu())")
             return numpy.array(numpy_array, dtype=dtype)
         return array_api.array(numpy_array, device=device, dtype=dtype)
 

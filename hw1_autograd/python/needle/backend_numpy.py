@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy
 
-__all__ = ["Device", "CPUDevice", "cpu", "default_device", "all_devices"]
+__all__ = ["Device", "CPUDevice", "cpu", "default_device", "set_default_device", "all_devices"]
 
 
 class Device:
@@ -82,6 +82,16 @@ def cpu() -> CPUDevice:
 def default_device() -> CPUDevice:
     """The device tensors land on when none is given."""
     return cpu()
+
+
+def set_default_device(device: Device) -> None:
+    """Make ``device`` the default (this backend has one device, so only ``cpu()`` is accepted).
+
+    Raises:
+        ValueError: for any other device.
+    """
+    if device != cpu():
+        raise ValueError(f"set_default_device: the NumPy backend has only cpu(), not {device!r}")
 
 
 def all_devices() -> list[Device]:

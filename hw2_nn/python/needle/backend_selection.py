@@ -6,6 +6,6 @@ import NumPy directly, so swapping the backend changes no op.
 """
 import numpy as array_api
 
-from .backend_numpy import Device, all_devices, cpu, default_device  # noqa: F401
+from .backend_numpy import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
 
 NDArray = array_api.ndarray

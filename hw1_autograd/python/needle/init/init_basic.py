@@ -27,7 +27,7 @@ def default_generator() -> np.random.Generator:
 def rand(*shape, low: float = 0.0, high: float = 1.0, rng: np.random.Generator | None = None,
          device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
     """Uniform samples in ``[low, high)`` of the given shape."""
-    device = ndl.cpu() if device is None else device
+    device = ndl.default_device() if device is None else device
     array = device.rand(*shape, rng=rng or _generator, dtype=dtype) * (high - low) + low
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
@@ -35,7 +35,7 @@ def rand(*shape, low: float = 0.0, high: float = 1.0, rng: np.random.Generator |
 def randn(*shape, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator | None = None,
           device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
     """Normal samples with the given ``mean`` and ``std``."""
-    device = ndl.cpu() if device is None else device
+    device = ndl.default_device() if device is None else device
     array = device.randn(*shape, rng=rng or _generator, dtype=dtype) * std + mean
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
@@ -43,7 +43,7 @@ def randn(*shape, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator 
 def constant(*shape, c: float = 1.0, device=None, dtype: str = "float32",
              requires_grad: bool = False) -> "ndl.Tensor":
     """A tensor filled with ``c``."""
-    device = ndl.cpu() if device is None else device
+    device = ndl.default_device() if device is None else device
     array = device.ones(*shape, dtype=dtype) * c
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
@@ -61,7 +61,7 @@ def zeros(*shape, device=None, dtype: str = "float32", requires_grad: bool = Fal
 def randb(*shape, p: float = 0.5, rng: np.random.Generator | None = None, device=None,
           dtype: str = "bool", requires_grad: bool = False) -> "ndl.Tensor":
     """Bernoulli samples: each entry is True with probability ``p``."""
-    device = ndl.cpu() if device is None else device
+    device = ndl.default_device() if device is None else device
     array = device.rand(*shape, rng=rng or _generator) < p
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
@@ -84,7 +84,7 @@ def one_hot(n: int, i, device=None, dtype: str = "float32", requires_grad: bool 
     bad = labels[(labels < 0) | (labels >= n)]
     if bad.size:
         raise ValueError(f"one_hot: label {bad.flat[0]} is outside 0..{n - 1}")
-    device = ndl.cpu() if device is None else device
+    device = ndl.default_device() if device is None else device
     return ndl.Tensor(device.one_hot(n, labels.astype(np.int64), dtype=dtype), device=device,
                       requires_grad=requires_grad)
 

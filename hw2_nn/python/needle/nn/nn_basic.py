@@ -131,7 +131,7 @@ class Module:
             if tuple(value.shape) != targets[name].shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tuple(value.shape)}, "
                                  f"expected {targets[name].shape}")
-            targets[name].data = Tensor(value.astype(targets[name].dtype))
+            targets[name].data = Tensor(value.astype(targets[name].dtype), device=targets[name].device)
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
