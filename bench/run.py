@@ -1,0 +1,240 @@
+"""``make bench``: needle's reference backends against NumPy and PyTorch, measured in one run.
+
+Every row times needle and its reference on the same inputs in the same process, and reports
+their ratio, so the figures say how needle compares on *this* machine rather than in absolute
+seconds. Each thread count runs in a fresh interpreter with ``OMP_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set before NumPy loads (BLAS libraries read
+them once), and with PyTorch and needle's backend told the same.
+
+Ratios: for throughput rows (matmul, element-wise, reductions) ``speed`` is needle's throughput
+over the reference's (>= 1 means needle is as fast or faster); for the training epoch it is the
+reference's time over needle's, the same reading. Targets are DESIGN.md section 5's.
+
+Usage::
+
+    python bench/run.py                      # 1 and 2 threads, table + bench-results/cpu.json
+    python bench/run.py --threads 2 --quick  # fewer, smaller rows (a smoke test)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "solutions" / "python"), str(REPO / "solutions" / "src")]
+
+# (row, reference, target on speed, threads at which the target applies)
+TARGETS = {
+    "matmul 1024x1024": (0.7, 2),
+    "add 1e7": (1.0, None), "exp 1e7": (1.0, None),
+    "sum axis 0, 4096x4096": (1.0, None), "sum axis 1, 4096x4096": (1.0, None),
+    "max axis 0, 4096x4096": (1.0, None), "max axis 1, 4096x4096": (1.0, None),
+    "MLP epoch 784-100-10": (1.0, None),
+}
+
+
+def best_time(fn, budget: float = 0.5, min_runs: int = 3, max_runs: int = 50) -> float:
+    """The fastest of repeated calls of ``fn`` (after one warm-up), within ``budget`` seconds."""
+    fn()
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < min_runs or (spent < budget and runs < max_runs):
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
+    return best
+
+
+def kernel_rows(quick: bool) -> list[dict]:
+    """Matmul, element-wise and reduction rows: needle's cpu() NDArray against NumPy (and torch)."""
+    import numpy as np
+
+    import needle as ndl
+    from needle.backend_ndarray import NDArray
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def row(name, work, needle_fn, numpy_fn, torch_fn=None, unit="GFLOP/s"):
+        t_needle, t_numpy = best_time(needle_fn), best_time(numpy_fn)
+        entry = {"row": name, "unit": unit, "needle": work / t_needle, "numpy": work / t_numpy,
+                 "speed": t_numpy / t_needle}
+        if torch_fn is not None:
+            t_torch = best_time(torch_fn)
+            entry.update(torch=work / t_torch, speed_vs_torch=t_torch / t_needle)
+        rows.append(entry)
+
+    def both(a):
+        return NDArray(a, device=ndl.cpu()), (torch.from_numpy(a) if torch else None)
+
+    for n in ((64, 256) if quick else (64, 256, 1024, 2048)):
+        a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+        (A, ta), (B, tb) = both(a), both(b)
+        row(f"matmul {n}x{n}", 2 * n ** 3 / 1e9, lambda: A @ B, lambda: a @ b,
+            (lambda: ta @ tb) if torch else None)
+    batch, n = (8, 64) if quick else (32, 256)
+    a = rng.standard_normal((batch, n, n), dtype=np.float32)
+    b = rng.standard_normal((batch, n, n), dtype=np.float32)
+    (A, ta), (B, tb) = both(a), both(b)
+    row(f"batched matmul {batch}x{n}x{n}", 2 * batch * n ** 3 / 1e9, lambda: A @ B, lambda: a @ b,
+        (lambda: ta @ tb) if torch else None)
+
+    size = 10 ** 6 if quick else 10 ** 7
+    label = "1e6" if quick else "1e7"
+    a, b = rng.standard_normal(size, dtype=np.float32), rng.standard_normal(size, dtype=np.float32)
+    (A, ta), (B, tb) = both(a), both(b)
+    row(f"add {label}", size / 1e9, lambda: A + B, lambda: a + b, (lambda: ta + tb) if torch else None,
+        unit="Gelem/s")
+    row(f"exp {label}", size / 1e9, lambda: A.exp(), lambda: np.exp(a),
+        (lambda: torch.exp(ta)) if torch else None, unit="Gelem/s")
+
+    n = 1024 if quick else 4096
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    A, ta = both(a)
+    for op in ("sum", "max"):
+        for axis in (0, 1):
+            torch_fn = None
+            if torch:
+                torch_fn = (lambda ax=axis: ta.sum(ax)) if op == "sum" else (lambda ax=axis: ta.amax(ax))
+            row(f"{op} axis {axis}, {n}x{n}", n * n / 1e9, lambda ax=axis, o=op: getattr(A, o)(axis=ax),
+                lambda ax=axis, o=op: getattr(a, o)(axis=ax), torch_fn, unit="Gelem/s")
+    return rows
+
+
+def mlp_epoch_row(quick: bool) -> dict | None:
+    """One SGD epoch of a 784-100-10 ReLU MLP, batch 100, in needle (cpu()) and PyTorch.
+
+    The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
+    size); both libraries see the same batches in the same order.
+    """
+    import numpy as np
+
+    import needle as ndl
+    import needle.nn as nn
+    from simple_ml import parse_mnist
+    torch = _torch()
+    images, labels = parse_mnist(str(REPO / "data" / "mnist" / "train-images-idx3-ubyte.gz"),
+                                 str(REPO / "data" / "mnist" / "train-labels-idx1-ubyte.gz"))
+    count = 6000 if quick else 60000
+    reps = -(-count // len(labels))
+    X, y = np.tile(images, (reps, 1))[:count], np.tile(labels, reps)[:count]
+    batch = 100
+
+    ndl.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 100, device=ndl.cpu()), nn.ReLU(),
+                        nn.Linear(100, 10, device=ndl.cpu()))
+    loss_fn, opt = nn.SoftmaxLoss(), ndl.optim.SGD(net.parameters(), lr=0.1)
+
+    def needle_epoch():
+        for i in range(0, count, batch):
+            loss = loss_fn(net(ndl.Tensor(X[i:i + batch], device=ndl.cpu())),
+                           ndl.Tensor(y[i:i + batch], device=ndl.cpu()))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    t_needle = best_time(needle_epoch, budget=0, min_runs=2)
+    entry = {"row": "MLP epoch 784-100-10", "unit": "s/epoch", "needle": t_needle}
+    if torch is None:
+        return entry
+    tnet = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    topt, tloss = torch.optim.SGD(tnet.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+
+    def torch_epoch():
+        for i in range(0, count, batch):
+            loss = tloss(tnet(tX[i:i + batch]), ty[i:i + batch])
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+
+    t_torch = best_time(torch_epoch, budget=0, min_runs=2)
+    entry.update(torch=t_torch, speed_vs_torch=t_torch / t_needle)
+    return entry
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    return torch
+
+
+def worker(threads: int, quick: bool) -> list[dict]:
+    """All rows at one thread count (run in a fresh interpreter; see ``main``)."""
+    import needle as ndl
+    ndl.cpu().set_num_threads(threads)
+    rows = kernel_rows(quick)
+    mlp = mlp_epoch_row(quick)
+    if mlp:
+        rows.append(mlp)
+    for r in rows:
+        r["threads"] = threads
+    return rows
+
+
+def verdict(row: dict) -> str:
+    name = row["row"]
+    if name not in TARGETS:
+        return ""
+    target, threads = TARGETS[name]
+    if threads is not None and row["threads"] != threads:
+        return ""
+    speed = row.get("speed", row.get("speed_vs_torch"))
+    if speed is None:
+        return "(no reference)"
+    return f"{'met' if speed >= target else 'MISSED'} (>= {target:g}x)"
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'row':30} {'thr':>3} {'unit':>8} {'needle':>9} {'numpy':>9} {'torch':>9} "
+             f"{'x numpy':>8} {'x torch':>8}  target"]
+    for r in rows:
+        def fmt(key, spec):
+            return format(r[key], spec) if key in r else "-"
+        lines.append(f"{r['row']:30} {r['threads']:>3} {r['unit']:>8} {fmt('needle', '9.3f')} "
+                     f"{fmt('numpy', '9.3f')} {fmt('torch', '9.3f')} {fmt('speed', '8.2f')} "
+                     f"{fmt('speed_vs_torch', '8.2f')}  {verdict(r)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "cpu.json")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        json.dump(worker(args.worker, args.quick), sys.stdout)
+        return 0
+    rows = []
+    for threads in args.threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
+        command = [sys.executable, __file__, "--worker", str(threads)] + (["--quick"] if args.quick else [])
+        print(f"measuring at {threads} thread(s)...", file=sys.stderr, flush=True)
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr)
+            return done.returncode
+        rows += json.loads(done.stdout)
+    print(table(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": {"processor": platform.processor() or platform.machine(),
+                                                "cpus": os.cpu_count(), "python": platform.python_version()},
+                                    "rows": rows}, indent=1))
+    print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
