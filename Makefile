@@ -18,6 +18,7 @@ help:
 	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
 	@echo "make test-hw0..3     a handout's public tests, as its students run them"
+	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
 	@echo "make check-hw0..3   a handout folder's public tests, run the way the grader runs tests"
@@ -88,6 +89,9 @@ release: $(STAMP)
 export-gradescope: $(STAMP)
 	@test -n "$(HW)" || { echo "usage: make export-gradescope HW=hw1"; exit 2; }
 	$(PY) -m grader export-gradescope $(HW)
+
+bench: build
+	$(PY) bench/run.py
 
 handouts: $(STAMP)
 	$(PY) -m grader handouts

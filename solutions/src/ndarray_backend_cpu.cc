@@ -309,14 +309,20 @@ struct Tile {
 // An aligned scratch buffer of n elements, freed when it goes out of scope.
 template <typename T>
 struct Buffer {
-  explicit Buffer(size_t n) {
+  explicit Buffer(size_t n) : size(n) {
     data = static_cast<T*>(std::aligned_alloc(kAlignment, (std::max<size_t>(n, 1) * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment));
     if (data == nullptr) throw std::bad_alloc();
   }
-  Buffer(Buffer&& other) noexcept : data(other.data) { other.data = nullptr; }
+  Buffer(Buffer&& other) noexcept : data(other.data), size(other.size) { other.data = nullptr; }
+  Buffer& operator=(Buffer&& other) noexcept {
+    std::swap(data, other.data);
+    std::swap(size, other.size);
+    return *this;
+  }
   Buffer(const Buffer&) = delete;
   ~Buffer() { std::free(data); }
   T* data;
+  size_t size;
 };
 
 // acc (MR x NR) = ap (kc x MR, packed) @ bp (kc x NR, packed); then out += or = acc.
@@ -373,20 +379,28 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
     return;
   }
   const size_t panels = (p + K::NR - 1) / K::NR;
-  const size_t blocks = (m + K::MC - 1) / K::MC;
-  const bool parallel = double(m) * n * p > 1 << 18 && blocks > 1;
-  // Buffers are allocated here, outside the parallel region: an exception thrown inside one
-  // would abort the process.
-  Buffer<T> bbuf(panels * K::NR * K::KC);
-  T* bpack = bbuf.data;
-  std::vector<Buffer<T>> abufs;
-  std::vector<T*> apacks;
-  for (int t = 0; t < max_threads(); ++t) {
-    abufs.emplace_back(K::MC * K::KC);
-    apacks.push_back(abufs.back().data);
-  }
-  for (size_t pc = 0; pc < n; pc += K::KC) {
-    const size_t kc = std::min(K::KC, n - pc);
+  // Row blocks of at most MC rows, as many as a multiple of the thread count so that every
+  // thread gets the same share (a 100-row product is two blocks of 56 and 44 on 2 threads).
+  const size_t threads = max_threads();
+  const bool parallel = double(m) * n * p > 1 << 18 && threads > 1 && m > K::MR;
+  size_t blocks = (m + K::MC - 1) / K::MC;
+  if (parallel) blocks = (blocks + threads - 1) / threads * threads;
+  const size_t mc_max = ((m + blocks - 1) / blocks + K::MR - 1) / K::MR * K::MR;
+  blocks = (m + mc_max - 1) / mc_max;
+  // Equal k-slices of at most KC: 784 = 4 x 196, not 3 x 256 + 16 (a thin last slice runs
+  // the micro-kernel at a fraction of its speed).
+  const size_t slices = (n + K::KC - 1) / K::KC, kc_max = (n + slices - 1) / slices;
+  // Packing buffers, kept from call to call (the GIL serialises calls) so that small products
+  // do not pay for fresh pages each time; grown here, outside the parallel region, where an
+  // exception thrown would abort the process.
+  static std::vector<Buffer<T>> buffers;
+  while (buffers.size() < threads + 1) buffers.emplace_back(0);
+  if (buffers[0].size < panels * K::NR * kc_max) buffers[0] = Buffer<T>(panels * K::NR * kc_max);
+  for (size_t t = 1; t <= threads; ++t)
+    if (buffers[t].size < mc_max * kc_max) buffers[t] = Buffer<T>(mc_max * kc_max);
+  T* bpack = buffers[0].data;
+  for (size_t pc = 0; pc < n; pc += kc_max) {
+    const size_t kc = std::min(kc_max, n - pc);
 #pragma omp parallel if (parallel)
     {
 #pragma omp for schedule(static)
@@ -399,10 +413,10 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
           for (size_t j = nr; j < K::NR; ++j) dst[k * K::NR + j] = T(0);
         }
       }
-      T* apack = apacks[thread_index()];
-#pragma omp for schedule(dynamic)
+      T* apack = buffers[1 + thread_index()].data;
+#pragma omp for schedule(static)
       for (int64_t blk = 0; blk < static_cast<int64_t>(blocks); ++blk) {
-        const size_t i0 = blk * K::MC, mc = std::min(K::MC, m - i0);
+        const size_t i0 = blk * mc_max, mc = std::min(mc_max, m - i0);
         for (size_t ip = 0; ip * K::MR < mc; ++ip) {
           T* dst = apack + ip * K::MR * kc;
           const size_t mr = std::min(K::MR, mc - ip * K::MR);

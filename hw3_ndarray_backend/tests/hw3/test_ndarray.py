@@ -353,3 +353,18 @@ def test_batched_and_non_compact_matmul():
 def test_matmul_with_an_empty_inner_axis_is_zero():
     np.testing.assert_array_equal((nd(np.zeros((3, 0))) @ nd(np.zeros((0, 2)))).numpy(),
                                   np.zeros((3, 2)))
+
+
+@pytest.mark.question(3)
+def test_float32_exp_is_accurate_over_its_whole_range():
+    # The backend's float32 exp is a vectorisable polynomial (given code): within 2 ulp of the
+    # exact value, 0 and inf past the ends of the range, subnormals near the bottom, nan kept.
+    x = np.concatenate([np.linspace(-110, 95, 200_001, dtype=np.float32),
+                        np.array([np.nan, np.inf, -np.inf, 0.0, 88.72, -87.4, -103.9], dtype=np.float32)])
+    got, exact = nd(x).exp().numpy(), np.exp(x.astype(np.float64))
+    normal = (exact > np.finfo(np.float32).tiny) & (exact < np.finfo(np.float32).max)
+    np.testing.assert_allclose(got[normal], exact[normal], rtol=2 * np.finfo(np.float32).eps)
+    assert np.all(got[exact > np.finfo(np.float32).max] == np.inf)
+    tiny = exact <= np.finfo(np.float32).tiny
+    np.testing.assert_allclose(got[tiny], exact[tiny], rtol=0, atol=2e-45)
+    assert np.isnan(got[-7]) and got[-5] == 0.0 and got[-4] == 1.0

@@ -63,9 +63,11 @@ class BackendDevice:
         if self.mod is None:
             raise RuntimeError(f"device {self!r} is not available: {self._missing}")
         try:
-            return getattr(self.mod, name)
+            kernel = getattr(self.mod, name)
         except AttributeError:
             raise AttributeError(f"device {self!r}: its backend has no kernel '{name}'") from None
+        setattr(self, name, kernel)  # found directly from now on, without this method
+        return kernel
 
     def enabled(self) -> bool:
         """Whether this device's backend is built and importable here."""
@@ -156,8 +158,19 @@ def _prod(shape: Iterable[int]) -> int:
     return math.prod(shape)
 
 
+_DTYPE_OF = {}  # every spelling seen so far ("float32", np.float32, np.dtype(...)) -> np.dtype
+for _name in DTYPES:
+    _DTYPE_OF.update({_name: np.dtype(_name), np.dtype(_name): np.dtype(_name),
+                      np.dtype(_name).type: np.dtype(_name)})
+_DTYPE_OF[None] = np.dtype("float32")
+
+
 def _dtype(dtype) -> np.dtype:
-    name = np.dtype(dtype).name if dtype is not None else "float32"
+    try:
+        return _DTYPE_OF[dtype]  # the common case, without NumPy's slower parsing
+    except (KeyError, TypeError):
+        pass
+    name = np.dtype(dtype).name
     if name not in DTYPES:
         raise TypeError(f"dtype {name} is not supported by NDArray; expected one of {DTYPES}")
     return np.dtype(name)
@@ -256,7 +269,7 @@ class NDArray:
     @property
     def dtype(self) -> np.dtype:
         """``numpy.dtype("float32")`` or ``numpy.dtype("float64")``."""
-        return np.dtype(self._handle.dtype)
+        return _dtype(self._handle.dtype)
 
     @property
     def ndim(self) -> int:
