@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .markers import Region
 
-# Exactly the two lines markers.stub_line writes, in Python and in C++.
+# Exactly the lines markers.stub_line writes, in Python, C++ and CUDA.
 STUB = re.compile(r'^[ \t]*(?:raise NotImplementedError\("(?P<py>[\w.]+): hw\d+"\)'
-                  r'|throw std::runtime_error\("not implemented: (?P<cpp>[\w.]+): hw\d+"\);)$')
+                  r'|throw std::runtime_error\("not implemented: (?P<cpp>[\w.]+): hw\d+"\);'
+                  r'|NEEDLE_NOT_IMPLEMENTED\("(?P<cuda>[\w.]+): hw\d+"\);)$')
 
 
 def stub_name(line: str) -> str | None:
     """The qualified name a stub line raises with, or None for any other line."""
     match = STUB.match(line)
-    return (match["py"] or match["cpp"]) if match else None
+    return (match["py"] or match["cpp"] or match["cuda"]) if match else None
 
 
 def stubs_in(text: str) -> list[str]:

@@ -6,7 +6,8 @@ Two kinds of marked block, on comment-only lines (``###`` in Python, CMake, Make
 - ``### BEGIN SOLUTION hw1`` ... ``### END SOLUTION``: a student region (nbgrader's syntax plus
   a tag). Handout K replaces each region tagged <= K with a stub that raises, at the BEGIN
   marker's indentation: ``raise NotImplementedError("<qualified name>: hwN")`` in Python,
-  ``throw std::runtime_error("not implemented: <qualified name>: hwN");`` in C++.
+  ``throw std::runtime_error("not implemented: <qualified name>: hwN");`` in C++, and
+  ``NEEDLE_NOT_IMPLEMENTED("<qualified name>: hwN");`` in CUDA (it raises the same message).
 - ``### BEGIN FROM hw3`` ... ``### END FROM``: lines that exist only from homework 3 on (a
   shared file such as an ``__init__.py`` that grows). Handout K drops blocks tagged > K whole
   and keeps the lines of the others.
@@ -195,6 +196,10 @@ def render(parsed: Parsed, hw: int, language: str) -> tuple[str, list[Region]]:
 
 def stub_line(region: Region, language: str) -> str:
     """The single statement that stands in for ``region`` in a handout."""
+    if language == "cpp" and region.path.endswith((".cu", ".cuh")):
+        # CUDA kernels cannot throw: the macro (src/cuda_emulation.h) throws in host code and,
+        # in device code, records the message for the launch check to raise in Python.
+        return f'{region.indent}NEEDLE_NOT_IMPLEMENTED("{region.qualname}: hw{region.hw}");'
     if language == "cpp":
         return f'{region.indent}throw std::runtime_error("not implemented: {region.qualname}: hw{region.hw}");'
     return f'{region.indent}raise NotImplementedError("{region.qualname}: hw{region.hw}")'

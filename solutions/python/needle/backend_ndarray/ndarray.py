@@ -16,8 +16,10 @@ elements. Devices: ``cpu()`` (the C++ backend in ``src/ndarray_backend_cpu.cc``)
 from __future__ import annotations
 
 import builtins
+import importlib
 import math
 import operator
+import os
 from numbers import Number
 from typing import Iterable, Sequence
 
@@ -30,6 +32,9 @@ __all__ = [
     "all_devices", "array", "empty", "full", "broadcast_to", "reshape", "swapaxes", "maximum",
     "log", "exp", "tanh", "power", "flip", "pad", "stack", "matmul",
 ]  # and sum, max: left out of __all__ so that `import *` never shadows the builtins
+### BEGIN FROM hw4
+__all__ += ["cuda"]
+### END FROM
 
 DTYPES = ("float32", "float64")
 
@@ -104,18 +109,57 @@ class BackendDevice:
         return full(tuple(shape), fill_value, dtype=dtype, device=self)
 
 
-def _load_cpu_backend():
+def _load_backend(module: str, source: str):
+    """The compiled backend ``module`` and None, or None and why it is missing."""
     try:
-        from . import ndarray_backend_cpu
-        return ndarray_backend_cpu, None
+        return importlib.import_module(f".{module}", __package__), None
     except ImportError as error:
-        return None, (f"the C++ backend is not built ({error}); run `make` in the homework folder "
-                      f"(it builds src/ndarray_backend_cpu.cc with CMake)")
+        return None, (f"its backend is not built ({error}); run `make` in the homework folder "
+                      f"(it builds {source} with CMake)")
 
 
-_CPU = BackendDevice("cpu", *_load_cpu_backend())
+_CPU = BackendDevice("cpu", *_load_backend("ndarray_backend_cpu", "src/ndarray_backend_cpu.cc"))
 _CPU_NUMPY = BackendDevice("cpu_numpy", ndarray_backend_numpy)
 _default = _CPU
+_DEVICES = [_CPU, _CPU_NUMPY]
+### BEGIN FROM hw4
+
+
+def _load_cuda_backend():
+    """The real CUDA backend and None, or None and why it cannot run here."""
+    mod, missing = _load_backend("ndarray_backend_cuda", "src/ndarray_backend_cuda.cu with nvcc")
+    if mod is not None and mod.device_count() == 0:
+        mod, missing = None, "the CUDA backend is built but this machine has no usable GPU"
+    if mod is None:
+        missing += ("; without a GPU, ndl.cuda(emulate=True) runs the same kernels on the CPU "
+                    "(or set NEEDLE_CUDA_EMULATE=1)")
+    return mod, missing
+
+
+_CUDA = BackendDevice("cuda", *_load_cuda_backend())
+_CUDA_EMU = BackendDevice("cuda_emu", *_load_backend("ndarray_backend_cuda_emu",
+                                                     "src/ndarray_backend_cuda_emu.cc"))
+_DEVICES += [_CUDA, _CUDA_EMU]
+
+
+def cuda(emulate: bool | None = None) -> BackendDevice:
+    """The GPU, running needle's CUDA backend (``src/ndarray_backend_cuda.cu``).
+
+    Args:
+        emulate: True for the same kernels compiled for the CPU and run by
+            ``src/cuda_emulation.h`` (blocks in turn, the threads of a block as cooperating
+            fibers): the device ``cuda_emu``, available on any machine. None (the default)
+            means True when the environment sets ``NEEDLE_CUDA_EMULATE=1``, else False.
+
+    Returns:
+        The device. Check ``enabled()`` before use: on a machine without a GPU (or without
+        nvcc at build time) the real device is disabled, and using it raises a RuntimeError
+        that says how to run on the emulated one.
+    """
+    if emulate is None:
+        emulate = os.environ.get("NEEDLE_CUDA_EMULATE", "") not in ("", "0")
+    return _CUDA_EMU if emulate else _CUDA
+### END FROM
 
 
 def cpu() -> BackendDevice:
@@ -141,13 +185,13 @@ def set_default_device(device: BackendDevice) -> None:
     """
     global _default
     if not isinstance(device, BackendDevice):
-        raise TypeError(f"set_default_device: {device!r} is not a needle device (cpu(), cpu_numpy())")
+        raise TypeError(f"set_default_device: {device!r} is not a needle device (one of {all_devices()})")
     _default = device
 
 
 def all_devices() -> list[BackendDevice]:
     """Every device this build provides, enabled or not."""
-    return [_CPU, _CPU_NUMPY]
+    return list(_DEVICES)
 
 
 def _shape_arg(shape: tuple) -> tuple[int, ...]:
