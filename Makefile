@@ -9,19 +9,19 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export PATH := $(VENV)/bin:$(PATH)
 
-HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend
+HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda
 
-.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 \
-        check-hw0 check-hw1 check-hw2 check-hw3 bench handouts check-handouts grade release export-gradescope carry-forward clean
+.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 \
+        check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 bench handouts check-handouts grade release export-gradescope carry-forward clean
 
 help:
 	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
-	@echo "make test-hw0..3     a handout's public tests, as its students run them"
+	@echo "make test-hw0..4     a handout's public tests, as its students run them"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
-	@echo "make check-hw0..3   a handout folder's public tests, run the way the grader runs tests"
+	@echo "make check-hw0..4    a handout folder's public tests, run the way the grader runs tests"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
 	@echo "make release DEST=path              write the student edition"
@@ -62,6 +62,9 @@ test-hw2: $(STAMP)
 test-hw3: $(STAMP)
 	$(MAKE) -C hw3_ndarray_backend test PYTHON=$(PY)
 
+test-hw4: $(STAMP)
+	$(MAKE) -C hw4_gpu_cuda test PYTHON=$(PY)
+
 check-hw0: $(STAMP)
 	$(PY) -m grader.check hw0
 
@@ -73,6 +76,9 @@ check-hw2: $(STAMP)
 
 check-hw3: $(STAMP)
 	$(PY) -m grader.check hw3
+
+check-hw4: $(STAMP)
+	$(PY) -m grader.check hw4
 
 carry-forward: $(STAMP)
 	@test -n "$(TO)" || { echo "usage: make carry-forward TO=hw2_nn"; exit 2; }

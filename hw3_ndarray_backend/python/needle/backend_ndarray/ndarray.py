@@ -16,8 +16,10 @@ elements. Devices: ``cpu()`` (the C++ backend in ``src/ndarray_backend_cpu.cc``)
 from __future__ import annotations
 
 import builtins
+import importlib
 import math
 import operator
+import os
 from numbers import Number
 from typing import Iterable, Sequence
 
@@ -104,18 +106,19 @@ class BackendDevice:
         return full(tuple(shape), fill_value, dtype=dtype, device=self)
 
 
-def _load_cpu_backend():
+def _load_backend(module: str, source: str):
+    """The compiled backend ``module`` and None, or None and why it is missing."""
     try:
-        from . import ndarray_backend_cpu
-        return ndarray_backend_cpu, None
+        return importlib.import_module(f".{module}", __package__), None
     except ImportError as error:
-        return None, (f"the C++ backend is not built ({error}); run `make` in the homework folder "
-                      f"(it builds src/ndarray_backend_cpu.cc with CMake)")
+        return None, (f"its backend is not built ({error}); run `make` in the homework folder "
+                      f"(it builds {source} with CMake)")
 
 
-_CPU = BackendDevice("cpu", *_load_cpu_backend())
+_CPU = BackendDevice("cpu", *_load_backend("ndarray_backend_cpu", "src/ndarray_backend_cpu.cc"))
 _CPU_NUMPY = BackendDevice("cpu_numpy", ndarray_backend_numpy)
 _default = _CPU
+_DEVICES = [_CPU, _CPU_NUMPY]
 
 
 def cpu() -> BackendDevice:
@@ -141,13 +144,13 @@ def set_default_device(device: BackendDevice) -> None:
     """
     global _default
     if not isinstance(device, BackendDevice):
-        raise TypeError(f"set_default_device: {device!r} is not a needle device (cpu(), cpu_numpy())")
+        raise TypeError(f"set_default_device: {device!r} is not a needle device (one of {all_devices()})")
     _default = device
 
 
 def all_devices() -> list[BackendDevice]:
     """Every device this build provides, enabled or not."""
-    return [_CPU, _CPU_NUMPY]
+    return list(_DEVICES)
 
 
 def _shape_arg(shape: tuple) -> tuple[int, ...]:
