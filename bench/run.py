@@ -14,6 +14,9 @@ Usage::
 
     python bench/run.py                      # 1 and 2 threads, table + bench-results/cpu.json
     python bench/run.py --threads 2 --quick  # fewer, smaller rows (a smoke test)
+
+With a GPU and the CUDA backend built, GPU rows (matmul 1024 and 4096, add, exp, sums) compare
+``ndl.cuda()`` with PyTorch on the same GPU.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ TARGETS = {
     "sum axis 0, 4096x4096": (1.0, None), "sum axis 1, 4096x4096": (1.0, None),
     "max axis 0, 4096x4096": (1.0, None), "max axis 1, 4096x4096": (1.0, None),
     "MLP epoch 784-100-10": (1.0, None),
+    "GPU matmul 4096x4096": (0.5, None),
 }
 
 
@@ -159,6 +163,46 @@ def mlp_epoch_row(quick: bool) -> dict | None:
     return entry
 
 
+def gpu_rows() -> list[dict]:
+    """The CUDA backend on a real GPU against PyTorch (cuBLAS and its own kernels), when lent.
+
+    Each needle kernel call synchronises the device (its launch check), so wall-clock time is
+    kernel time plus launch overhead; PyTorch's side synchronises explicitly.
+    """
+    import numpy as np
+
+    import needle as ndl
+    from needle.backend_ndarray import NDArray
+    torch = _torch()
+    if not ndl.cuda().enabled() or torch is None or not torch.cuda.is_available():
+        return []
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def row(name, work, needle_fn, torch_fn, unit):
+        def torch_synced():
+            torch_fn()
+            torch.cuda.synchronize()
+        t_needle, t_torch = best_time(needle_fn), best_time(torch_synced)
+        rows.append({"row": name, "unit": unit, "needle": work / t_needle, "torch": work / t_torch,
+                     "speed_vs_torch": t_torch / t_needle})
+
+    for n in (1024, 4096):
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        A, T = NDArray(a, device=ndl.cuda()), torch.from_numpy(a).cuda()
+        row(f"GPU matmul {n}x{n}", 2 * n ** 3 / 1e12, lambda: A @ A, lambda: T @ T, "TFLOP/s")
+    a = rng.standard_normal(10 ** 7, dtype=np.float32)
+    A, T = NDArray(a, device=ndl.cuda()), torch.from_numpy(a).cuda()
+    row("GPU add 1e7", 1e7 / 1e9, lambda: A + A, lambda: T + T, "Gelem/s")
+    row("GPU exp 1e7", 1e7 / 1e9, lambda: A.exp(), lambda: torch.exp(T), "Gelem/s")
+    a = rng.standard_normal((4096, 4096), dtype=np.float32)
+    A, T = NDArray(a, device=ndl.cuda()), torch.from_numpy(a).cuda()
+    for axis in (0, 1):
+        row(f"GPU sum axis {axis}, 4096x4096", 4096 ** 2 / 1e9, lambda ax=axis: A.sum(axis=ax),
+            lambda ax=axis: T.sum(ax), "Gelem/s")
+    return rows
+
+
 def _torch():
     try:
         import torch
@@ -176,6 +220,8 @@ def worker(threads: int, quick: bool) -> list[dict]:
     mlp = mlp_epoch_row(quick)
     if mlp:
         rows.append(mlp)
+    if threads == 1:  # GPU rows once: host threads do not change them
+        rows += gpu_rows()
     for r in rows:
         r["threads"] = threads
     return rows
