@@ -28,6 +28,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cuda_emulation.h"
@@ -71,12 +72,43 @@ inline void CheckLaunch(const char*) {}  // NEEDLE_LAUNCH already rethrew any ke
 __device__ int stub_hit = 0;           // set by NEEDLE_NOT_IMPLEMENTED in device code
 __device__ char stub_message[128];     // and its message, for CheckLaunch to raise
 
+// A caching allocator, as PyTorch's: a freed buffer is kept for the next request of the same
+// size, since cudaMalloc and cudaFree synchronise the device and cost far more than a small
+// kernel. empty_cache() hands the kept buffers back. Calls are serialised by the GIL.
+inline std::unordered_map<size_t, std::vector<void*>>& FreeBuffers() {
+  static auto* buffers = new std::unordered_map<size_t, std::vector<void*>>();  // outlives exit
+  return *buffers;
+}
+inline std::unordered_map<void*, size_t>& BufferSizes() {
+  static auto* sizes = new std::unordered_map<void*, size_t>();
+  return *sizes;
+}
+inline void EmptyCache() {
+  for (auto& [bytes, ptrs] : FreeBuffers())
+    for (void* ptr : ptrs) cudaFree(ptr);
+  FreeBuffers().clear();
+}
 inline void* DeviceAlloc(size_t bytes) {
+  bytes = (std::max<size_t>(bytes, 1) + 511) / 512 * 512;
+  auto& free = FreeBuffers()[bytes];
   void* ptr = nullptr;
-  NEEDLE_CUDA_CHECK(cudaMalloc(&ptr, std::max<size_t>(bytes, 1)));
+  if (!free.empty()) {
+    ptr = free.back();
+    free.pop_back();
+  } else if (cudaMalloc(&ptr, bytes) != cudaSuccess) {
+    cudaGetLastError();  // out of memory: hand the cache back and try once more
+    EmptyCache();
+    NEEDLE_CUDA_CHECK(cudaMalloc(&ptr, bytes));
+  }
+  BufferSizes()[ptr] = bytes;
   return ptr;
 }
-inline void DeviceFree(void* ptr) { cudaFree(ptr); }  // never throws: called by destructors
+inline void DeviceFree(void* ptr) {  // never throws: called by destructors
+  auto it = BufferSizes().find(ptr);
+  if (it == BufferSizes().end()) return;
+  FreeBuffers()[it->second].push_back(ptr);
+  BufferSizes().erase(it);
+}
 inline void CopyToDevice(void* dst, const void* src, size_t bytes) {
   NEEDLE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
 }
@@ -256,19 +288,23 @@ __global__ void MatmulNaiveKernel(const T* a, const T* b, T* out, size_t m, size
 }
 
 // The tiled kernel's shape: a block of kThreads threads computes a kBM x kBN tile of out, each
-// thread a kTM x kTN sub-tile held in registers; a and b come through shared memory kBK
-// columns / rows at a time.
-constexpr unsigned int kBM = 64, kBN = 64, kBK = 16, kTM = 4, kTN = 4;
-constexpr unsigned int kThreads = (kBM / kTM) * (kBN / kTN);  // 256
+// thread kTM x kTN outputs held in registers; a and b come through shared memory kBK columns /
+// rows at a time. A thread's outputs are strided by the block's width in threads (rows ty,
+// ty + 16, ...; columns tx, tx + 16, ...), so a warp reads shared memory and writes out in
+// consecutive addresses.
+constexpr unsigned int kBM = 128, kBN = 128, kBK = 8, kTM = 8, kTN = 8;
+constexpr unsigned int kThreadsX = kBN / kTN, kThreadsY = kBM / kTM;  // 16 x 16
+constexpr unsigned int kThreads = kThreadsX * kThreadsY;               // 256
+constexpr unsigned int kPad = 4;  // a_tile's row padding: its transposed stores hit distinct banks
 
 template <typename T>
 __global__ void MatmulTiledKernel(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   // The fast kernel, same contract as MatmulNaiveKernel, launched with kThreads threads per
   // block and one block per kBM x kBN tile of out. For each kBK-wide slice of n: the block's
-  // threads load the a tile (kBM x kBK, stored transposed so that a thread's kTM values are
-  // contiguous) and the b tile (kBK x kBN) into shared memory, zero outside the matrices;
-  // __syncthreads(); each thread accumulates its kTM x kTN outer products from shared memory;
-  // __syncthreads() again before the next slice overwrites the tiles.
+  // threads load the a tile (kBM x kBK, stored transposed) and the b tile (kBK x kBN) into
+  // shared memory, zero outside the matrices; __syncthreads(); each thread accumulates its
+  // kTM x kTN outer products from shared memory through registers; __syncthreads() again
+  // before the next slice overwrites the tiles.
   NEEDLE_NOT_IMPLEMENTED("MatmulTiledKernel: hw4");
 }
 
@@ -473,6 +509,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   m.attr("__emulated__") = true;
   m.def("device_count", []() { return 1; }, "Emulated: always one device, the host CPU.");
   m.def("device_name", []() { return std::string("CPU emulation (src/cuda_emulation.h)"); });
+  m.def("empty_cache", []() {}, "No-op: emulated buffers are freed at once.");
 #else
   m.attr("__device_name__") = "cuda";
   m.attr("__emulated__") = false;
@@ -480,6 +517,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
     int count = 0;
     return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
   }, "GPUs this process can use (0 without a driver or GPU).");
+  m.def("empty_cache", &EmptyCache, "Hand the device buffers kept for reuse back to CUDA.");
   m.def("device_name", []() {
     cudaDeviceProp prop;
     NEEDLE_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

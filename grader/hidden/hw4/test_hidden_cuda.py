@@ -181,9 +181,9 @@ def test_naive_matmul_kernel():
 @pytest.mark.tolerance(rtol=1e-4, atol=2e-4)
 @pytest.mark.timeout(120)
 def test_tiled_matmul_kernel_across_tile_edges():
-    # Sizes straddle the 64 x 64 output tile and the 16-deep k-slice.
-    return _matmul("matmul", [(1, 1, 1, 1), (1, 64, 16, 64), (1, 65, 17, 63), (2, 20, 47, 129),
-                              (1, 130, 31, 3)], 110)
+    # Sizes straddle the 128 x 128 output tile and the 8-deep k-slice.
+    return _matmul("matmul", [(1, 1, 1, 1), (1, 128, 8, 128), (1, 129, 9, 127), (2, 20, 47, 131),
+                              (1, 257, 15, 3)], 110)
 
 
 @pytest.mark.question(4)

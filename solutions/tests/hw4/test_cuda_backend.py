@@ -4,7 +4,7 @@ Every test runs on two devices: ``cuda_emu`` (the kernels compiled for the CPU a
 ``src/cuda_emulation.h``, on any machine) and ``cuda`` (a real GPU). Without a GPU the ``cuda``
 runs skip and say how to run them; with one, the same assertions hold on the device. Shapes are
 odd on purpose: sizes that are not multiples of a block (256 threads), a reduction block or a
-matmul tile (64 x 64 x 16), so every bounds check is exercised.
+matmul tile (128 x 128 x 8), so every bounds check is exercised.
 """
 import numpy as np
 import pytest
@@ -168,7 +168,7 @@ def test_reductions_in_float64_and_of_views(device):
 
 # ---- question 4: matrix multiplication -------------------------------------------------------
 
-SHAPES = [(1, 1, 1), (3, 5, 2), (17, 1, 19), (63, 16, 65), (64, 64, 64), (65, 33, 129), (130, 17, 70)]
+SHAPES = [(1, 1, 1), (3, 5, 2), (17, 1, 19), (63, 16, 65), (128, 8, 128), (129, 33, 127), (130, 17, 257)]
 
 
 @pytest.mark.question(4)
