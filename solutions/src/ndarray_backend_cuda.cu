@@ -348,32 +348,41 @@ __global__ void MatmulTiledKernel(const T* a, const T* b, T* out, size_t m, size
   // threads load the a tile (kBM x kBK, stored transposed) and the b tile (kBK x kBN) into
   // shared memory, zero outside the matrices; __syncthreads(); each thread accumulates its
   // kTM x kTN outer products from shared memory through registers; __syncthreads() again
-  // before the next slice overwrites the tiles.
+  // before the next slice overwrites the tiles. Each slice is fetched into registers while the
+  // one before is being used, so the loads' latency hides behind arithmetic.
   /// BEGIN SOLUTION hw4
   __shared__ T a_tile[kBK][kBM + kPad];
   __shared__ T b_tile[kBK][kBN];
+  constexpr unsigned int kLoads = kBM * kBK / kThreads;  // 4 elements of each tile per thread
   const unsigned int tid = threadIdx.x, tx = tid % kThreadsX, ty = tid / kThreadsX;
   const size_t row0 = size_t(blockIdx.y) * kBM, col0 = size_t(blockIdx.x) * kBN;
+  // This thread loads a[row0 + a_r + 32 l][k0 + a_k] and b[k0 + b_k + 2 l][col0 + b_c], l < 4:
+  // a warp reads 4 runs of 8 consecutive values of a and 32 consecutive values of b.
+  const unsigned int a_r = tid / kBK, a_k = tid % kBK, b_k = tid / kBN, b_c = tid % kBN;
+  const bool b_col_ok = col0 + b_c < p;
+  T a_next[kLoads], b_next[kLoads];
+  auto load = [&](size_t k0) {  // the slice at k0 into registers, zero outside the matrices
+#pragma unroll
+    for (unsigned int l = 0; l < kLoads; ++l) {
+      const size_t row = row0 + a_r + l * (kThreads / kBK), ka = k0 + a_k, kb = k0 + b_k + l * (kThreads / kBN);
+      a_next[l] = (row < m && ka < n) ? a[row * n + ka] : T(0);
+      b_next[l] = (kb < n && b_col_ok) ? b[kb * p + col0 + b_c] : T(0);
+    }
+  };
   T acc[kTM][kTN];
 #pragma unroll
   for (unsigned int i = 0; i < kTM; ++i)
 #pragma unroll
     for (unsigned int j = 0; j < kTN; ++j) acc[i][j] = 0;
+  load(0);
   for (size_t k0 = 0; k0 < n; k0 += kBK) {
-    // kBM * kBK = kBK * kBN = 4 * kThreads: four loads per thread for each tile.
 #pragma unroll
-    for (unsigned int e = tid; e < kBM * kBK; e += kThreads) {
-      const unsigned int r = e / kBK, k = e % kBK;
-      const size_t row = row0 + r, kk = k0 + k;
-      a_tile[k][r] = (row < m && kk < n) ? a[row * n + kk] : T(0);
-    }
-#pragma unroll
-    for (unsigned int e = tid; e < kBK * kBN; e += kThreads) {
-      const unsigned int k = e / kBN, c = e % kBN;
-      const size_t kk = k0 + k, col = col0 + c;
-      b_tile[k][c] = (kk < n && col < p) ? b[kk * p + col] : T(0);
+    for (unsigned int l = 0; l < kLoads; ++l) {
+      a_tile[a_k][a_r + l * (kThreads / kBK)] = a_next[l];
+      b_tile[b_k + l * (kThreads / kBN)][b_c] = b_next[l];
     }
     __syncthreads();
+    if (k0 + kBK < n) load(k0 + kBK);  // the next slice's loads fly while this one is used
 #pragma unroll
     for (unsigned int k = 0; k < kBK; ++k) {
       T a_reg[kTM], b_reg[kTN];
