@@ -37,6 +37,7 @@ class Homework:
     notebook: str | None
     files: tuple[str, ...]
     questions: tuple[Question, ...]
+    notes: str = ""  # extra README text for this homework (how to run it, what it needs)
 
 
 def load_course(solutions: Path = SOLUTIONS) -> list[Homework]:
@@ -63,7 +64,7 @@ def load_course(solutions: Path = SOLUTIONS) -> list[Homework]:
             raise ValueError(f"course.toml: {entry['id']}'s questions must be numbered 1, 2, ...")
         homeworks.append(Homework(entry["id"], position, entry["dir"], entry["title"],
                                   entry["summary"].strip(), entry.get("notebook"),
-                                  tuple(entry["files"]), questions))
+                                  tuple(entry["files"]), questions, entry.get("notes", "").strip()))
     return homeworks
 
 

@@ -201,6 +201,7 @@ def readme(homework: Homework, course: list[Homework]) -> str:
     notebook = (f"\nOpen `{homework.notebook}` (locally with Jupyter, or on a Colab runtime) for a "
                 f"guided tour of the questions.\n") if homework.notebook else ""
     tests = f"tests/{homework.id}"
+    notes = f"\n{homework.notes}\n" if homework.notes else ""
     return f"""# {homework.id}: {homework.title}
 
 {homework.summary}
@@ -231,5 +232,6 @@ make test-all                               # every homework's tests in this fol
 ```
 
 Each function you have to write raises `NotImplementedError("<its name>: {homework.id}")` until you
-do, so every failing test names the function to fix.
-{earlier}{notebook}"""
+do (a C++ or CUDA one, `RuntimeError: not implemented: <its name>: {homework.id}`), so every
+failing test names the function to fix.
+{notes}{earlier}{notebook}"""
