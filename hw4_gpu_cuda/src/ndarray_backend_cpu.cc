@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "ndarray_backend_common.h"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -46,19 +48,9 @@ constexpr size_t kHugeMin = size_t(4) << 20, kHugePage = size_t(2) << 20;
 // Below this many elements a loop runs on one thread: starting threads costs more than it saves.
 constexpr ptrdiff_t kParallelMin = 1 << 15;
 
-enum class DType { kFloat32, kFloat64 };
-
 struct AlignedArray {
   AlignedArray(size_t size, const std::string& dtype) : size(size) {
-    if (dtype == "float32") {
-      this->dtype = DType::kFloat32;
-      elem_size = sizeof(float);
-    } else if (dtype == "float64") {
-      this->dtype = DType::kFloat64;
-      elem_size = sizeof(double);
-    } else {
-      throw py::value_error("Array: dtype " + dtype + " is not supported; expected float32 or float64");
-    }
+    this->dtype = ParseDType(dtype, &elem_size);
     const size_t align = size * elem_size >= kHugeMin ? kHugePage : kAlignment;
     size_t bytes = std::max<size_t>(size * elem_size, align);
     bytes = (bytes + align - 1) / align * align;
@@ -75,7 +67,7 @@ struct AlignedArray {
   template <typename T>
   T* data() const { return static_cast<T*>(ptr); }
   size_t ptr_as_int() const { return reinterpret_cast<size_t>(ptr); }
-  std::string dtype_name() const { return dtype == DType::kFloat32 ? "float32" : "float64"; }
+  std::string dtype_name() const { return DTypeName(dtype); }
 
   void* ptr;
   size_t size;
@@ -83,7 +75,6 @@ struct AlignedArray {
   DType dtype;
 };
 
-using Shape = std::vector<int64_t>;
 
 inline int max_threads() {
 #ifdef _OPENMP
@@ -259,42 +250,6 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
 
 // ---- bindings (given code): checks, then dispatch on dtype -----------------------------------
 
-template <typename F>
-void Dispatch(const AlignedArray& a, F f) {
-  if (a.dtype == DType::kFloat32) f(float{});
-  else f(double{});
-}
-
-void CheckSameDtype(const char* name, const AlignedArray& a, const AlignedArray& b) {
-  if (a.dtype != b.dtype)
-    throw py::type_error(std::string(name) + ": dtypes " + a.dtype_name() + " and " + b.dtype_name() + " differ");
-}
-
-void CheckSize(const char* name, const char* what, const AlignedArray& a, size_t need) {
-  if (a.size < need)
-    throw py::value_error(std::string(name) + ": " + what + " holds " + std::to_string(a.size) +
-                          " elements, expected at least " + std::to_string(need));
-}
-
-// The strided view (shape, strides, offset) must lie inside a buffer of `size` elements.
-size_t CheckView(const char* name, const Shape& shape, const Shape& strides, size_t offset, size_t size) {
-  if (shape.size() != strides.size())
-    throw py::value_error(std::string(name) + ": shape has " + std::to_string(shape.size()) +
-                          " axes but strides " + std::to_string(strides.size()));
-  int64_t lo = offset, hi = offset, count = 1;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] < 0) throw py::value_error(std::string(name) + ": negative size in shape");
-    count *= shape[d];
-    if (shape[d] == 0) continue;
-    const int64_t reach = (shape[d] - 1) * strides[d];
-    (reach < 0 ? lo : hi) += reach;
-  }
-  if (count > 0 && (lo < 0 || hi >= static_cast<int64_t>(size)))
-    throw py::index_error(std::string(name) + ": the strided view reaches elements " + std::to_string(lo) +
-                          ".." + std::to_string(hi) + " of a buffer of " + std::to_string(size));
-  return count;
-}
-
 // A NumPy copy of the strided view (NumPy does the strided walk, so this works before Compact does).
 template <typename T>
 py::array_t<T> ToNumpy(const AlignedArray& a, const Shape& shape, const Shape& strides, size_t offset) {
@@ -423,6 +378,7 @@ void BindReduce(py::module_& m, const char* name) {
 
 PYBIND11_MODULE(ndarray_backend_cpu, m) {
   namespace py = pybind11;
+  using namespace needle;
   using namespace needle::cpu;
   m.doc() = "needle's C++ CPU backend: the kernels behind ndl.cpu() (see src/ndarray_backend_cpu.cc)";
   m.attr("__device_name__") = "cpu";

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "cuda_emulation.h"
+#include "ndarray_backend_common.h"
 
 #ifndef NEEDLE_CUDA_EMULATION
 #include <cuda_runtime.h>
@@ -153,19 +154,9 @@ __device__ void StubHit(const char* what) {
 #define NEEDLE_NOT_IMPLEMENTED(what) throw std::runtime_error("not implemented: " what)
 #endif
 
-enum class DType { kFloat32, kFloat64 };
-
 struct CudaArray {
   CudaArray(size_t size, const std::string& dtype) : size(size) {
-    if (dtype == "float32") {
-      this->dtype = DType::kFloat32;
-      elem_size = sizeof(float);
-    } else if (dtype == "float64") {
-      this->dtype = DType::kFloat64;
-      elem_size = sizeof(double);
-    } else {
-      throw py::value_error("Array: dtype " + dtype + " is not supported; expected float32 or float64");
-    }
+    this->dtype = ParseDType(dtype, &elem_size);
     ptr = DeviceAlloc(size * elem_size);
   }
   ~CudaArray() { DeviceFree(ptr); }
@@ -175,7 +166,7 @@ struct CudaArray {
   template <typename T>
   T* data() const { return static_cast<T*>(ptr); }
   size_t ptr_as_int() const { return reinterpret_cast<size_t>(ptr); }
-  std::string dtype_name() const { return dtype == DType::kFloat32 ? "float32" : "float64"; }
+  std::string dtype_name() const { return DTypeName(dtype); }
 
   void* ptr;
   size_t size;
@@ -412,41 +403,11 @@ __global__ void MatmulTiledKernel(const T* a, const T* b, T* out, size_t m, size
 
 // ---- bindings (given code): checks, launches, dispatch on dtype ------------------------------
 
-template <typename F>
-void Dispatch(const CudaArray& a, F f) {
-  if (a.dtype == DType::kFloat32) f(float{});
-  else f(double{});
-}
-
-void CheckSameDtype(const char* name, const CudaArray& a, const CudaArray& b) {
-  if (a.dtype != b.dtype)
-    throw py::type_error(std::string(name) + ": dtypes " + a.dtype_name() + " and " + b.dtype_name() + " differ");
-}
-
-void CheckSize(const char* name, const char* what, const CudaArray& a, size_t need) {
-  if (a.size < need)
-    throw py::value_error(std::string(name) + ": " + what + " holds " + std::to_string(a.size) +
-                          " elements, expected at least " + std::to_string(need));
-}
-
-// The strided view (shape, strides, offset) must lie inside a buffer of `size` elements.
-size_t CheckView(const char* name, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
-                 size_t offset, size_t size) {
-  if (shape.size() != strides.size())
-    throw py::value_error(std::string(name) + ": shape has " + std::to_string(shape.size()) +
-                          " axes but strides " + std::to_string(strides.size()));
-  int64_t lo = offset, hi = offset, count = 1;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] < 0) throw py::value_error(std::string(name) + ": negative size in shape");
-    count *= shape[d];
-    if (shape[d] == 0) continue;
-    const int64_t reach = (shape[d] - 1) * strides[d];
-    (reach < 0 ? lo : hi) += reach;
-  }
-  if (count > 0 && (lo < 0 || hi >= static_cast<int64_t>(size)))
-    throw py::index_error(std::string(name) + ": the strided view reaches elements " + std::to_string(lo) +
-                          ".." + std::to_string(hi) + " of a buffer of " + std::to_string(size));
-  ToCudaVec(shape);  // checks the number of axes
+// The view checks of ndarray_backend_common.h, and at most kMaxDims axes.
+size_t CheckCudaView(const char* name, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                     size_t offset, size_t size) {
+  const size_t count = CheckView(name, shape, strides, offset, size);
+  ToCudaVec(shape);
   return count;
 }
 
@@ -588,7 +549,7 @@ py::array_t<T> ToNumpy(const CudaArray& a, const std::vector<int64_t>& shape, co
                        size_t offset) {
   // The whole buffer comes to the host, and NumPy does the strided walk, so this works before
   // CompactKernel does.
-  CheckView("to_numpy", shape, strides, offset, a.size);
+  CheckCudaView("to_numpy", shape, strides, offset, a.size);
   std::vector<T> host(a.size);
   CopyToHost(host.data(), a.ptr, a.size * sizeof(T));
   std::vector<py::ssize_t> byte_strides;
@@ -603,6 +564,7 @@ py::array_t<T> ToNumpy(const CudaArray& a, const std::vector<int64_t>& shape, co
 
 PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   namespace py = pybind11;
+  using namespace needle;
   using namespace needle::cuda;
   using Shape = std::vector<int64_t>;
   m.doc() = "needle's CUDA backend: the kernels behind ndl.cuda() (see src/ndarray_backend_cuda.cu)";
@@ -661,7 +623,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
 
   m.def("compact", [](const CudaArray& a, CudaArray* out, const Shape& shape, const Shape& strides, size_t offset) {
     CheckSameDtype("compact", a, *out);
-    const size_t count = CheckView("compact", shape, strides, offset, a.size);
+    const size_t count = CheckCudaView("compact", shape, strides, offset, a.size);
     CheckSize("compact", "out", *out, count);
     if (count == 0) return;
     Dispatch(a, [&](auto t) {
@@ -675,7 +637,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   });
   m.def("ewise_setitem", [](const CudaArray& a, CudaArray* out, const Shape& shape, const Shape& strides, size_t offset) {
     CheckSameDtype("ewise_setitem", a, *out);
-    const size_t count = CheckView("ewise_setitem", shape, strides, offset, out->size);
+    const size_t count = CheckCudaView("ewise_setitem", shape, strides, offset, out->size);
     CheckSize("ewise_setitem", "a", a, count);
     if (count == 0) return;
     Dispatch(a, [&](auto t) {
@@ -689,7 +651,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   });
   m.def("scalar_setitem", [](size_t size, double val, CudaArray* out, const Shape& shape, const Shape& strides,
                              size_t offset) {
-    const size_t count = CheckView("scalar_setitem", shape, strides, offset, out->size);
+    const size_t count = CheckCudaView("scalar_setitem", shape, strides, offset, out->size);
     if (count != size)
       throw py::value_error("scalar_setitem: size " + std::to_string(size) + " but the view has " +
                             std::to_string(count) + " elements");
