@@ -2,6 +2,7 @@
 the stub it reaches (a NotImplementedError naming it), given code passes, and a handout whose
 stubs are filled with the reference code passes every test."""
 import json
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from grader import handouts
 from grader.course import REPO, SOLUTIONS, load_course
 from grader.fill import bodies_of, fill_stubs, stubs_in
 from grader.markers import language_of, parse
+from grader.runner import has_gpu
 
 COURSE = load_course()
 
@@ -40,7 +42,8 @@ def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
     assert questions, "no test is marked with a question"
     for name, outcome in outcomes.items():
         if outcome["question"] is None and not outcome["student_backend"]:
-            assert outcome["outcome"] == "passed", f"{name} tests given code but {outcome}"
+            # skipped: a run on a device this machine lacks (the real GPU), saying so
+            assert outcome["outcome"] in ("passed", "skipped"), f"{name} tests given code but {outcome}"
             continue
         if outcome["outcome"] == "skipped":  # a PyTorch comparison on a machine without PyTorch
             continue
@@ -68,7 +71,9 @@ def test_handout_filled_with_reference_code_passes_every_test(homework, tmp_path
     folder = tmp_path / homework.dir
     handouts.write(handout, folder)
     outcomes = build_and_test(folder, env, tmp_path)
-    failed = {name: o for name, o in outcomes.items() if o["outcome"] != "passed"}
+    no_gpu = not has_gpu()  # then the real-GPU runs of hw4's tests skip, saying so
+    failed = {name: o for name, o in outcomes.items() if o["outcome"] != "passed"
+              and not (o["outcome"] == "skipped" and no_gpu and re.search(r"[\[-]cuda[\]-]", name))}
     assert not failed and len(outcomes) > 20
 
 
