@@ -48,7 +48,7 @@ test-solutions: build
 	cd solutions && $(PY) -m pytest tests python/needle --doctest-modules
 
 test-grader: $(STAMP)
-	$(PY) -m pytest grader/tests
+	$(PY) -m pytest grader/tests --durations=12
 
 test-hw0: $(STAMP)
 	$(MAKE) -C hw0 test PYTHON=$(PY)
