@@ -292,18 +292,31 @@ __global__ void ReduceRowsKernel(const T* a, T* out, size_t size, T init, Op op)
   /// END SOLUTION
 }
 
+// Column reductions: a block of kColumnsX x kColumnsY threads per kColumnsX outputs.
+constexpr unsigned int kColumnsX = 32, kColumnsY = 32;
+
 template <typename T, typename Op>
 __global__ void ReduceColumnsKernel(const T* a, T* out, size_t outer, size_t size, size_t inner, T init, Op op) {
-  // inner > 1: one thread per output; neighbouring threads read neighbouring elements, so every
-  // step of the loop over j is one coalesced read of the block.
+  // inner > 1. Block b reduces columns x * kColumnsX ... of slab o, where o = b / blocks_x and
+  // x = b % blocks_x (blocks_x = ceil(inner / kColumnsX)). threadIdx.x picks the column, so a
+  // warp reads kColumnsX neighbouring elements at once (coalesced); threadIdx.y takes every
+  // kColumnsY-th row. The kColumnsY partial results of each column then meet in shared memory.
   /// BEGIN SOLUTION hw4
-  const size_t gid = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (gid >= outer * inner) return;
-  const size_t o = gid / inner, i = gid % inner;
-  const T* base = a + o * size * inner + i;
+  __shared__ T partial[kColumnsY][kColumnsX + 1];
+  const size_t blocks_x = (inner + kColumnsX - 1) / kColumnsX;
+  const size_t o = blockIdx.x / blocks_x, i = (blockIdx.x % blocks_x) * kColumnsX + threadIdx.x;
   T acc = init;
-  for (size_t j = 0; j < size; ++j) acc = op(acc, base[j * inner]);
-  out[gid] = acc;
+  if (i < inner) {
+    const T* base = a + o * size * inner + i;
+    for (size_t j = threadIdx.y; j < size; j += kColumnsY) acc = op(acc, base[j * inner]);
+  }
+  partial[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && i < inner) {
+    T total = partial[0][threadIdx.x];
+    for (unsigned int y = 1; y < kColumnsY; ++y) total = op(total, partial[y][threadIdx.x]);
+    out[o * inner + i] = total;
+  }
   /// END SOLUTION
 }
 
@@ -526,9 +539,10 @@ void BindReduce(py::module_& m, const char* name) {
                         out->data<T>(), size, init, op);
           CheckLaunch("ReduceRowsKernel");
         } else {
-          const Grid g = GridFor(outer * inner);
+          const size_t blocks = outer * ((inner + kColumnsX - 1) / kColumnsX);
           auto kernel = &ReduceColumnsKernel<T, Op>;
-          NEEDLE_LAUNCH(kernel, g.blocks, g.threads, a.data<T>(), out->data<T>(), outer, size, inner, init, op);
+          NEEDLE_LAUNCH(kernel, dim3(static_cast<unsigned int>(blocks)), dim3(kColumnsX, kColumnsY), a.data<T>(),
+                        out->data<T>(), outer, size, inner, init, op);
           CheckLaunch("ReduceColumnsKernel");
         }
       };

@@ -16,6 +16,7 @@ elements. Devices: ``cpu()`` (the C++ backend in ``src/ndarray_backend_cpu.cc``)
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import math
 import operator
@@ -203,6 +204,16 @@ for _name in DTYPES:
     _DTYPE_OF.update({_name: np.dtype(_name), np.dtype(_name): np.dtype(_name),
                       np.dtype(_name).type: np.dtype(_name)})
 _DTYPE_OF[None] = np.dtype("float32")
+_DTYPE_NAME = {np.dtype(name): name for name in DTYPES}  # np.dtype.name is slow Python code
+
+
+@functools.lru_cache(maxsize=1024)  # the same few shapes recur in every training step
+def _compact_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    stride, strides = 1, []
+    for n in reversed(shape):
+        strides.append(stride)
+        stride *= n
+    return tuple(reversed(strides))
 
 
 def _dtype(dtype) -> np.dtype:
@@ -263,15 +274,12 @@ class NDArray:
         self._offset = other._offset
         self._device = other._device
         self._handle = other._handle
+        self._dtype = other._dtype
 
     @staticmethod
     def compact_strides(shape: Sequence[int]) -> tuple[int, ...]:
         """Row-major strides (in elements) of ``shape``: ``(3, 4) -> (4, 1)``."""
-        stride, strides = 1, []
-        for n in reversed(shape):
-            strides.append(stride)
-            stride *= n
-        return tuple(reversed(strides))
+        return _compact_strides(tuple(shape))
 
     @staticmethod
     def make(shape: Sequence[int], strides: Sequence[int] | None = None,
@@ -283,7 +291,8 @@ class NDArray:
         array._strides = NDArray.compact_strides(shape) if strides is None else tuple(strides)
         array._offset = offset
         array._device = device if device is not None else default_device()
-        array._handle = array._device.Array(_prod(shape), _dtype(dtype).name) if handle is None else handle
+        array._handle = array._device.Array(_prod(shape), _DTYPE_NAME[_dtype(dtype)]) if handle is None else handle
+        array._dtype = _dtype(array._handle.dtype)  # the buffer's, whatever dtype said
         return array
 
     # ---- properties -------------------------------------------------------------------
@@ -309,7 +318,7 @@ class NDArray:
     @property
     def dtype(self) -> np.dtype:
         """``numpy.dtype("float32")`` or ``numpy.dtype("float64")``."""
-        return _dtype(self._handle.dtype)
+        return self._dtype
 
     @property
     def ndim(self) -> int:
