@@ -24,6 +24,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ndarray_backend_common.h"
@@ -48,19 +49,51 @@ constexpr size_t kHugeMin = size_t(4) << 20, kHugePage = size_t(2) << 20;
 // Below this many elements a loop runs on one thread: starting threads costs more than it saves.
 constexpr ptrdiff_t kParallelMin = 1 << 15;
 
+// Large buffers freed by Python are kept, up to kCacheBytes in all, for the next request of
+// the same size: a training step allocates the same shapes every time, and a kept buffer is
+// already mapped, so it costs neither page faults nor the kernel's zeroing of fresh pages (as
+// PyTorch's caching allocators do). Allocation and freeing happen under the GIL.
+constexpr size_t kCacheBytes = size_t(512) << 20;
+
+struct LargeBufferCache {
+  std::unordered_map<size_t, std::vector<void*>> free;
+  size_t bytes = 0;
+};
+
+inline LargeBufferCache& large_buffers() {
+  static auto* cache = new LargeBufferCache();  // never destroyed: buffers may outlive exit
+  return *cache;
+}
+
 struct AlignedArray {
   AlignedArray(size_t size, const std::string& dtype) : size(size) {
     this->dtype = ParseDType(dtype, &elem_size);
     const size_t align = size * elem_size >= kHugeMin ? kHugePage : kAlignment;
-    size_t bytes = std::max<size_t>(size * elem_size, align);
+    bytes = std::max<size_t>(size * elem_size, align);
     bytes = (bytes + align - 1) / align * align;
+    if (align == kHugePage) {
+      auto& kept = large_buffers().free[bytes];
+      if (!kept.empty()) {
+        ptr = kept.back();
+        kept.pop_back();
+        large_buffers().bytes -= bytes;
+        return;
+      }
+    }
     ptr = std::aligned_alloc(align, bytes);
     if (ptr == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == kHugePage) madvise(ptr, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
   }
-  ~AlignedArray() { std::free(ptr); }
+  ~AlignedArray() {
+    if (bytes >= kHugeMin && large_buffers().bytes + bytes <= kCacheBytes) {
+      large_buffers().free[bytes].push_back(ptr);
+      large_buffers().bytes += bytes;
+    } else {
+      std::free(ptr);
+    }
+  }
   AlignedArray(const AlignedArray&) = delete;
   AlignedArray& operator=(const AlignedArray&) = delete;
 
@@ -72,9 +105,17 @@ struct AlignedArray {
   void* ptr;
   size_t size;
   size_t elem_size;
+  size_t bytes;  // allocated, rounded up to the alignment
   DType dtype;
 };
 
+// Frees the kept large buffers (``empty_cache`` in Python).
+inline void EmptyCache() {
+  for (auto& [bytes, ptrs] : large_buffers().free)
+    for (void* ptr : ptrs) std::free(ptr);
+  large_buffers().free.clear();
+  large_buffers().bytes = 0;
+}
 
 inline int max_threads() {
 #ifdef _OPENMP
@@ -247,7 +288,13 @@ void Reduce(const T* a, T* out, size_t outer, size_t size, size_t inner, T init,
     T acc[kBlock];
     for (int64_t i = 0; i < len; ++i) acc[i] = init;
     const T* base = a + o * n_size * n_inner + start;
-    for (int64_t j = 0; j < n_size; ++j) {
+    int64_t j = 0;
+    for (; j + 4 <= n_size; j += 4) {  // four rows a pass: four streams of loads in flight
+      const T *r0 = base + j * n_inner, *r1 = r0 + n_inner, *r2 = r1 + n_inner, *r3 = r2 + n_inner;
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) acc[i] = op(op(acc[i], r0[i]), op(op(r1[i], r2[i]), r3[i]));
+    }
+    for (; j < n_size; ++j) {
       const T* row = base + j * n_inner;
 #pragma omp simd
       for (int64_t i = 0; i < len; ++i) acc[i] = op(acc[i], row[i]);
@@ -578,6 +625,7 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   m.def("get_num_threads", []() { return 1; });
 #endif
   m.attr("__vector_bytes__") = kVecBytes;
+  m.def("empty_cache", &EmptyCache, "Free the large buffers kept for reuse (up to 512 MiB).");
 
   py::class_<AlignedArray>(m, "Array")
       .def(py::init<size_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
