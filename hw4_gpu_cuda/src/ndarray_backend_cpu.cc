@@ -24,7 +24,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "ndarray_backend_common.h"
@@ -49,19 +48,11 @@ constexpr size_t kHugeMin = size_t(4) << 20, kHugePage = size_t(2) << 20;
 // Below this many elements a loop runs on one thread: starting threads costs more than it saves.
 constexpr ptrdiff_t kParallelMin = 1 << 15;
 
-// Large buffers freed by Python are kept, up to kCacheBytes in all, for the next request of
-// the same size: a training step allocates the same shapes every time, and a kept buffer is
-// already mapped, so it costs neither page faults nor the kernel's zeroing of fresh pages (as
-// PyTorch's caching allocators do). Allocation and freeing happen under the GIL.
-constexpr size_t kCacheBytes = size_t(512) << 20;
-
-struct LargeBufferCache {
-  std::unordered_map<size_t, std::vector<void*>> free;
-  size_t bytes = 0;
-};
-
-inline LargeBufferCache& large_buffers() {
-  static auto* cache = new LargeBufferCache();  // never destroyed: buffers may outlive exit
+// Large buffers freed by Python are kept for reuse, up to 512 MiB in all (BufferCache): a
+// kept buffer is already mapped, so it costs neither page faults nor the kernel's zeroing of
+// fresh pages.
+inline BufferCache& large_buffers() {
+  static auto* cache = new BufferCache(size_t(512) << 20);  // never destroyed: buffers may outlive exit
   return *cache;
 }
 
@@ -71,15 +62,7 @@ struct AlignedArray {
     const size_t align = size * elem_size >= kHugeMin ? kHugePage : kAlignment;
     bytes = std::max<size_t>(size * elem_size, align);
     bytes = (bytes + align - 1) / align * align;
-    if (align == kHugePage) {
-      auto& kept = large_buffers().free[bytes];
-      if (!kept.empty()) {
-        ptr = kept.back();
-        kept.pop_back();
-        large_buffers().bytes -= bytes;
-        return;
-      }
-    }
+    if (align == kHugePage && (ptr = large_buffers().Take(bytes)) != nullptr) return;
     ptr = std::aligned_alloc(align, bytes);
     if (ptr == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -87,12 +70,7 @@ struct AlignedArray {
 #endif
   }
   ~AlignedArray() {
-    if (bytes >= kHugeMin && large_buffers().bytes + bytes <= kCacheBytes) {
-      large_buffers().free[bytes].push_back(ptr);
-      large_buffers().bytes += bytes;
-    } else {
-      std::free(ptr);
-    }
+    if (bytes < kHugeMin || !large_buffers().Keep(ptr, bytes)) std::free(ptr);
   }
   AlignedArray(const AlignedArray&) = delete;
   AlignedArray& operator=(const AlignedArray&) = delete;
@@ -108,14 +86,6 @@ struct AlignedArray {
   size_t bytes;  // allocated, rounded up to the alignment
   DType dtype;
 };
-
-// Frees the kept large buffers (``empty_cache`` in Python).
-inline void EmptyCache() {
-  for (auto& [bytes, ptrs] : large_buffers().free)
-    for (void* ptr : ptrs) std::free(ptr);
-  large_buffers().free.clear();
-  large_buffers().bytes = 0;
-}
 
 inline int max_threads() {
 #ifdef _OPENMP
@@ -437,7 +407,8 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   m.def("get_num_threads", []() { return 1; });
 #endif
   m.attr("__vector_bytes__") = kVecBytes;
-  m.def("empty_cache", &EmptyCache, "Free the large buffers kept for reuse (up to 512 MiB).");
+  m.def("empty_cache", []() { large_buffers().Clear(std::free); },
+        "Free the large buffers kept for reuse (up to 512 MiB).");
 
   py::class_<AlignedArray>(m, "Array")
       .def(py::init<size_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",

@@ -28,7 +28,6 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "cuda_emulation.h"
@@ -58,7 +57,7 @@ inline void* DeviceAlloc(size_t bytes) {
   if (ptr == nullptr) throw std::bad_alloc();
   return ptr;
 }
-inline void DeviceFree(void* ptr) { std::free(ptr); }
+inline void DeviceFree(void* ptr, size_t) { std::free(ptr); }
 inline void CopyToDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CopyToHost(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CheckLaunch(const char*) {}  // NEEDLE_LAUNCH already rethrew any kernel exception
@@ -73,42 +72,27 @@ inline void CheckLaunch(const char*) {}  // NEEDLE_LAUNCH already rethrew any ke
 __device__ int stub_hit = 0;           // set by NEEDLE_NOT_IMPLEMENTED in device code
 __device__ char stub_message[128];     // and its message, for CheckLaunch to raise
 
-// A caching allocator, as PyTorch's: a freed buffer is kept for the next request of the same
-// size, since cudaMalloc and cudaFree synchronise the device and cost far more than a small
-// kernel. empty_cache() hands the kept buffers back. Calls are serialised by the GIL.
-inline std::unordered_map<size_t, std::vector<void*>>& FreeBuffers() {
-  static auto* buffers = new std::unordered_map<size_t, std::vector<void*>>();  // outlives exit
-  return *buffers;
+// Device buffers are kept for reuse without bound (BufferCache), and handed back to CUDA by
+// empty_cache() or when cudaMalloc runs out of memory. Sizes are rounded up to 512 bytes so
+// that nearby sizes share buffers.
+inline BufferCache& device_buffers() {
+  static auto* cache = new BufferCache(SIZE_MAX);  // never destroyed: outlives the CUDA context
+  return *cache;
 }
-inline std::unordered_map<void*, size_t>& BufferSizes() {
-  static auto* sizes = new std::unordered_map<void*, size_t>();
-  return *sizes;
-}
-inline void EmptyCache() {
-  for (auto& [bytes, ptrs] : FreeBuffers())
-    for (void* ptr : ptrs) cudaFree(ptr);
-  FreeBuffers().clear();
-}
+inline size_t DeviceBytes(size_t bytes) { return (std::max<size_t>(bytes, 1) + 511) / 512 * 512; }
+inline void EmptyCache() { device_buffers().Clear(cudaFree); }
 inline void* DeviceAlloc(size_t bytes) {
-  bytes = (std::max<size_t>(bytes, 1) + 511) / 512 * 512;
-  auto& free = FreeBuffers()[bytes];
-  void* ptr = nullptr;
-  if (!free.empty()) {
-    ptr = free.back();
-    free.pop_back();
-  } else if (cudaMalloc(&ptr, bytes) != cudaSuccess) {
+  bytes = DeviceBytes(bytes);
+  void* ptr = device_buffers().Take(bytes);
+  if (ptr == nullptr && cudaMalloc(&ptr, bytes) != cudaSuccess) {
     cudaGetLastError();  // out of memory: hand the cache back and try once more
     EmptyCache();
     NEEDLE_CUDA_CHECK(cudaMalloc(&ptr, bytes));
   }
-  BufferSizes()[ptr] = bytes;
   return ptr;
 }
-inline void DeviceFree(void* ptr) {  // never throws: called by destructors
-  auto it = BufferSizes().find(ptr);
-  if (it == BufferSizes().end()) return;
-  FreeBuffers()[it->second].push_back(ptr);
-  BufferSizes().erase(it);
+inline void DeviceFree(void* ptr, size_t bytes) {  // never throws: called by destructors
+  device_buffers().Keep(ptr, DeviceBytes(bytes));
 }
 inline void CopyToDevice(void* dst, const void* src, size_t bytes) {
   NEEDLE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
@@ -159,7 +143,7 @@ struct CudaArray {
     this->dtype = ParseDType(dtype, &elem_size);
     ptr = DeviceAlloc(size * elem_size);
   }
-  ~CudaArray() { DeviceFree(ptr); }
+  ~CudaArray() { DeviceFree(ptr, size * elem_size); }
   CudaArray(const CudaArray&) = delete;
   CudaArray& operator=(const CudaArray&) = delete;
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace needle {
@@ -73,5 +74,46 @@ inline size_t CheckView(const char* name, const Shape& shape, const Shape& strid
                                 ".." + std::to_string(hi) + " of a buffer of " + std::to_string(size));
   return count;
 }
+
+// Freed buffers kept by size for the next request of the same size, up to `capacity` bytes in
+// all, as PyTorch's caching allocators do: a training step allocates the same shapes every
+// time, and a kept buffer costs neither the allocator (cudaMalloc synchronises the GPU) nor
+// fresh pages. Used by both backends; calls are serialised by the GIL.
+class BufferCache {
+ public:
+  explicit BufferCache(size_t capacity) : capacity_(capacity) {}
+
+  // A kept buffer of exactly `bytes`, or nullptr.
+  void* Take(size_t bytes) {
+    auto it = free_.find(bytes);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* ptr = it->second.back();
+    it->second.pop_back();
+    held_ -= bytes;
+    return ptr;
+  }
+
+  // Keeps `ptr` if the cache has room; false if the caller must free it.
+  bool Keep(void* ptr, size_t bytes) {
+    if (held_ + bytes > capacity_) return false;
+    free_[bytes].push_back(ptr);
+    held_ += bytes;
+    return true;
+  }
+
+  // Hands every kept buffer to `release` (free, cudaFree) and forgets it.
+  template <typename Release>
+  void Clear(Release release) {
+    for (auto& entry : free_)
+      for (void* ptr : entry.second) release(ptr);
+    free_.clear();
+    held_ = 0;
+  }
+
+ private:
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t held_ = 0;
+  size_t capacity_;
+};
 
 }  // namespace needle
