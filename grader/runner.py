@@ -22,6 +22,7 @@ Fixtures a test may ask for by parameter name: ``mnist_dir`` (the MNIST sample) 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -234,6 +235,7 @@ def _death(returncode: int | None, log: Path) -> str:
     return text + (f"; its last output: {tail[-300:]}" if tail else "")
 
 
+@functools.lru_cache(maxsize=1)
 def has_gpu() -> bool:
     """Whether this machine has an NVIDIA GPU that ``nvidia-smi`` can see."""
     import shutil
@@ -242,13 +244,18 @@ def has_gpu() -> bool:
     return smi is not None and subprocess.run([smi, "-L"], capture_output=True).returncode == 0
 
 
+def build_variables() -> dict[str, str]:
+    """Make variables for building a handout here: without a GPU the CUDA homework is graded
+    on its emulated build, so the nvcc build is skipped (it would only cost time)."""
+    return {} if has_gpu() else {"CMAKE_ARGS": "-DNEEDLE_NO_CUDA=ON"}
+
+
 def build_extension(workspace: Path, timeout: float = 180.0, limits: Limits = Limits()) -> tuple[bool, str]:
     """Build the workspace's C++ extension inside the sandbox; ``(succeeded, log tail)``."""
     import sys
     log = workspace / "build.out"
     command = ["make", "build", f"PYTHON={sys.executable}"]
-    if not has_gpu():  # the CUDA homework is graded on its emulated build; nvcc would only cost time
-        command.append("CMAKE_ARGS=-DNEEDLE_NO_CUDA=ON")
+    command += [f"{name}={value}" for name, value in build_variables().items()]
     status = sandbox.run(workspace, command, log, limits, timeout)
     if status is None:
         return False, f"the build timed out after {timeout:g} s"
