@@ -21,6 +21,9 @@ __all__ = [
     "Op", "TensorOp", "Value", "Tensor", "no_grad", "is_grad_enabled",
     "find_topo_sort", "compute_gradient_of_variables", "sum_node_list",
 ]
+### BEGIN FROM hw5
+__all__ += ["TensorTupleOp", "TensorTuple"]
+### END FROM
 
 _GRAD_ENABLED = True
 
@@ -388,8 +391,96 @@ class Tensor(Value):
     def transpose(self, axes: tuple[int, int] | None = None) -> "Tensor":
         """Swap two axes (the last two when None); see ``ops.transpose``."""
         return needle_ops.transpose(self, axes)
+    ### BEGIN FROM hw5
+
+    def __getitem__(self, idxs) -> "Tensor":
+        """``x[idxs]`` with ints, slices (steps allowed) and ``...``; see ``ops.get_item``."""
+        return needle_ops.get_item(self, idxs)
+    ### END FROM
 
 
+### BEGIN FROM hw5
+class TensorTupleOp(Op):
+    """An op whose output is a ``TensorTuple`` (``split``, ``make_tuple``)."""
+
+    def __call__(self, *args: Value) -> "TensorTuple":
+        return TensorTuple.make_from_op(self, args)
+
+
+class TensorTuple(Value):
+    """A fixed-length tuple of Tensors that is one node of the graph (CMU needle's design).
+
+    Its ``cached_data`` is a tuple of arrays. ``t[i]`` is a Tensor (``ops.tuple_get_item``), and
+    the adjoint of a TensorTuple is a TensorTuple of the same length, so ops such as ``split``
+    and ``stack`` differentiate like any other.
+
+    Example:
+        >>> import needle as ndl
+        >>> x = ndl.Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        >>> rows = ndl.split(x, axis=0)
+        >>> len(rows), rows.shape
+        (2, ((2,), (2,)))
+        >>> (rows[1] * 3.0).sum().backward()
+        >>> x.grad.numpy().tolist()
+        [[0.0, 0.0], [3.0, 3.0]]
+    """
+
+    def __len__(self) -> int:
+        return len(self.realize_cached_data())
+
+    def __getitem__(self, index: int) -> Tensor:
+        return needle_ops.tuple_get_item(self, index)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+    def tuple(self) -> tuple[Tensor, ...]:
+        """The elements as a Python tuple of Tensors."""
+        return tuple(self)
+
+    @property
+    def shape(self) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the elements."""
+        return tuple(tuple(x.shape) for x in self.realize_cached_data())
+
+    @property
+    def device(self) -> Device:
+        return self[0].device
+
+    def detach(self) -> "TensorTuple":
+        """A constant TensorTuple sharing these values, cut from the graph."""
+        return TensorTuple.make_const(self.realize_cached_data())
+
+    # Indices of elements known to be zero: the adjoint ``tuple_get_item`` sends back is zero
+    # except at its own index, and such zeros are skipped when adjoints are summed.
+    zero_elements: frozenset = frozenset()
+
+    def __add__(self, other: "TensorTuple") -> "TensorTuple":
+        """Elementwise sum of two TensorTuples of one length (how adjoints accumulate).
+
+        Raises:
+            ValueError: if the lengths differ.
+        """
+        if not isinstance(other, TensorTuple) or len(other) != len(self):
+            raise ValueError(f"TensorTuple + {type(other).__name__}: expected a TensorTuple of "
+                             f"length {len(self)}")
+        mine, theirs = self.zero_elements, other.zero_elements
+        if is_grad_enabled() and (self.requires_grad or other.requires_grad):
+            out = needle_ops.make_tuple(*[b if i in mine else a if i in theirs else a + b
+                                          for i, (a, b) in enumerate(zip(self, other))])
+        else:  # constants: add the arrays without recording anything
+            out = TensorTuple.make_const(tuple(
+                b if i in mine else a if i in theirs else a + b
+                for i, (a, b) in enumerate(zip(self.realize_cached_data(),
+                                               other.realize_cached_data()))))
+        out.zero_elements = mine & theirs
+        return out
+
+    def __repr__(self) -> str:
+        return f"needle.TensorTuple({self.tuple()!r})"
+
+
+### END FROM
 def _scalar(value, symbol: str) -> float:
     """``value`` as a Python number, which NumPy treats as weakly typed: a float32 tensor times a
     NumPy float64 scalar stays float32."""

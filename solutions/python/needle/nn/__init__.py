@@ -1,2 +1,7 @@
-"""hw2: neural network modules (``torch.nn``'s names)."""
+"""hw2: neural network modules (``torch.nn``'s names); hw5 adds convolution, recurrence and attention."""
 from .nn_basic import *  # noqa: F401,F403
+### BEGIN FROM hw5
+from .nn_conv import *  # noqa: F401,F403
+from .nn_sequence import *  # noqa: F401,F403
+from .nn_transformer import *  # noqa: F401,F403
+### END FROM

@@ -482,3 +482,126 @@ def _broadcastable(source: Sequence[int], target: Sequence[int] | None) -> bool:
     """Whether ``source`` broadcasts to exactly ``target``."""
     return target is not None and len(source) <= len(target) and \
         _broadcast_shape(source, target) == tuple(target)
+### BEGIN FROM hw5
+
+
+__all__ += ["Tanh", "Sigmoid", "GetItem", "ScatterItem", "tanh", "sigmoid", "get_item",
+            "scatter_item"]
+
+
+class Tanh(TensorOp):
+    """``tanh(a)`` elementwise. d/da = 1 - tanh(a)^2."""
+
+    def compute(self, a: NDArray) -> NDArray:
+        ### BEGIN SOLUTION hw5
+        return array_api.tanh(a)
+        ### END SOLUTION
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        ### BEGIN SOLUTION hw5
+        return out_grad * (1 - node * node)
+        ### END SOLUTION
+
+
+def tanh(a: Tensor) -> Tensor:
+    """``tanh(a)`` elementwise (``Tanh``)."""
+    return Tanh()(a)
+
+
+class Sigmoid(TensorOp):
+    """The logistic function ``1 / (1 + exp(-a))`` elementwise. d/da = sigmoid(a) (1 - sigmoid(a)).
+
+    ``exp(-a)`` overflows to inf for very negative ``a``, which gives the correct limit 0.
+    """
+
+    def compute(self, a: NDArray) -> NDArray:
+        ### BEGIN SOLUTION hw5
+        return 1.0 / (1.0 + array_api.exp(-a))
+        ### END SOLUTION
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        ### BEGIN SOLUTION hw5
+        return out_grad * node * (1 - node)
+        ### END SOLUTION
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    """The logistic function elementwise (``Sigmoid``)."""
+    return Sigmoid()(a)
+
+
+def _index(idxs, shape: tuple[int, ...]) -> tuple[int | slice, ...]:
+    """``idxs`` as one int or slice per axis, checked against ``shape`` (NumPy's basic indexing)."""
+    idxs = idxs if isinstance(idxs, tuple) else (idxs,)
+    if sum(idx is Ellipsis for idx in idxs) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if Ellipsis in idxs:
+        at = idxs.index(Ellipsis)
+        idxs = idxs[:at] + (slice(None),) * (len(shape) - len(idxs) + 1) + idxs[at + 1:]
+    if len(idxs) > len(shape):
+        raise IndexError(f"too many indices for a Tensor of shape {shape}: {len(idxs)}")
+    out: list[int | slice] = []
+    for axis, n in enumerate(shape):
+        idx = idxs[axis] if axis < len(idxs) else slice(None)
+        if isinstance(idx, slice):
+            out.append(idx)
+        elif hasattr(idx, "__index__") and not isinstance(idx, bool):
+            if not -n <= int(idx) < n:
+                raise IndexError(f"index {idx} is out of range for axis {axis} of size {n}")
+            out.append(int(idx) % n)
+        else:
+            raise TypeError(f"Tensor index {idx!r} on axis {axis}: expected an int, a slice or "
+                            f"..., got {type(idx).__name__}")
+    return tuple(out)
+
+
+class GetItem(TensorOp):
+    """``a[idxs]`` with ints, slices (any step) and ``...``, as NumPy's basic indexing: an int
+    drops its axis, a slice keeps it. The gradient scatters ``out_grad`` into zeros of ``a``'s
+    shape at the same positions (``scatter_item``).
+    """
+
+    def __init__(self, idxs):
+        self.idxs = idxs
+
+    def __call__(self, a: Tensor) -> Tensor:
+        self.idxs = _index(self.idxs, a.shape)
+        return super().__call__(a)
+
+    def compute(self, a: NDArray) -> NDArray:
+        ### BEGIN SOLUTION hw5
+        return a[self.idxs].compact()
+        ### END SOLUTION
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        ### BEGIN SOLUTION hw5
+        return scatter_item(out_grad, self.idxs, node.inputs[0].shape)
+        ### END SOLUTION
+
+
+def get_item(a: Tensor, idxs) -> Tensor:
+    """``a[idxs]`` (``GetItem``); ``Tensor.__getitem__`` calls it."""
+    return GetItem(idxs)(a)
+
+
+class ScatterItem(TensorOp):
+    """Zeros of ``shape`` with ``a`` written at ``[idxs]``: the adjoint of ``get_item``, whose
+    own gradient is ``get_item`` again."""
+
+    def __init__(self, idxs, shape: Sequence[int]):
+        self.shape = tuple(shape)
+        self.idxs = _index(idxs, self.shape)
+
+    def compute(self, a: NDArray) -> NDArray:
+        out = array_api.full(self.shape, 0.0, dtype=a.dtype, device=a.device)
+        out[self.idxs] = a
+        return out
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        return get_item(out_grad, self.idxs)
+
+
+def scatter_item(a: Tensor, idxs, shape: Sequence[int]) -> Tensor:
+    """Zeros of ``shape`` holding ``a`` at ``[idxs]`` (``ScatterItem``)."""
+    return ScatterItem(idxs, shape)(a)
+### END FROM

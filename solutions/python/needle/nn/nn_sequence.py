@@ -1,0 +1,224 @@
+"""hw5: recurrent modules and embeddings, as ``torch.nn.RNN``, ``LSTM`` and ``Embedding``.
+
+Sequences are ``(seq_len, batch, features)`` (PyTorch's default, ``batch_first=False``). Weights
+are stored for ``x @ W`` (CMU needle's layout): ``W_ih`` is ``(input_size, G * hidden_size)``
+and ``W_hh`` ``(hidden_size, G * hidden_size)``, with ``G = 4`` gates ``i, f, g, o`` for the
+LSTM, in PyTorch's order; PyTorch stores their transposes as ``weight_ih_l0``, ``weight_hh_l0``.
+Every weight and bias is ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``, as PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import needle.init as init
+from needle import ops
+from needle.autograd import Tensor
+
+from .nn_basic import Module, Parameter
+
+__all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM", "Embedding"]
+
+
+def _uniform(bound: float, *shape: int, device, dtype) -> Parameter:
+    return Parameter(init.rand(*shape, low=-bound, high=bound, device=device, dtype=dtype))
+
+
+def _row(v: Tensor, rows: int) -> Tensor:
+    """A bias ``(n,)`` broadcast to ``(rows, n)``."""
+    return ops.broadcast_to(ops.reshape(v, (1, v.shape[0])), (rows, v.shape[0]))
+
+
+class RNNCell(Module):
+    """One step of an Elman RNN: ``h' = f(x W_ih + b_ih + h W_hh + b_hh)`` with ``f`` tanh or
+    ReLU (Elman, Cognitive Science 1990), as ``torch.nn.RNNCell``.
+
+    Shapes: ``X`` ``(batch, input_size)``, ``h`` ``(batch, hidden_size)`` (zeros when None) ->
+    ``(batch, hidden_size)``.
+
+    Raises:
+        ValueError: for a nonlinearity other than "tanh" or "relu".
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype: str = "float32"):
+        super().__init__()
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+        ### BEGIN SOLUTION hw5
+        k = 1.0 / math.sqrt(hidden_size)
+        self.W_ih = _uniform(k, input_size, hidden_size, device=device, dtype=dtype)
+        self.W_hh = _uniform(k, hidden_size, hidden_size, device=device, dtype=dtype)
+        self.bias_ih = _uniform(k, hidden_size, device=device, dtype=dtype) if bias else None
+        self.bias_hh = _uniform(k, hidden_size, device=device, dtype=dtype) if bias else None
+        ### END SOLUTION
+
+    def forward(self, X: Tensor, h: Tensor | None = None) -> Tensor:
+        ### BEGIN SOLUTION hw5
+        return self._step(_input_part(self, X), h)
+        ### END SOLUTION
+
+    def _step(self, x_part: Tensor, h: Tensor | None) -> Tensor:
+        """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed."""
+        ### BEGIN SOLUTION hw5
+        pre = x_part if h is None else x_part + h @ self.W_hh
+        return ops.tanh(pre) if self.nonlinearity == "tanh" else ops.relu(pre)
+        ### END SOLUTION
+
+
+def _input_part(cell: Module, X: Tensor) -> Tensor:
+    """``X W_ih + b_ih + b_hh`` for ``X`` ``(rows, input_size)``: the part of every step that does
+    not depend on ``h``, so that a sequence computes it for all steps in one matmul."""
+    out = X @ cell.W_ih
+    if cell.bias_ih is not None:
+        out = out + _row(cell.bias_ih + cell.bias_hh, X.shape[0])
+    return out
+
+
+def _check_sequence(name: str, X: Tensor, input_size: int) -> None:
+    if X.ndim != 3 or X.shape[2] != input_size:
+        raise ValueError(f"{name}: expected input (seq_len, batch, {input_size}), got {X.shape}")
+
+
+class RNN(Module):
+    """A stack of ``num_layers`` RNN cells run over a sequence, as ``torch.nn.RNN``.
+
+    ``forward(X, h0)``: ``X`` ``(seq_len, batch, input_size)``, ``h0`` ``(num_layers, batch,
+    hidden_size)`` (zeros when None) -> ``output`` ``(seq_len, batch, hidden_size)``, the last
+    layer's hidden state at every step, and ``h_n`` ``(num_layers, batch, hidden_size)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype: str = "float32"):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.rnn_cells = [RNNCell(input_size if i == 0 else hidden_size, hidden_size, bias,
+                                  nonlinearity, device=device, dtype=dtype)
+                          for i in range(num_layers)]
+
+    def forward(self, X: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        _check_sequence("RNN", X, self.input_size)
+        ### BEGIN SOLUTION hw5
+        T, B = X.shape[:2]
+        h_in = ops.split(h0, 0) if h0 is not None else [None] * self.num_layers
+        h_out = []
+        for cell, h in zip(self.rnn_cells, h_in):
+            x_parts = ops.split(ops.reshape(_input_part(cell, ops.reshape(X, (T * B, X.shape[2]))),
+                                            (T, B, self.hidden_size)), 0)
+            outputs = []
+            for t in range(T):
+                h = cell._step(x_parts[t], h)
+                outputs.append(h)
+            h_out.append(h)
+            X = ops.stack(outputs, 0)
+        return X, ops.stack(h_out, 0)
+        ### END SOLUTION
+
+
+class LSTMCell(Module):
+    """One step of a long short-term memory cell (Hochreiter & Schmidhuber, Neural Computation
+    1997, with the forget gate of Gers et al., 2000), as ``torch.nn.LSTMCell``::
+
+        i, f, g, o = split(x W_ih + b_ih + h W_hh + b_hh)     # four (batch, hidden) gates
+        c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        h' = sigmoid(o) * tanh(c')
+
+    Shapes: ``X`` ``(batch, input_size)``, ``h = (h, c)``, each ``(batch, hidden_size)`` (zeros
+    when None) -> ``(h', c')``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype: str = "float32"):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        ### BEGIN SOLUTION hw5
+        k, H4 = 1.0 / math.sqrt(hidden_size), 4 * hidden_size
+        self.W_ih = _uniform(k, input_size, H4, device=device, dtype=dtype)
+        self.W_hh = _uniform(k, hidden_size, H4, device=device, dtype=dtype)
+        self.bias_ih = _uniform(k, H4, device=device, dtype=dtype) if bias else None
+        self.bias_hh = _uniform(k, H4, device=device, dtype=dtype) if bias else None
+        ### END SOLUTION
+
+    def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        ### BEGIN SOLUTION hw5
+        return self._step(_input_part(self, X), h)
+        ### END SOLUTION
+
+    def _step(self, x_part: Tensor, h: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+        """One step from ``x_part = x W_ih + b_ih + b_hh``, precomputed."""
+        ### BEGIN SOLUTION hw5
+        B, H = x_part.shape[0], self.hidden_size
+        pre = x_part if h is None else x_part + h[0] @ self.W_hh
+        i, f, g, o = ops.split(ops.reshape(pre, (B, 4, H)), 1)
+        c = ops.sigmoid(i) * ops.tanh(g)
+        if h is not None:
+            c = c + ops.sigmoid(f) * h[1]
+        return ops.sigmoid(o) * ops.tanh(c), c
+        ### END SOLUTION
+
+
+class LSTM(Module):
+    """A stack of ``num_layers`` LSTM cells run over a sequence, as ``torch.nn.LSTM``.
+
+    ``forward(X, h)``: ``X`` ``(seq_len, batch, input_size)``, ``h = (h0, c0)`` each
+    ``(num_layers, batch, hidden_size)`` (zeros when None) -> ``output`` ``(seq_len, batch,
+    hidden_size)`` and ``(h_n, c_n)``, each ``(num_layers, batch, hidden_size)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 device=None, dtype: str = "float32"):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.lstm_cells = [LSTMCell(input_size if i == 0 else hidden_size, hidden_size, bias,
+                                    device=device, dtype=dtype) for i in range(num_layers)]
+
+    def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None
+                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        _check_sequence("LSTM", X, self.input_size)
+        ### BEGIN SOLUTION hw5
+        T, B = X.shape[:2]
+        states = (zip(ops.split(h[0], 0), ops.split(h[1], 0)) if h is not None
+                  else [None] * self.num_layers)
+        h_out, c_out = [], []
+        for cell, state in zip(self.lstm_cells, states):
+            x_parts = ops.split(ops.reshape(_input_part(cell, ops.reshape(X, (T * B, X.shape[2]))),
+                                            (T, B, 4 * self.hidden_size)), 0)
+            outputs = []
+            for t in range(T):
+                state = cell._step(x_parts[t], state)
+                outputs.append(state[0])
+            h_out.append(state[0])
+            c_out.append(state[1])
+            X = ops.stack(outputs, 0)
+        return X, (ops.stack(h_out, 0), ops.stack(c_out, 0))
+        ### END SOLUTION
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors of ``embedding_dim``, as ``torch.nn.Embedding``:
+    ``(seq_len, batch)`` integer ids (any dtype) -> ``(seq_len, batch, embedding_dim)``.
+
+    ``weight`` ``(num_embeddings, embedding_dim)`` is ``N(0, 1)``. The lookup is a one-hot
+    matrix times ``weight``, so its gradient is the matmul's.
+
+    Raises:
+        ValueError: for an id outside ``0..num_embeddings - 1``.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype: str = "float32"):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        ### BEGIN SOLUTION hw5
+        self.weight = Parameter(init.randn(num_embeddings, embedding_dim, device=device,
+                                           dtype=dtype))
+        ### END SOLUTION
+
+    def forward(self, x: Tensor) -> Tensor:
+        ### BEGIN SOLUTION hw5
+        ids = np.asarray(x.numpy() if isinstance(x, Tensor) else x).astype(np.int64)
+        one_hot = init.one_hot(self.num_embeddings, ids.ravel(), device=self.weight.device,
+                               dtype=self.weight.dtype)
+        return ops.reshape(one_hot @ self.weight, ids.shape + (self.embedding_dim,))
+        ### END SOLUTION
