@@ -1,2 +1,6 @@
-"""Datasets (hw2: MNIST)."""
+"""Datasets (hw2: MNIST; hw5: CIFAR-10 and Penn-Treebank-style text)."""
 from .mnist_dataset import *  # noqa: F401,F403
+### BEGIN FROM hw5
+from .cifar10_dataset import *  # noqa: F401,F403
+from .ptb_dataset import *  # noqa: F401,F403
+### END FROM
