@@ -9,19 +9,20 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export PATH := $(VENV)/bin:$(PATH)
 
-HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda
+HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
 
-.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 \
-        check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 bench handouts check-handouts grade release export-gradescope carry-forward clean
+.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
+        check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 data bench handouts check-handouts grade release export-gradescope carry-forward clean
 
 help:
-	@echo "make demo            train hw0/hw1's reference models on the MNIST sample, plot the curves"
+	@echo "make demo            train the reference models on the MNIST and news samples, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
-	@echo "make test-hw0..4     a handout's public tests, as its students run them"
+	@echo "make test-hw0..5     a handout's public tests, as its students run them"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
-	@echo "make check-hw0..4    a handout folder's public tests, run the way the grader runs tests"
+	@echo "make check-hw0..5    a handout folder's public tests, run the way the grader runs tests"
+	@echo "make data            download the full CIFAR-10 and Penn Treebank into data/ (says what first)"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
 	@echo "make release DEST=path              write the student edition"
@@ -41,6 +42,7 @@ build: $(STAMP)
 
 demo: build
 	$(PY) solutions/apps/train_mnist.py --out demo-output
+	$(PY) solutions/apps/models.py lm --seq-model lstm --epochs 2 --out demo-output
 
 test: check-handouts test-solutions test-grader
 
@@ -65,6 +67,9 @@ test-hw3: $(STAMP)
 test-hw4: $(STAMP)
 	$(MAKE) -C hw4_gpu_cuda test PYTHON=$(PY)
 
+test-hw5: $(STAMP)
+	$(MAKE) -C hw5_models test PYTHON=$(PY)
+
 check-hw0: $(STAMP)
 	$(PY) -m grader.check hw0
 
@@ -79,6 +84,13 @@ check-hw3: $(STAMP)
 
 check-hw4: $(STAMP)
 	$(PY) -m grader.check hw4
+
+check-hw5: $(STAMP)
+	$(PY) -m grader.check hw5
+
+# The full data sets, never needed by the tests (they use the samples in data/).
+data: $(STAMP)
+	$(PY) data/fetch.py
 
 carry-forward: $(STAMP)
 	@test -n "$(TO)" || { echo "usage: make carry-forward TO=hw2_nn"; exit 2; }

@@ -1,4 +1,4 @@
-"""hw2: neural network modules (``torch.nn``'s names); hw5 adds convolution, recurrence and attention."""
+"""hw2: neural network modules (``torch.nn``'s names)."""
 from .nn_basic import *  # noqa: F401,F403
 ### BEGIN FROM hw5
 from .nn_conv import *  # noqa: F401,F403

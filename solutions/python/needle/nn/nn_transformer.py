@@ -87,7 +87,7 @@ class AttentionLayer(Module):
         out_features = q_features if out_features is None else out_features
         self.num_head, self.dim_head = num_head, dim_head
         inner = num_head * dim_head
-        ### BEGIN SOLUTION hw5
+        # Given: the tests set these weights by name.
         self.prenorm_q = LayerNorm1d(q_features, device=device, dtype=dtype)
         self.prenorm_k = LayerNorm1d(k_features, device=device, dtype=dtype)
         self.prenorm_v = LayerNorm1d(v_features, device=device, dtype=dtype)
@@ -96,7 +96,6 @@ class AttentionLayer(Module):
         self.v_projection = Linear(v_features, inner, bias=False, device=device, dtype=dtype)
         self.attn = MultiHeadAttention(dropout=dropout, causal=causal, device=device, dtype=dtype)
         self.out_projection = Linear(inner, out_features, bias=False, device=device, dtype=dtype)
-        ### END SOLUTION
 
     def forward(self, q: Tensor, k: Tensor | None = None, v: Tensor | None = None) -> Tensor:
         k = q if k is None else k
@@ -128,7 +127,7 @@ class TransformerLayer(Module):
     def __init__(self, q_features: int, num_head: int, dim_head: int, hidden_size: int, *,
                  dropout: float = 0.0, causal: bool = True, device=None, dtype: str = "float32"):
         super().__init__()
-        ### BEGIN SOLUTION hw5
+        # Given: the tests set these weights by name (mlp.modules_[1] and [4] are the Linears).
         self.attn = AttentionLayer(q_features, num_head, dim_head, dropout=dropout, causal=causal,
                                    device=device, dtype=dtype)
         self.dropout = Dropout(dropout)
@@ -136,7 +135,6 @@ class TransformerLayer(Module):
             LayerNorm1d(q_features, device=device, dtype=dtype),
             Linear(q_features, hidden_size, device=device, dtype=dtype), ReLU(), Dropout(dropout),
             Linear(hidden_size, q_features, device=device, dtype=dtype), Dropout(dropout))
-        ### END SOLUTION
 
     def forward(self, x: Tensor) -> Tensor:
         ### BEGIN SOLUTION hw5
@@ -165,14 +163,13 @@ class Transformer(Module):
         super().__init__()
         self.embedding_size, self.batch_first, self.sequence_len = (embedding_size, batch_first,
                                                                     sequence_len)
-        ### BEGIN SOLUTION hw5
+        # Given: the tests set these weights by name.
         self.positional_embedding = Embedding(sequence_len, embedding_size, device=device,
                                               dtype=dtype)
         self.layers = Sequential(*[
             TransformerLayer(embedding_size, num_head, dim_head, hidden_size, dropout=dropout,
                              causal=causal, device=device, dtype=dtype)
             for _ in range(num_layers)])
-        ### END SOLUTION
 
     def forward(self, x: Tensor, h=None) -> tuple[Tensor, Tensor]:
         T = x.shape[1] if self.batch_first else x.shape[0]

@@ -1,4 +1,4 @@
-"""Datasets (hw2: MNIST; hw5: CIFAR-10 and Penn-Treebank-style text)."""
+"""Datasets (hw2: MNIST)."""
 from .mnist_dataset import *  # noqa: F401,F403
 ### BEGIN FROM hw5
 from .cifar10_dataset import *  # noqa: F401,F403

@@ -1,0 +1,282 @@
+"""hw5: ResNet9 for CIFAR-10 and word-level language models (RNN, LSTM or Transformer), with
+their training and evaluation loops.
+
+Usage (trains on the repository's news sample, or on PTB / CIFAR-10 after ``make data``):
+    python apps/models.py lm [--seq-model lstm] [--epochs 4] [--data data/news] [--out DIR]
+    python apps/models.py cifar10 [--epochs 1] [--data data/cifar-10-batches-py] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+# Run as a script from anywhere: this homework's python/ (needle), src/ (hw0) and root (apps).
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
+
+import numpy as np  # noqa: E402
+
+import needle as ndl  # noqa: E402
+import needle.nn as nn  # noqa: E402
+
+
+def ConvBN(in_channels: int, out_channels: int, kernel_size: int, stride: int, device=None,
+           dtype: str = "float32") -> nn.Module:
+    """``Conv`` -> ``BatchNorm2d`` -> ``ReLU``: ``(N, C_in, H, W)`` -> ``(N, C_out, H / stride,
+    W / stride)``."""
+    raise NotImplementedError("ConvBN: hw5")
+
+
+class ResNet9(nn.Module):
+    """The small residual network of CMU's 10-414 hw4 (after Page's DAWNBench ResNet9) for
+    ``(N, 3, 32, 32)`` images -> ``(N, 10)`` logits, 431,946 parameters::
+
+        ConvBN(3, 16, 7, 4), ConvBN(16, 32, 3, 2),
+        Residual(ConvBN(32, 32, 3, 1), ConvBN(32, 32, 3, 1)),
+        ConvBN(32, 64, 3, 2), ConvBN(64, 128, 3, 2),
+        Residual(ConvBN(128, 128, 3, 1), ConvBN(128, 128, 3, 1)),
+        Flatten, Linear(128, 128), ReLU, Linear(128, 10)
+    """
+
+    def __init__(self, device=None, dtype: str = "float32"):
+        super().__init__()
+        raise NotImplementedError("ResNet9.__init__: hw5")
+
+    def forward(self, x: ndl.Tensor) -> ndl.Tensor:
+        raise NotImplementedError("ResNet9.forward: hw5")
+
+
+class LanguageModel(nn.Module):
+    """A word-level language model: ``Embedding`` -> sequence model -> ``Linear`` to the vocabulary.
+
+    ``forward(x, h=None)``: ids ``x`` ``(seq_len, batch)`` -> ``(logits (seq_len * batch,
+    output_size), h)``, rows in the order of ``x`` flattened row by row (``get_batch``'s targets),
+    ``h`` the sequence model's final state to carry into the next batch.
+
+    Args:
+        embedding_size: size of each word vector.
+        output_size: vocabulary size.
+        hidden_size: the RNN's or LSTM's state size, or the Transformer's MLP width.
+        num_layers: layers of the sequence model.
+        seq_model: "rnn", "lstm" or "transformer".
+        seq_len: the longest sequence the Transformer's positional embedding covers.
+
+    Raises:
+        ValueError: for another ``seq_model``.
+    """
+
+    def __init__(self, embedding_size: int, output_size: int, hidden_size: int, num_layers: int = 1,
+                 seq_model: str = "rnn", seq_len: int = 40, device=None, dtype: str = "float32"):
+        super().__init__()
+        if seq_model not in ("rnn", "lstm", "transformer"):
+            raise ValueError(f"LanguageModel: seq_model must be 'rnn', 'lstm' or 'transformer', "
+                             f"got {seq_model!r}")
+        self.output_size = output_size
+        # Given: the tests set these weights by name.
+        self.embedding = nn.Embedding(output_size, embedding_size, device=device, dtype=dtype)
+        if seq_model == "transformer":
+            self.seq_model = nn.Transformer(embedding_size, hidden_size, num_layers,
+                                            sequence_len=seq_len, device=device, dtype=dtype)
+            features = embedding_size
+        else:
+            cls = nn.RNN if seq_model == "rnn" else nn.LSTM
+            self.seq_model = cls(embedding_size, hidden_size, num_layers, device=device, dtype=dtype)
+            features = hidden_size
+        self.linear = nn.Linear(features, output_size, device=device, dtype=dtype)
+
+    def forward(self, x: ndl.Tensor, h=None):
+        raise NotImplementedError("LanguageModel.forward: hw5")
+
+
+# ---- CIFAR-10 ---------------------------------------------------------------------------
+
+
+def epoch_general_cifar10(dataloader: ndl.data.DataLoader, model: nn.Module, loss_fn=None,
+                          opt: ndl.optim.Optimizer | None = None, progress: bool = False
+                          ) -> tuple[float, float]:
+    """One pass over ``dataloader``: training (``model.train()``, a step per batch) when ``opt``
+    is given, else evaluation (``model.eval()``, no graph recorded).
+
+    Returns:
+        ``(accuracy, mean loss)`` over all examples; ``loss_fn`` defaults to ``SoftmaxLoss``.
+    """
+    raise NotImplementedError("epoch_general_cifar10: hw5")
+
+
+def train_cifar10(model: nn.Module, dataloader: ndl.data.DataLoader, n_epochs: int = 1,
+                  optimizer=ndl.optim.Adam, lr: float = 0.001, weight_decay: float = 0.001,
+                  loss_fn=None, test_loader: ndl.data.DataLoader | None = None,
+                  out_dir: str | Path | None = None, progress: bool = True) -> tuple[float, float]:
+    """Train ``model`` for ``n_epochs``; with ``test_loader``, evaluate after each epoch.
+
+    With ``out_dir``, saves a checkpoint (``state_dict`` as ``.npz``) after each epoch and the
+    curves as ``resnet9_curves.png``.
+
+    Returns:
+        ``(accuracy, mean loss)`` on the training set in the last epoch.
+    """
+    opt = optimizer(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = []
+    for number in range(n_epochs):
+        train_acc, train_loss = epoch_general_cifar10(dataloader, model, loss_fn, opt, progress)
+        row = {"epoch": number + 1, "train accuracy": train_acc, "train loss": train_loss}
+        if test_loader is not None:
+            row["test accuracy"], row["test loss"] = evaluate_cifar10(model, test_loader, loss_fn)
+        history.append(row)
+        print("  " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
+        _checkpoint(model, history, out_dir, "resnet9", ("accuracy", "loss"))
+    return train_acc, train_loss
+
+
+def evaluate_cifar10(model: nn.Module, dataloader: ndl.data.DataLoader, loss_fn=None
+                     ) -> tuple[float, float]:
+    """``(accuracy, mean loss)`` of ``model`` in evaluation mode over ``dataloader``."""
+    return epoch_general_cifar10(dataloader, model, loss_fn)
+
+
+# ---- language models ----------------------------------------------------------------------
+
+
+def _detach(h):
+    """Cut a carried state from the previous batch's graph (truncated backpropagation through
+    time): a Tensor, a tuple of them, or None."""
+    if h is None:
+        return None
+    return tuple(x.detach() for x in h) if isinstance(h, tuple) else h.detach()
+
+
+def epoch_general_ptb(data: np.ndarray, model: nn.Module, seq_len: int = 40, loss_fn=None,
+                      opt: ndl.optim.Optimizer | None = None, clip: float | None = None,
+                      device=None, dtype: str = "float32", progress: bool = False
+                      ) -> tuple[float, float]:
+    """One pass over ``batchify``'s ``(rows, batch)`` ids in windows of ``seq_len`` rows, the
+    state carried from window to window and detached (truncated BPTT). Trains when ``opt`` is
+    given (clipping the gradient norm to ``clip`` when set), else evaluates.
+
+    Returns:
+        ``(next-word accuracy, mean loss per token)``; perplexity is ``exp(loss)``.
+    """
+    raise NotImplementedError("epoch_general_ptb: hw5")
+
+
+def train_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, n_epochs: int = 1,
+              optimizer=ndl.optim.SGD, lr: float = 4.0, weight_decay: float = 0.0, loss_fn=None,
+              clip: float | None = None, device=None, dtype: str = "float32",
+              valid: np.ndarray | None = None, out_dir: str | Path | None = None,
+              progress: bool = True) -> tuple[float, float]:
+    """Train a language model for ``n_epochs`` on ``batchify``'s ids; with ``valid`` (batchified
+    too), report its perplexity after each epoch.
+
+    With ``out_dir``, saves a checkpoint after each epoch and the curves as ``lm_curves.png``.
+
+    Returns:
+        ``(accuracy, mean loss)`` on the training data in the last epoch.
+    """
+    opt = optimizer(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = []
+    for number in range(n_epochs):
+        train_acc, train_loss = epoch_general_ptb(data, model, seq_len, loss_fn, opt, clip, device,
+                                                  dtype, progress)
+        row = {"epoch": number + 1, "train perplexity": math.exp(train_loss),
+               "train accuracy": train_acc}
+        if valid is not None:
+            valid_acc, valid_loss = evaluate_ptb(model, valid, seq_len, loss_fn, device, dtype)
+            row["valid perplexity"], row["valid accuracy"] = math.exp(valid_loss), valid_acc
+        history.append(row)
+        print("  " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
+        _checkpoint(model, history, out_dir, "lm", ("perplexity", "accuracy"))
+    model.history = history
+    return train_acc, train_loss
+
+
+def evaluate_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, loss_fn=None, device=None,
+                 dtype: str = "float32") -> tuple[float, float]:
+    """``(next-word accuracy, mean loss per token)`` of ``model`` in evaluation mode."""
+    return epoch_general_ptb(data, model, seq_len, loss_fn, None, None, device, dtype)
+
+
+def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
+                metrics: tuple[str, str]) -> None:
+    """Save ``model``'s ``state_dict`` for this epoch and plot ``history`` so far."""
+    if not out_dir:
+        return
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / f"{name}_epoch{len(history)}.npz", **model.state_dict())
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [row["epoch"] for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, metrics):
+        for key in history[0]:
+            if key.endswith(metric):
+                ax.plot(epochs, [row[key] for row in history], marker="o", label=key)
+        ax.set(title=f"{name}: {metric}", xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.tight_layout()
+    figure.savefig(out / f"{name}_curves.png", dpi=120)
+    plt.close(figure)
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+
+def train_language_model(data_dir: str | Path | None = None, seq_model: str = "lstm",
+                         epochs: int = 4, batch_size: int = 20, seq_len: int = 35,
+                         embedding_size: int = 128, hidden_size: int = 128, lr: float = 0.003,
+                         out_dir: str | Path | None = None, seed: int = 0, device=None,
+                         progress: bool = True) -> list[dict]:
+    """Train a ``LanguageModel`` with Adam on a corpus folder (default: the news sample in the
+    repository's ``data/news``) and return the per-epoch history (train and valid perplexity)."""
+    from simple_ml import default_data_dir  # given in hw0's src/simple_ml.py
+    corpus = ndl.data.Corpus(Path(data_dir) if data_dir else default_data_dir() / "news")
+    ndl.manual_seed(seed)
+    train = ndl.data.batchify(corpus.train, batch_size)
+    valid = ndl.data.batchify(corpus.valid, batch_size)
+    model = LanguageModel(embedding_size, len(corpus.dictionary), hidden_size, seq_model=seq_model,
+                          seq_len=seq_len, device=device)
+    print(f"{seq_model} language model: vocabulary {len(corpus.dictionary)}, "
+          f"{len(corpus.train)} training tokens, {sum(p.numpy().size for p in model.parameters())} "
+          f"parameters", flush=True)
+    train_ptb(model, train, seq_len, epochs, optimizer=ndl.optim.Adam, lr=lr, clip=1.0,
+              device=device, valid=valid, out_dir=out_dir, progress=progress)
+    return model.history
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="task", required=True)
+    lm = sub.add_parser("lm", help="a language model on a PTB-style corpus folder")
+    lm.add_argument("--seq-model", default="lstm", choices=("rnn", "lstm", "transformer"))
+    lm.add_argument("--epochs", type=int, default=4)
+    lm.add_argument("--data", type=Path, default=None, help="default: data/news (the sample)")
+    lm.add_argument("--out", type=Path, default=Path("demo-output"))
+    cifar = sub.add_parser("cifar10", help="ResNet9 on CIFAR-10 (needs `make data`)")
+    cifar.add_argument("--epochs", type=int, default=1)
+    cifar.add_argument("--data", type=Path, default=None,
+                       help="default: data/cifar-10-batches-py")
+    cifar.add_argument("--out", type=Path, default=Path("demo-output"))
+    args = parser.parse_args(argv)
+    if args.task == "lm":
+        history = train_language_model(args.data, args.seq_model, args.epochs, out_dir=args.out)
+        valid = history[-1]["valid perplexity"]
+        print(f"{args.seq_model} language model: valid perplexity {valid:.1f} (add-one unigram "
+              f"302, interpolated bigram 139 on the news sample); curves in "
+              f"{args.out}/lm_curves.png")
+        return 0
+    from simple_ml import default_data_dir
+    folder = args.data or default_data_dir() / "cifar-10-batches-py"
+    train_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=True), 128,
+                                       shuffle=True, seed=0)
+    test_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=False), 128)
+    ndl.manual_seed(0)
+    train_cifar10(ResNet9(), train_loader, args.epochs, test_loader=test_loader, out_dir=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""hw1: hw0's softmax loss and two-layer net again (see src/simple_ml.py), now with needle computing the gradients."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+import needle as ndl
+from simple_ml import check_labels, init_two_layer  # hw0's src/simple_ml.py
+
+
+def softmax_loss(Z: ndl.Tensor, y_one_hot: ndl.Tensor) -> ndl.Tensor:
+    """Average softmax (cross-entropy) loss, built from needle ops so it is differentiable.
+
+    ``loss = mean_i [ log sum_j exp(Z[i, j]) - sum_j Z[i, j] y_one_hot[i, j] ]``. Must stay
+    finite for large logits (e.g. ``Z = 1000``).
+
+    Args:
+        Z: logits, Tensor ``(batch, k)``.
+        y_one_hot: one-hot true labels, Tensor ``(batch, k)``.
+
+    Returns:
+        A Tensor of shape ``()`` holding the average loss.
+
+    Raises:
+        ValueError: if the two shapes differ.
+    """
+    if Z.shape != y_one_hot.shape:
+        raise ValueError(f"softmax_loss: logits have shape {Z.shape} but labels {y_one_hot.shape}")
+    raise NotImplementedError("softmax_loss: hw1")
+
+
+def nn_epoch(X: np.ndarray, y: np.ndarray, W1: ndl.Tensor, W2: ndl.Tensor,
+             lr: float = 0.1, batch: int = 100) -> tuple[ndl.Tensor, ndl.Tensor]:
+    """One epoch of minibatch SGD for ``logits = ReLU(X W1) W2``, gradients by needle.
+
+    Batches are consecutive rows in order (the last may be smaller). For each batch: compute
+    ``softmax_loss``, call ``backward()``, and step ``W -= lr * W.grad`` outside the graph
+    (under ``ndl.no_grad()``) so that the graph does not grow from one batch to the next.
+
+    Args:
+        X: float32 NumPy array ``(m, n)``.
+        y: integer NumPy labels ``(m,)`` in ``0..k-1``.
+        W1: Tensor ``(n, hidden_dim)``.
+        W2: Tensor ``(hidden_dim, k)``.
+        lr: learning rate.
+        batch: minibatch size.
+
+    Returns:
+        The updated ``(W1, W2)``, new Tensors.
+
+    Raises:
+        ValueError: if a label is outside ``0..k-1``.
+    """
+    check_labels(y, W2.shape[1])
+    raise NotImplementedError("nn_epoch: hw1")
+
+
+# ---- given: evaluation and a training loop for the tests, the notebook and `make demo` -------
+
+def loss_err(h: ndl.Tensor, y: np.ndarray) -> tuple[float, float]:
+    """``(softmax loss, error rate)`` of logits ``h`` ``(m, k)`` against labels ``y`` ``(m,)``."""
+    y_one_hot = ndl.init.one_hot(h.shape[1], y, dtype=h.dtype)
+    return softmax_loss(h, y_one_hot).item(), float(np.mean(h.numpy().argmax(axis=1) != y))
+
+
+def train_nn(X_tr, y_tr, X_te, y_te, hidden_dim: int = 500, epochs: int = 10, lr: float = 0.5,
+             batch: int = 100, seed: int = 0, on_epoch: Callable | None = None):
+    """Train the two-layer net with needle from hw0's ``init_two_layer`` weights; return ``(W1, W2)``.
+
+    The same initial weights as hw0's ``train_nn`` for the same ``seed``, so the two can be compared.
+    ``on_epoch(epoch, train_loss, train_err, test_loss, test_err)`` is called after each epoch.
+    """
+    W1, W2 = map(ndl.Tensor, init_two_layer(X_tr.shape[1], hidden_dim, int(y_tr.max()) + 1, seed))
+    for epoch in range(epochs):
+        W1, W2 = nn_epoch(X_tr, y_tr, W1, W2, lr=lr, batch=batch)
+        if on_epoch:
+            with ndl.no_grad():
+                logits_tr = ndl.relu(ndl.Tensor(X_tr) @ W1) @ W2
+                logits_te = ndl.relu(ndl.Tensor(X_te) @ W1) @ W2
+            on_epoch(epoch, *loss_err(logits_tr, y_tr), *loss_err(logits_te, y_te))
+    return W1, W2

@@ -1,0 +1,20 @@
+"""needle: a PyTorch-style deep learning library built from first principles.
+
+Example:
+    >>> import needle as ndl
+    >>> w = ndl.Tensor([[1.0], [2.0]], requires_grad=True)
+    >>> loss = (ndl.Tensor([[3.0, 4.0]]) @ w).sum()
+    >>> loss.backward()
+    >>> w.grad.numpy().ravel().tolist()
+    [3.0, 4.0]
+"""
+from . import ops
+from .ops import *  # noqa: F401,F403
+from .autograd import (Tensor, compute_gradient_of_variables, find_topo_sort,  # noqa: F401
+                       is_grad_enabled, no_grad)
+from .backend_selection import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
+from .backend_selection import cpu_numpy  # noqa: F401
+from .backend_selection import cuda  # noqa: F401
+from . import init  # noqa: E402,F401
+from .init import manual_seed  # noqa: E402,F401
+from . import data, nn, optim  # noqa: E402,F401

@@ -1,0 +1,824 @@
+"""needle's own n-dimensional array: a strided view of a flat buffer owned by a backend.
+
+An ``NDArray`` is ``(handle, shape, strides, offset, device)``: ``handle`` is a flat buffer
+(``Array``) of a backend module, and element ``(i_0, ..., i_{d-1})`` lives at
+``offset + sum_k i_k * strides[k]`` in it (strides count elements, not bytes). Reshaping a
+compact array, permuting axes, broadcasting, slicing and flipping only compute new
+``shape``/``strides``/``offset``: they are views that share the buffer, and cost no copy.
+Kernels (element-wise maths, reductions, matmul) run on compact buffers, so they call
+``compact()`` first, which copies only when the array is not already compact.
+
+This is the strided layout of NumPy (van der Walt et al., "The NumPy array: a structure for
+efficient numerical computation", 2011) and of CMU 10-414's needle, with float32 and float64
+elements. Devices: ``cpu()`` (the C++ backend in ``src/ndarray_backend_cpu.cc``) and
+``cpu_numpy()`` (the same kernel interface written with NumPy, the reference).
+"""
+from __future__ import annotations
+
+import builtins
+import functools
+import importlib
+import math
+import operator
+import os
+from numbers import Number
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import ndarray_backend_numpy
+
+__all__ = [
+    "NDArray", "BackendDevice", "cpu", "cpu_numpy", "default_device", "set_default_device",
+    "all_devices", "array", "empty", "full", "broadcast_to", "reshape", "swapaxes", "maximum",
+    "log", "exp", "tanh", "power", "flip", "pad", "stack", "matmul",
+]  # and sum, max: left out of __all__ so that `import *` never shadows the builtins
+__all__ += ["cuda"]
+
+DTYPES = ("float32", "float64")
+
+
+class BackendDevice:
+    """A device: a name and the backend module whose kernels run its arrays.
+
+    Holds the constructors that ``needle.init`` uses (``zeros``, ``randn``, ...). Random
+    values are drawn with NumPy's generator on the host and copied over, so a seed gives the
+    same numbers on every device.
+    """
+
+    def __init__(self, name: str, mod, missing: str | None = None):
+        self.name = name
+        self.mod = mod
+        self._missing = missing
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BackendDevice) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"{self.name}()"
+
+    def __getattr__(self, name: str):
+        # Only reached for names that are not attributes: kernel functions of the module.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self.mod is None:
+            raise RuntimeError(f"device {self!r} is not available: {self._missing}")
+        try:
+            kernel = getattr(self.mod, name)
+        except AttributeError:
+            raise AttributeError(f"device {self!r}: its backend has no kernel '{name}'") from None
+        setattr(self, name, kernel)  # found directly from now on, without this method
+        return kernel
+
+    def enabled(self) -> bool:
+        """Whether this device's backend is built and importable here."""
+        return self.mod is not None
+
+    def zeros(self, *shape, dtype: str = "float32") -> "NDArray":
+        """An array of zeros; ``shape`` may be given as ints or as one tuple."""
+        return full(_shape_arg(shape), 0.0, dtype=dtype, device=self)
+
+    def ones(self, *shape, dtype: str = "float32") -> "NDArray":
+        """An array of ones; ``shape`` may be given as ints or as one tuple."""
+        return full(_shape_arg(shape), 1.0, dtype=dtype, device=self)
+
+    def randn(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> "NDArray":
+        """Standard normal samples drawn from ``rng`` (a fresh unseeded one if None)."""
+        rng = rng if rng is not None else np.random.default_rng()
+        return NDArray(rng.standard_normal(_shape_arg(shape)), device=self, dtype=dtype)
+
+    def rand(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> "NDArray":
+        """Uniform samples in [0, 1) drawn from ``rng`` (a fresh unseeded one if None)."""
+        rng = rng if rng is not None else np.random.default_rng()
+        return NDArray(rng.random(_shape_arg(shape)), device=self, dtype=dtype)
+
+    def one_hot(self, n: int, i, dtype: str = "float32") -> "NDArray":
+        """Rows of the ``n x n`` identity picked by the integer labels ``i``."""
+        return NDArray(np.eye(n)[np.asarray(i, dtype=np.int64)], device=self, dtype=dtype)
+
+    def empty(self, shape, dtype: str = "float32") -> "NDArray":
+        """An uninitialised array of ``shape``."""
+        return NDArray.make(tuple(shape), device=self, dtype=dtype)
+
+    def full(self, shape, fill_value, dtype: str = "float32") -> "NDArray":
+        """An array of ``shape`` filled with ``fill_value``."""
+        return full(tuple(shape), fill_value, dtype=dtype, device=self)
+
+
+def _load_backend(module: str, source: str):
+    """The compiled backend ``module`` and None, or None and why it is missing."""
+    try:
+        return importlib.import_module(f".{module}", __package__), None
+    except ImportError as error:
+        return None, (f"its backend is not built ({error}); run `make` in the homework folder "
+                      f"(it builds {source} with CMake)")
+
+
+_CPU = BackendDevice("cpu", *_load_backend("ndarray_backend_cpu", "src/ndarray_backend_cpu.cc"))
+_CPU_NUMPY = BackendDevice("cpu_numpy", ndarray_backend_numpy)
+_default = _CPU
+_DEVICES = [_CPU, _CPU_NUMPY]
+
+
+def _load_cuda_backend():
+    """The real CUDA backend and None, or None and why it cannot run here."""
+    mod, missing = _load_backend("ndarray_backend_cuda", "src/ndarray_backend_cuda.cu with nvcc")
+    if mod is not None and mod.device_count() == 0:
+        mod, missing = None, "the CUDA backend is built but this machine has no usable GPU"
+    if mod is None:
+        missing += ("; without a GPU, ndl.cuda(emulate=True) runs the same kernels on the CPU "
+                    "(or set NEEDLE_CUDA_EMULATE=1)")
+    return mod, missing
+
+
+_CUDA = BackendDevice("cuda", *_load_cuda_backend())
+_CUDA_EMU = BackendDevice("cuda_emu", *_load_backend("ndarray_backend_cuda_emu",
+                                                     "src/ndarray_backend_cuda_emu.cc"))
+_DEVICES += [_CUDA, _CUDA_EMU]
+
+
+def cuda(emulate: bool | None = None) -> BackendDevice:
+    """The GPU, running needle's CUDA backend (``src/ndarray_backend_cuda.cu``).
+
+    Args:
+        emulate: True for the same kernels compiled for the CPU and run by
+            ``src/cuda_emulation.h`` (blocks in turn, the threads of a block as cooperating
+            fibers): the device ``cuda_emu``, available on any machine. None (the default)
+            means True when the environment sets ``NEEDLE_CUDA_EMULATE=1``, else False.
+
+    Returns:
+        The device. Check ``enabled()`` before use: on a machine without a GPU (or without
+        nvcc at build time) the real device is disabled, and using it raises a RuntimeError
+        that says how to run on the emulated one.
+    """
+    if emulate is None:
+        emulate = os.environ.get("NEEDLE_CUDA_EMULATE", "") not in ("", "0")
+    return _CUDA_EMU if emulate else _CUDA
+
+
+def cpu() -> BackendDevice:
+    """The host CPU, running needle's C++ backend."""
+    return _CPU
+
+
+def cpu_numpy() -> BackendDevice:
+    """The host CPU, running the reference backend written with NumPy."""
+    return _CPU_NUMPY
+
+
+def default_device() -> BackendDevice:
+    """The device arrays and Tensors land on when none is given (``cpu()`` unless set)."""
+    return _default
+
+
+def set_default_device(device: BackendDevice) -> None:
+    """Make ``device`` the default, as ``torch.set_default_device``.
+
+    Raises:
+        TypeError: if ``device`` is not a needle device.
+    """
+    global _default
+    if not isinstance(device, BackendDevice):
+        raise TypeError(f"set_default_device: {device!r} is not a needle device (one of {all_devices()})")
+    _default = device
+
+
+def all_devices() -> list[BackendDevice]:
+    """Every device this build provides, enabled or not."""
+    return list(_DEVICES)
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _prod(shape: Iterable[int]) -> int:
+    return math.prod(shape)
+
+
+_DTYPE_OF = {}  # every spelling seen so far ("float32", np.float32, np.dtype(...)) -> np.dtype
+for _name in DTYPES:
+    _DTYPE_OF.update({_name: np.dtype(_name), np.dtype(_name): np.dtype(_name),
+                      np.dtype(_name).type: np.dtype(_name)})
+_DTYPE_OF[None] = np.dtype("float32")
+_DTYPE_NAME = {np.dtype(name): name for name in DTYPES}  # np.dtype.name is slow Python code
+
+
+@functools.lru_cache(maxsize=1024)  # the same few shapes recur in every training step
+def _compact_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    stride, strides = 1, []
+    for n in reversed(shape):
+        strides.append(stride)
+        stride *= n
+    return tuple(reversed(strides))
+
+
+def _dtype(dtype) -> np.dtype:
+    try:
+        return _DTYPE_OF[dtype]  # the common case, without NumPy's slower parsing
+    except (KeyError, TypeError):
+        pass
+    name = np.dtype(dtype).name
+    if name not in DTYPES:
+        raise TypeError(f"dtype {name} is not supported by NDArray; expected one of {DTYPES}")
+    return np.dtype(name)
+
+
+class NDArray:
+    """An n-dimensional float32 or float64 array on a needle device (see the module docstring).
+
+    Args:
+        other: an ``NDArray`` (copied, possibly to another device), a NumPy array, a nested
+            list or a number.
+        device: where the array lives (default ``default_device()``).
+        dtype: "float32" or "float64". None keeps a float array's dtype and makes everything
+            else (lists, numbers, integer and boolean arrays) float32.
+
+    Raises:
+        TypeError: for a complex, string or object input, or an unsupported dtype.
+
+    Example:
+        >>> a = NDArray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=cpu_numpy())
+        >>> a.shape, a.strides, a.permute((1, 0)).strides
+        ((2, 3), (3, 1), (1, 3))
+        >>> (a.permute((1, 0)) + 1).numpy().tolist()
+        [[2.0, 5.0], [3.0, 6.0], [4.0, 7.0]]
+    """
+
+    def __init__(self, other, device: BackendDevice | None = None, dtype=None):
+        if isinstance(other, NDArray):
+            device = other.device if device is None else device
+            dtype = other.dtype if dtype is None else dtype
+            if device == other.device and np.dtype(dtype) == other.dtype:
+                self._init(other.copy())
+            else:
+                self._init(NDArray(other.numpy(), device=device, dtype=dtype))
+            return
+        device = default_device() if device is None else device
+        values = np.asarray(other)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"NDArray: cannot hold {values.dtype} values; expected real numbers")
+        if dtype is None:
+            dtype = values.dtype if values.dtype.name in DTYPES else "float32"
+        dtype = _dtype(dtype)
+        out = NDArray.make(values.shape, device=device, dtype=dtype)
+        device.from_numpy(np.ascontiguousarray(values, dtype=dtype), out._handle)
+        self._init(out)
+
+    def _init(self, other: "NDArray") -> None:
+        self._shape = other._shape
+        self._strides = other._strides
+        self._offset = other._offset
+        self._device = other._device
+        self._handle = other._handle
+        self._dtype = other._dtype
+
+    @staticmethod
+    def compact_strides(shape: Sequence[int]) -> tuple[int, ...]:
+        """Row-major strides (in elements) of ``shape``: ``(3, 4) -> (4, 1)``."""
+        return _compact_strides(tuple(shape))
+
+    @staticmethod
+    def make(shape: Sequence[int], strides: Sequence[int] | None = None,
+             device: BackendDevice | None = None, handle=None, offset: int = 0,
+             dtype="float32") -> "NDArray":
+        """A new array of ``shape`` over ``handle`` (a fresh buffer when None), without copying."""
+        array = NDArray.__new__(NDArray)
+        array._shape = tuple(shape)
+        array._strides = NDArray.compact_strides(shape) if strides is None else tuple(strides)
+        array._offset = offset
+        array._device = device if device is not None else default_device()
+        array._handle = array._device.Array(_prod(shape), _DTYPE_NAME[_dtype(dtype)]) if handle is None else handle
+        array._dtype = _dtype(array._handle.dtype)  # the buffer's, whatever dtype said
+        return array
+
+    # ---- properties -------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Element (not byte) strides of each axis."""
+        return self._strides
+
+    @property
+    def offset(self) -> int:
+        """Index in the buffer of element ``(0, ..., 0)``."""
+        return self._offset
+
+    @property
+    def device(self) -> BackendDevice:
+        return self._device
+
+    @property
+    def dtype(self) -> np.dtype:
+        """``numpy.dtype("float32")`` or ``numpy.dtype("float64")``."""
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        return _prod(self._shape)
+
+    def __len__(self) -> int:
+        if not self._shape:
+            raise TypeError("len() of a 0-d NDArray")
+        return self._shape[0]
+
+    def __repr__(self) -> str:
+        return f"NDArray({self.numpy()!r}, device={self.device!r})"
+
+    def __str__(self) -> str:
+        return str(self.numpy())
+
+    # ---- layout -----------------------------------------------------------------------
+
+    def is_compact(self) -> bool:
+        """True when the elements sit in row-major order from the start of the buffer."""
+        return (self._offset == 0 and self._strides == NDArray.compact_strides(self._shape)
+                and self.size == self._handle.size)
+
+    def compact(self) -> "NDArray":
+        """This array, or a row-major copy of it when it is a non-compact view."""
+        if self.is_compact():
+            return self
+        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
+        return out
+
+    def copy(self) -> "NDArray":
+        """A compact copy that shares no memory with this array."""
+        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
+        return out
+
+    def as_strided(self, shape: Sequence[int], strides: Sequence[int]) -> "NDArray":
+        """A view of the same buffer with the given shape and strides (no checks; use with care).
+
+        Raises:
+            ValueError: if ``shape`` and ``strides`` have different lengths.
+        """
+        if len(shape) != len(strides):
+            raise ValueError(f"as_strided: shape {tuple(shape)} and strides {tuple(strides)} "
+                             f"differ in length")
+        return NDArray.make(shape, strides=strides, device=self._device, handle=self._handle,
+                            offset=self._offset, dtype=self.dtype)
+
+    @property
+    def flat(self) -> "NDArray":
+        return self.reshape((self.size,))
+
+    def astype(self, dtype) -> "NDArray":
+        """A copy with elements converted to ``dtype`` ("float32" or "float64")."""
+        return NDArray(self, dtype=dtype)
+
+    def to(self, device: BackendDevice) -> "NDArray":
+        """This array on ``device`` (itself when it is already there)."""
+        return self if device == self._device else NDArray(self, device=device)
+
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the values."""
+        return self._device.to_numpy(self._handle, self._shape, self._strides, self._offset)
+
+    def fill(self, value: float) -> None:
+        """Set every element to ``value`` in place (through views too)."""
+        if self.is_compact():
+            self._device.fill(self._handle, value)
+        else:
+            self[...] = value
+
+    # ---- views: new shape, strides and offset over the same buffer ----------------------
+
+    def reshape(self, new_shape: Sequence[int]) -> "NDArray":
+        """A view with a new shape of the same size; one entry may be -1 (inferred).
+
+        Only a compact array can be reshaped without copying (as ``torch.Tensor.view``): call
+        ``compact()`` first on a permuted or sliced one.
+
+        Raises:
+            ValueError: if the sizes differ, more than one entry is -1, or this array is not
+                compact.
+        """
+        new_shape = _infer_shape(tuple(new_shape), self.size, self._shape)
+        if not self.is_compact():
+            raise ValueError(f"reshape: the array of shape {self._shape} with strides "
+                             f"{self._strides} and offset {self._offset} is not compact; "
+                             f"call .compact() before reshaping it")
+        raise NotImplementedError("NDArray.reshape: hw3")
+
+    def permute(self, new_axes: Sequence[int]) -> "NDArray":
+        """A view with the axes reordered: axis ``i`` of the result is axis ``new_axes[i]``.
+
+        ``permute((1, 0))`` of a ``(2, 3)`` array is its ``(3, 2)`` transpose, as NumPy's
+        ``transpose(a, axes)`` and PyTorch's ``permute``.
+
+        Raises:
+            ValueError: if ``new_axes`` is not a permutation of ``range(ndim)``.
+        """
+        new_axes = tuple(new_axes)
+        in_range = all(-self.ndim <= ax < self.ndim for ax in new_axes)
+        if not in_range or sorted(ax % self.ndim for ax in new_axes) != list(range(self.ndim)):
+            raise ValueError(f"permute: {new_axes} is not a permutation of the axes of shape "
+                             f"{self._shape}")
+        new_axes = tuple(ax % self.ndim for ax in new_axes)
+        raise NotImplementedError("NDArray.permute: hw3")
+
+    def broadcast_to(self, new_shape: Sequence[int]) -> "NDArray":
+        """A view repeating the array along new leading axes and along axes of length 1.
+
+        Repeated axes get stride 0, so nothing is copied (NumPy's broadcasting rules).
+
+        Raises:
+            ValueError: if this shape cannot be broadcast to ``new_shape``.
+        """
+        new_shape = tuple(new_shape)
+        lead = len(new_shape) - self.ndim
+        if lead < 0 or any(n != m and n != 1 for n, m in zip(self._shape, new_shape[lead:])):
+            raise ValueError(f"broadcast_to: cannot broadcast shape {self._shape} to {new_shape}")
+        raise NotImplementedError("NDArray.broadcast_to: hw3")
+
+    def __getitem__(self, idxs) -> "NDArray":
+        """A view selected by ints, slices (with steps, negative indices) and ``...``.
+
+        As NumPy's basic indexing: an int drops its axis, a slice keeps it, and missing
+        trailing axes are taken whole. ``a[1:, ::-2]`` shares ``a``'s buffer.
+
+        Raises:
+            IndexError: for an int outside its axis, naming both, or too many indices.
+            TypeError: for an index that is not an int, slice or Ellipsis.
+        """
+        idxs = self._normalize_index(idxs)
+        raise NotImplementedError("NDArray.__getitem__: hw3")
+
+    def _normalize_index(self, idxs) -> tuple[int | slice, ...]:
+        """``idxs`` as one int (non-negative, checked) or slice per axis."""
+        idxs = idxs if isinstance(idxs, tuple) else (idxs,)
+        if builtins.sum(idx is Ellipsis for idx in idxs) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        explicit = builtins.sum(idx is not Ellipsis for idx in idxs)
+        if explicit > self.ndim:
+            raise IndexError(f"too many indices for an array of shape {self._shape}: {explicit}")
+        if Ellipsis in idxs:
+            at = idxs.index(Ellipsis)
+            idxs = idxs[:at] + (slice(None),) * (self.ndim - explicit) + idxs[at + 1:]
+        idxs = idxs + (slice(None),) * (self.ndim - len(idxs))
+        out = []
+        for axis, (idx, n) in enumerate(zip(idxs, self._shape)):
+            if isinstance(idx, slice):
+                out.append(idx)
+            elif isinstance(idx, (int, np.integer)) and not isinstance(idx, bool):
+                if not -n <= idx < n:
+                    raise IndexError(f"index {idx} is out of range for axis {axis} of size {n}")
+                out.append(int(idx) % n)
+            else:
+                raise TypeError(f"NDArray index {idx!r} on axis {axis}: expected an int, a slice "
+                                f"or ..., got {type(idx).__name__}")
+        return tuple(out)
+
+    def __setitem__(self, idxs, other) -> None:
+        """Assign an array (broadcast to the selection's shape) or a number to ``self[idxs]``.
+
+        Raises:
+            ValueError: if ``other``'s shape does not broadcast to the selection's.
+            TypeError: if ``other`` is neither an NDArray nor a number.
+        """
+        view = self[idxs]
+        if isinstance(other, NDArray):
+            if other.device != self._device:
+                raise ValueError(f"__setitem__: value is on {other.device}, array on {self._device}")
+            if other.shape != view.shape:
+                other = other.broadcast_to(view.shape)
+            other = other.astype(self.dtype) if other.dtype != self.dtype else other.compact()
+            self._device.ewise_setitem(other._handle, view._handle, view.shape, view.strides,
+                                       view.offset)
+        elif isinstance(other, Number) and not isinstance(other, bool):
+            self._device.scalar_setitem(view.size, other, view._handle, view.shape, view.strides,
+                                        view.offset)
+        else:
+            raise TypeError(f"__setitem__: cannot assign a {type(other).__name__}; expected an "
+                            f"NDArray or a number")
+
+    def flip(self, axes: int | Sequence[int] | None = None) -> "NDArray":
+        """A view with the order of elements reversed along ``axes`` (all when None).
+
+        Raises:
+            ValueError: if an axis is out of range.
+        """
+        axes = _normalize_axes(axes, self.ndim, "flip")
+        raise NotImplementedError("NDArray.flip: hw3")
+
+    def pad(self, axes: Sequence[tuple[int, int]]) -> "NDArray":
+        """A new array with zeros added before and after each axis: ``axes[k] = (before, after)``.
+
+        Raises:
+            ValueError: if ``axes`` does not give one non-negative pair per axis.
+        """
+        axes = tuple(tuple(pair) for pair in axes)
+        if len(axes) != self.ndim or any(len(p) != 2 or min(p) < 0 for p in axes):
+            raise ValueError(f"pad: {axes} is not one (before, after) pair of non-negative ints "
+                             f"per axis of shape {self._shape}")
+        out = full(tuple(n + b + a for n, (b, a) in zip(self._shape, axes)), 0.0,
+                   dtype=self.dtype, device=self._device)
+        out[tuple(slice(b, b + n) for n, (b, _) in zip(self._shape, axes))] = self
+        return out
+
+    # ---- element-wise maths -------------------------------------------------------------
+
+    def _ewise_or_scalar(self, other, ewise: str, scalar: str) -> "NDArray":
+        if isinstance(other, NDArray):
+            if other.shape != self._shape:
+                raise ValueError(f"{ewise}: operand shapes {self._shape} and {other.shape} differ; "
+                                 f"broadcast_to one of them first")
+            if other.device != self._device:
+                raise ValueError(f"{ewise}: operands on {self._device} and {other.device}")
+            a, b = _promote(self, other)
+            out = NDArray.make(self._shape, device=self._device, dtype=a.dtype)
+            getattr(self._device, ewise)(a._handle, b._handle, out._handle)
+        elif isinstance(other, Number) and not isinstance(other, bool):
+            out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+            getattr(self._device, scalar)(self.compact()._handle, other, out._handle)
+        else:
+            raise TypeError(f"{scalar}: unsupported operand {type(other).__name__}; expected an "
+                            f"NDArray or a number")
+        return out
+
+    def _unary(self, kernel: str) -> "NDArray":
+        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        getattr(self._device, kernel)(self.compact()._handle, out._handle)
+        return out
+
+    def __add__(self, other):
+        return self._ewise_or_scalar(other, "ewise_add", "scalar_add")
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return (-self) + other
+
+    def __mul__(self, other):
+        return self._ewise_or_scalar(other, "ewise_mul", "scalar_mul")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return self._ewise_or_scalar(other, "ewise_div", "scalar_div")
+
+    def __rtruediv__(self, other):
+        return full(self._shape, other, dtype=self.dtype, device=self._device) / self
+
+    def __neg__(self):
+        return self * -1
+
+    def __pow__(self, other):
+        return self._ewise_or_scalar(other, "ewise_power", "scalar_power")
+
+    def maximum(self, other):
+        """Element-wise maximum with an array of the same shape or a number."""
+        return self._ewise_or_scalar(other, "ewise_maximum", "scalar_maximum")
+
+    # Comparisons give 1.0 (true) or 0.0 (false) in this array's dtype.
+    def __eq__(self, other):
+        return self._ewise_or_scalar(other, "ewise_eq", "scalar_eq")
+
+    def __ge__(self, other):
+        return self._ewise_or_scalar(other, "ewise_ge", "scalar_ge")
+
+    def __ne__(self, other):
+        return 1 - (self == other)
+
+    def __gt__(self, other):
+        return (self >= other) * (self != other)
+
+    def __lt__(self, other):
+        return 1 - (self >= other)
+
+    def __le__(self, other):
+        return 1 - (self > other)
+
+    __hash__ = None  # == is element-wise, so arrays are unhashable (as NumPy's)
+
+    def log(self):
+        return self._unary("ewise_log")
+
+    def exp(self):
+        return self._unary("ewise_exp")
+
+    def tanh(self):
+        return self._unary("ewise_tanh")
+
+    # ---- matrix multiplication ------------------------------------------------------------
+
+    def __matmul__(self, other: "NDArray") -> "NDArray":
+        """``(m, n) @ (n, p)``, or batched ``(..., m, n) @ (..., n, p)`` with broadcast batch axes.
+
+        Raises:
+            ValueError: if either operand has fewer than 2 axes, the inner sizes differ, or the
+                batch axes do not broadcast.
+        """
+        return matmul(self, other)
+
+    # ---- reductions -----------------------------------------------------------------------
+
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "NDArray":
+        """Sum over one axis, several, or all (None), as ``numpy.sum``."""
+        return _reduce(self, axis, keepdims, "reduce_sum")
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "NDArray":
+        """Maximum over one axis, several, or all (None), as ``numpy.max``.
+
+        Raises:
+            ValueError: when reducing over an empty axis.
+        """
+        return _reduce(self, axis, keepdims, "reduce_max")
+
+
+
+
+def _promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
+    """Both operands compact and in the wider of their dtypes (float32 with float64 gives
+    float64, as NumPy and PyTorch promote)."""
+    if a.dtype != b.dtype:
+        wide = np.promote_types(a.dtype, b.dtype)
+        return a.astype(wide) if a.dtype != wide else a.compact(), \
+            b.astype(wide) if b.dtype != wide else b.compact()
+    return a.compact(), b.compact()
+
+
+def _infer_shape(shape: tuple[int, ...], size: int, old: tuple[int, ...]) -> tuple[int, ...]:
+    if shape.count(-1) > 1 or any(n < -1 for n in shape):
+        raise ValueError(f"reshape: {shape} may hold at most one -1 and no other negative size")
+    if -1 in shape:
+        known = _prod(n for n in shape if n != -1)
+        if known == 0 or size % known:
+            raise ValueError(f"reshape: cannot reshape shape {old} ({size} elements) to {shape}")
+        shape = tuple(size // known if n == -1 else n for n in shape)
+    if _prod(shape) != size:
+        raise ValueError(f"reshape: cannot reshape shape {old} ({size} elements) to {shape} "
+                         f"({_prod(shape)} elements)")
+    return shape
+
+
+def _normalize_axes(axes, ndim: int, name: str) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(ndim))
+    axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    for ax in axes:
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"{name}: axis {ax} is out of range for {ndim} axes")
+    normal = tuple(sorted({ax % ndim for ax in axes}))
+    if len(normal) != len(axes):
+        raise ValueError(f"{name}: axes {axes} repeat an axis")
+    return normal
+
+
+def _reduce(a: NDArray, axis, keepdims: bool, kernel: str) -> NDArray:
+    """Reduce ``a`` over ``axis`` with a ``reduce_*`` kernel on an (outer, size, inner) layout.
+
+    Adjacent axes of a compact array reduce in place (one kernel call, no copy); other axis
+    sets are permuted to the end and compacted first.
+    """
+    axes = _normalize_axes(axis, a.ndim, kernel.replace("reduce_", ""))
+    kept = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    if kernel == "reduce_max" and any(a.shape[ax] == 0 for ax in axes):
+        raise ValueError(f"max: zero-size axis in {axes} of shape {a.shape} has no maximum")
+    if axes and axes == tuple(range(axes[0], axes[-1] + 1)):
+        src = a.compact()
+        outer, inner = _prod(a.shape[:axes[0]]), _prod(a.shape[axes[-1] + 1:])
+    else:
+        rest = tuple(i for i in range(a.ndim) if i not in axes)
+        src = a.permute(rest + axes).compact()
+        outer, inner = _prod(a.shape[i] for i in rest), 1
+    size = _prod(a.shape[ax] for ax in axes)
+    out = NDArray.make(kept, device=a.device, dtype=a.dtype)
+    getattr(a.device, kernel)(src._handle, out._handle, outer, size, inner)
+    if keepdims:
+        return out
+    return out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
+
+
+# ---- module-level functions: the ``array_api`` that needle's ops call ---------------------
+
+def array(a, dtype=None, device: BackendDevice | None = None) -> NDArray:
+    """An NDArray holding a copy of ``a`` (NumPy array, list, number or NDArray)."""
+    return NDArray(a, device=device, dtype=dtype)
+
+
+def empty(shape, dtype="float32", device: BackendDevice | None = None) -> NDArray:
+    """An uninitialised array of ``shape``."""
+    return NDArray.make(tuple(shape), device=device, dtype=dtype)
+
+
+def full(shape, fill_value, dtype="float32", device: BackendDevice | None = None) -> NDArray:
+    """An array of ``shape`` filled with ``fill_value``."""
+    out = NDArray.make(tuple(shape), device=device, dtype=dtype)
+    out.fill(fill_value)
+    return out
+
+
+def broadcast_to(a: NDArray, shape) -> NDArray:
+    return a.broadcast_to(shape)
+
+
+def reshape(a: NDArray, shape) -> NDArray:
+    """``a`` under ``shape``; compacts a non-compact ``a`` first (a copy, as ``numpy.reshape``)."""
+    return a.compact().reshape(shape)
+
+
+def swapaxes(a: NDArray, axis1: int, axis2: int) -> NDArray:
+    """A view with two axes exchanged (``numpy.swapaxes``)."""
+    axes = list(range(a.ndim))
+    i, j = axis1 % a.ndim, axis2 % a.ndim
+    axes[i], axes[j] = axes[j], axes[i]
+    return a.permute(axes)
+
+
+def maximum(a: NDArray, b) -> NDArray:
+    return a.maximum(b)
+
+
+def log(a: NDArray) -> NDArray:
+    return a.log()
+
+
+def exp(a: NDArray) -> NDArray:
+    return a.exp()
+
+
+def tanh(a: NDArray) -> NDArray:
+    return a.tanh()
+
+
+def power(a: NDArray, b) -> NDArray:
+    return a ** b
+
+
+def sum(a: NDArray, axis=None, keepdims: bool = False) -> NDArray:  # noqa: A001
+    return a.sum(axis=axis, keepdims=keepdims)
+
+
+def max(a: NDArray, axis=None, keepdims: bool = False) -> NDArray:  # noqa: A001
+    return a.max(axis=axis, keepdims=keepdims)
+
+
+def flip(a: NDArray, axes=None) -> NDArray:
+    return a.flip(axes)
+
+
+def pad(a: NDArray, axes) -> NDArray:
+    return a.pad(axes)
+
+
+def stack(arrays: Sequence[NDArray], axis: int = 0) -> NDArray:
+    """Join arrays of one shape along a new axis ``axis``.
+
+    Raises:
+        ValueError: for no arrays, differing shapes, or an axis out of range.
+    """
+    if not arrays:
+        raise ValueError("stack: need at least one array")
+    shape = arrays[0].shape
+    if any(x.shape != shape for x in arrays):
+        raise ValueError(f"stack: shapes differ: {[x.shape for x in arrays]}")
+    if not -len(shape) - 1 <= axis <= len(shape):
+        raise ValueError(f"stack: axis {axis} is out of range for {len(shape) + 1} axes")
+    axis %= len(shape) + 1
+    out = NDArray.make(shape[:axis] + (len(arrays),) + shape[axis:], device=arrays[0].device,
+                       dtype=arrays[0].dtype)
+    for i, x in enumerate(arrays):
+        out[(slice(None),) * axis + (i,)] = x
+    return out
+
+
+def matmul(a: NDArray, b: NDArray, *, naive: bool = False) -> NDArray:
+    """``a @ b``; with ``naive=True`` the reference triple loop (``matmul_naive`` kernel).
+
+    Raises:
+        ValueError: for operands with fewer than 2 axes, unequal inner sizes, unbroadcastable
+            batch axes, or different devices.
+    """
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply; expected "
+                         f"(..., m, n) @ (..., n, p)")
+    if a.device != b.device:
+        raise ValueError(f"matmul: operands on {a.device} and {b.device}")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not broadcast") from None
+    (m, n), p = a.shape[-2:], b.shape[-1]
+    a, b = _promote(a.broadcast_to(batch + (m, n)), b.broadcast_to(batch + (n, p)))
+    out = NDArray.make(batch + (m, p), device=a.device, dtype=a.dtype)
+    kernel = a.device.matmul_naive if naive else a.device.matmul
+    kernel(a._handle, b._handle, out._handle, _prod(batch), m, n, p)
+    return out

@@ -1,0 +1,59 @@
+"""hw2: datasets and batching, as ``torch.utils.data``."""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..autograd import Tensor
+
+__all__ = ["Dataset", "DataLoader"]
+
+
+class Dataset:
+    """An indexable collection of examples; ``transforms`` apply to each example's first item."""
+
+    def __init__(self, transforms: Sequence | None = None):
+        self.transforms = list(transforms) if transforms else []
+
+    def __getitem__(self, index) -> tuple:
+        raise NotImplementedError()
+
+    def __len__(self) -> int:
+        raise NotImplementedError()
+
+    def apply_transforms(self, x: np.ndarray) -> np.ndarray:
+        for transform in self.transforms:
+            x = transform(x)
+        return x
+
+
+class DataLoader:
+    """Batches of a Dataset as tuples of Tensors, each stacked along a new first axis.
+
+    Args:
+        dataset: the examples; ``dataset[i]`` is a tuple of arrays (or numbers).
+        batch_size: examples per batch (the last may be smaller unless ``drop_last``).
+        shuffle: visit the examples in a new random order each epoch.
+        drop_last: skip a last batch smaller than ``batch_size``.
+        seed: seeds the shuffling, so that the sequence of epochs is reproducible.
+
+    Raises:
+        ValueError: for a batch size below 1.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None):
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        self.dataset, self.batch_size = dataset, batch_size
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        raise NotImplementedError("DataLoader.__iter__: hw2")

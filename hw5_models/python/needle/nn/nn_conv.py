@@ -1,0 +1,64 @@
+"""hw5: convolutional modules, as ``torch.nn.Conv2d`` and ``torch.nn.BatchNorm2d``.
+
+Images are NCHW at the module boundary, as PyTorch's; ``ops.conv`` works in NHWC, so ``Conv``
+transposes on the way in and out. The kernel is stored as ``(K, K, C_in, C_out)`` (PyTorch
+stores ``(C_out, C_in, K, K)``).
+"""
+from __future__ import annotations
+
+import math
+
+import needle.init as init
+from needle import ops
+from needle.autograd import Tensor
+
+from .nn_basic import BatchNorm1d, Module, Parameter
+
+__all__ = ["Conv", "BatchNorm2d"]
+
+
+def _nchw_to_nhwc(x: Tensor) -> Tensor:
+    return ops.transpose(ops.transpose(x, (1, 2)), (2, 3))
+
+
+def _nhwc_to_nchw(x: Tensor) -> Tensor:
+    return ops.transpose(ops.transpose(x, (2, 3)), (1, 2))
+
+
+class Conv(Module):
+    """2-d convolution with "same" padding ``K // 2``: ``(N, C_in, H, W)`` -> ``(N, C_out,
+    ceil(H / stride), ceil(W / stride))`` for odd ``K``.
+
+    ``weight`` ``(K, K, C_in, C_out)`` is Kaiming-uniform, ``U(-b, b)`` with ``b = sqrt(2) *
+    sqrt(3 / fan_in)`` and ``fan_in = C_in * K * K`` (He et al., ICCV 2015); ``bias``
+    ``(C_out,)`` is ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+
+    Raises:
+        ValueError: for a kernel size or stride below 1.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 bias: bool = True, device=None, dtype: str = "float32"):
+        super().__init__()
+        if kernel_size < 1 or stride < 1:
+            raise ValueError(f"Conv: kernel_size and stride must be >= 1, got {kernel_size} "
+                             f"and {stride}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = kernel_size, stride
+        self.padding = kernel_size // 2
+        raise NotImplementedError("Conv.__init__: hw5")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv: expected input (N, {self.in_channels}, H, W), got {x.shape}")
+        raise NotImplementedError("Conv.forward: hw5")
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of each channel of ``(N, C, H, W)`` over N, H and W (Ioffe & Szegedy,
+    ICML 2015), as ``torch.nn.BatchNorm2d``: ``BatchNorm1d`` on the ``(N*H*W, C)`` matrix."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.dim:
+            raise ValueError(f"BatchNorm2d: expected input (N, {self.dim}, H, W), got {x.shape}")
+        raise NotImplementedError("BatchNorm2d.forward: hw5")

@@ -1,0 +1,159 @@
+"""hw5: recurrent modules and embeddings, as ``torch.nn.RNN``, ``LSTM`` and ``Embedding``.
+
+Sequences are ``(seq_len, batch, features)`` (PyTorch's default, ``batch_first=False``). Weights
+are stored for ``x @ W`` (CMU needle's layout): ``W_ih`` is ``(input_size, G * hidden_size)``
+and ``W_hh`` ``(hidden_size, G * hidden_size)``, with ``G = 4`` gates ``i, f, g, o`` for the
+LSTM, in PyTorch's order; PyTorch stores their transposes as ``weight_ih_l0``, ``weight_hh_l0``.
+Every weight and bias is ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``, as PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import needle.init as init
+from needle import ops
+from needle.autograd import Tensor
+
+from .nn_basic import Module, Parameter
+
+__all__ = ["RNNCell", "RNN", "LSTMCell", "LSTM", "Embedding"]
+
+
+def _uniform(bound: float, *shape: int, device, dtype) -> Parameter:
+    return Parameter(init.rand(*shape, low=-bound, high=bound, device=device, dtype=dtype))
+
+
+def _row(v: Tensor, rows: int) -> Tensor:
+    """A bias ``(n,)`` broadcast to ``(rows, n)``."""
+    return ops.broadcast_to(ops.reshape(v, (1, v.shape[0])), (rows, v.shape[0]))
+
+
+class RNNCell(Module):
+    """One step of an Elman RNN: ``h' = f(x W_ih + b_ih + h W_hh + b_hh)`` with ``f`` tanh or
+    ReLU (Elman, Cognitive Science 1990), as ``torch.nn.RNNCell``.
+
+    Shapes: ``X`` ``(batch, input_size)``, ``h`` ``(batch, hidden_size)`` (zeros when None) ->
+    ``(batch, hidden_size)``.
+
+    Raises:
+        ValueError: for a nonlinearity other than "tanh" or "relu".
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype: str = "float32"):
+        super().__init__()
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+        raise NotImplementedError("RNNCell.__init__: hw5")
+
+    def forward(self, X: Tensor, h: Tensor | None = None) -> Tensor:
+        raise NotImplementedError("RNNCell.forward: hw5")
+
+    def _step(self, x_part: Tensor, h: Tensor | None) -> Tensor:
+        """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed."""
+        raise NotImplementedError("RNNCell._step: hw5")
+
+
+def _input_part(cell: Module, X: Tensor) -> Tensor:
+    """``X W_ih + b_ih + b_hh`` for ``X`` ``(rows, input_size)``: the part of every step that does
+    not depend on ``h``, so that a sequence computes it for all steps in one matmul."""
+    out = X @ cell.W_ih
+    if cell.bias_ih is not None:
+        out = out + _row(cell.bias_ih + cell.bias_hh, X.shape[0])
+    return out
+
+
+def _check_sequence(name: str, X: Tensor, input_size: int) -> None:
+    if X.ndim != 3 or X.shape[2] != input_size:
+        raise ValueError(f"{name}: expected input (seq_len, batch, {input_size}), got {X.shape}")
+
+
+class RNN(Module):
+    """A stack of ``num_layers`` RNN cells run over a sequence, as ``torch.nn.RNN``.
+
+    ``forward(X, h0)``: ``X`` ``(seq_len, batch, input_size)``, ``h0`` ``(num_layers, batch,
+    hidden_size)`` (zeros when None) -> ``output`` ``(seq_len, batch, hidden_size)``, the last
+    layer's hidden state at every step, and ``h_n`` ``(num_layers, batch, hidden_size)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype: str = "float32"):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.rnn_cells = [RNNCell(input_size if i == 0 else hidden_size, hidden_size, bias,
+                                  nonlinearity, device=device, dtype=dtype)
+                          for i in range(num_layers)]
+
+    def forward(self, X: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        _check_sequence("RNN", X, self.input_size)
+        raise NotImplementedError("RNN.forward: hw5")
+
+
+class LSTMCell(Module):
+    """One step of a long short-term memory cell (Hochreiter & Schmidhuber, Neural Computation
+    1997, with the forget gate of Gers et al., 2000), as ``torch.nn.LSTMCell``::
+
+        i, f, g, o = split(x W_ih + b_ih + h W_hh + b_hh)     # four (batch, hidden) gates
+        c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        h' = sigmoid(o) * tanh(c')
+
+    Shapes: ``X`` ``(batch, input_size)``, ``h = (h, c)``, each ``(batch, hidden_size)`` (zeros
+    when None) -> ``(h', c')``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype: str = "float32"):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        raise NotImplementedError("LSTMCell.__init__: hw5")
+
+    def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("LSTMCell.forward: hw5")
+
+    def _step(self, x_part: Tensor, h: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+        """One step from ``x_part = x W_ih + b_ih + b_hh``, precomputed."""
+        raise NotImplementedError("LSTMCell._step: hw5")
+
+
+class LSTM(Module):
+    """A stack of ``num_layers`` LSTM cells run over a sequence, as ``torch.nn.LSTM``.
+
+    ``forward(X, h)``: ``X`` ``(seq_len, batch, input_size)``, ``h = (h0, c0)`` each
+    ``(num_layers, batch, hidden_size)`` (zeros when None) -> ``output`` ``(seq_len, batch,
+    hidden_size)`` and ``(h_n, c_n)``, each ``(num_layers, batch, hidden_size)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 device=None, dtype: str = "float32"):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.lstm_cells = [LSTMCell(input_size if i == 0 else hidden_size, hidden_size, bias,
+                                    device=device, dtype=dtype) for i in range(num_layers)]
+
+    def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None
+                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        _check_sequence("LSTM", X, self.input_size)
+        raise NotImplementedError("LSTM.forward: hw5")
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors of ``embedding_dim``, as ``torch.nn.Embedding``:
+    ``(seq_len, batch)`` integer ids (any dtype) -> ``(seq_len, batch, embedding_dim)``.
+
+    ``weight`` ``(num_embeddings, embedding_dim)`` is ``N(0, 1)``. The lookup is a one-hot
+    matrix times ``weight``, so its gradient is the matmul's.
+
+    Raises:
+        ValueError: for an id outside ``0..num_embeddings - 1``.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype: str = "float32"):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        raise NotImplementedError("Embedding.__init__: hw5")
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError("Embedding.forward: hw5")

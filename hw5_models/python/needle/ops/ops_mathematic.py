@@ -1,0 +1,506 @@
+"""needle's elementwise, shape and linear-algebra ops: forward (``compute``) beside backward
+(``gradient``).
+
+``compute`` works on backend arrays (``NDArray``) through ``array_api``; ``gradient`` works on
+Tensors with needle's own ops, so every gradient is itself differentiable. Binary elementwise
+ops need operands of one shape: broadcast explicitly with ``broadcast_to`` first (as CMU
+needle does), so that a shape bug is an error rather than a silently broadcast result.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..autograd import NDArray, Tensor, TensorOp
+from ..backend_selection import array_api
+
+__all__ = [
+    "EWiseAdd", "AddScalar", "EWiseMul", "MulScalar", "EWisePow", "PowerScalar", "EWiseDiv",
+    "DivScalar", "Negate", "Log", "Exp", "ReLU", "Transpose", "Reshape", "BroadcastTo",
+    "Summation", "MatMul",
+    "add", "add_scalar", "multiply", "mul_scalar", "power", "power_scalar", "divide",
+    "divide_scalar", "negate", "log", "exp", "relu", "transpose", "reshape", "broadcast_to",
+    "summation", "matmul", "sum_to_shape",
+]
+
+
+class EWiseBinaryOp(TensorOp):
+    """Base of the binary elementwise ops: checks that both operands have one shape."""
+
+    def __call__(self, a: Tensor, b: Tensor) -> Tensor:
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
+            raise ValueError(f"{type(self).__name__}: operand shapes {a.shape} and {b.shape} "
+                             f"differ; use broadcast_to to match them")
+        return super().__call__(a, b)
+
+
+class EWiseAdd(EWiseBinaryOp):
+    """``a + b`` elementwise. d/da = d/db = 1."""
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        raise NotImplementedError("EWiseAdd.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("EWiseAdd.gradient: hw1")
+
+
+def add(a: Tensor, b: Tensor) -> Tensor:
+    """``a + b`` elementwise, for Tensors of one shape (``EWiseAdd``)."""
+    return EWiseAdd()(a, b)
+
+
+class AddScalar(TensorOp):
+    """``a + scalar``. d/da = 1."""
+
+    def __init__(self, scalar: float):
+        self.scalar = scalar
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("AddScalar.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("AddScalar.gradient: hw1")
+
+
+def add_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a + scalar`` (``AddScalar``)."""
+    return AddScalar(scalar)(a)
+
+
+class EWiseMul(EWiseBinaryOp):
+    """``a * b`` elementwise. d/da = b, d/db = a."""
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        raise NotImplementedError("EWiseMul.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("EWiseMul.gradient: hw1")
+
+
+def multiply(a: Tensor, b: Tensor) -> Tensor:
+    """``a * b`` elementwise, for Tensors of one shape (``EWiseMul``)."""
+    return EWiseMul()(a, b)
+
+
+class MulScalar(TensorOp):
+    """``a * scalar``. d/da = scalar."""
+
+    def __init__(self, scalar: float):
+        self.scalar = scalar
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("MulScalar.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("MulScalar.gradient: hw1")
+
+
+def mul_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a * scalar`` (``MulScalar``)."""
+    return MulScalar(scalar)(a)
+
+
+class EWisePow(EWiseBinaryOp):
+    """``a ** b`` elementwise. d/da = b a^(b-1), d/db = a^b ln a (defined for a > 0)."""
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        raise NotImplementedError("EWisePow.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("EWisePow.gradient: hw1")
+
+
+def power(a: Tensor, b: Tensor) -> Tensor:
+    """``a ** b`` elementwise, for Tensors of one shape (``EWisePow``)."""
+    return EWisePow()(a, b)
+
+
+class PowerScalar(TensorOp):
+    """``a ** scalar`` for a number ``scalar``. d/da = scalar a^(scalar-1)."""
+
+    def __init__(self, scalar: float):
+        self.scalar = scalar
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("PowerScalar.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("PowerScalar.gradient: hw1")
+
+
+def power_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a ** scalar`` (``PowerScalar``)."""
+    return PowerScalar(scalar)(a)
+
+
+class EWiseDiv(EWiseBinaryOp):
+    """``a / b`` elementwise. d/da = 1/b, d/db = -a/b^2."""
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        raise NotImplementedError("EWiseDiv.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("EWiseDiv.gradient: hw1")
+
+
+def divide(a: Tensor, b: Tensor) -> Tensor:
+    """``a / b`` elementwise, for Tensors of one shape (``EWiseDiv``)."""
+    return EWiseDiv()(a, b)
+
+
+class DivScalar(TensorOp):
+    """``a / scalar``. d/da = 1/scalar."""
+
+    def __init__(self, scalar: float):
+        self.scalar = scalar
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("DivScalar.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("DivScalar.gradient: hw1")
+
+
+def divide_scalar(a: Tensor, scalar: float) -> Tensor:
+    """``a / scalar`` (``DivScalar``)."""
+    return DivScalar(scalar)(a)
+
+
+class Negate(TensorOp):
+    """``-a``. d/da = -1. Its own op (not ``mul_scalar(a, -1)``) so graphs read naturally."""
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Negate.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Negate.gradient: hw1")
+
+
+def negate(a: Tensor) -> Tensor:
+    """``-a`` (``Negate``)."""
+    return Negate()(a)
+
+
+class Log(TensorOp):
+    """Natural logarithm ``ln a``. d/da = 1/a."""
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Log.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Log.gradient: hw1")
+
+
+def log(a: Tensor) -> Tensor:
+    """Natural logarithm, elementwise (``Log``)."""
+    return Log()(a)
+
+
+class Exp(TensorOp):
+    """``e ** a``. d/da = e^a, the output itself."""
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Exp.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Exp.gradient: hw1")
+
+
+def exp(a: Tensor) -> Tensor:
+    """``e ** a``, elementwise (``Exp``)."""
+    return Exp()(a)
+
+
+class ReLU(TensorOp):
+    """``max(a, 0)``. d/da = 1 where a > 0, else 0 (the subgradient 0 at a = 0, as PyTorch)."""
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("ReLU.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("ReLU.gradient: hw1")
+
+
+def relu(a: Tensor) -> Tensor:
+    """``max(a, 0)``, elementwise (``ReLU``)."""
+    return ReLU()(a)
+
+
+class Transpose(TensorOp):
+    """Swap two axes: ``axes=(i, j)``, or the last two when ``axes`` is None.
+
+    Shape ``(..., m, n) -> (..., n, m)`` for the default. Swapping is its own inverse, so the
+    gradient swaps the same axes back. (CMU needle's semantics; ``torch.transpose(a, i, j)``.)
+    """
+
+    def __init__(self, axes: tuple[int, int] | None = None):
+        self.axes = axes
+
+    def __call__(self, a: Tensor) -> Tensor:
+        if isinstance(a, Tensor):
+            axes = self.axes if self.axes is not None else (-1, -2)
+            if len(axes) != 2 or any(not -a.ndim <= ax < a.ndim for ax in axes):
+                raise ValueError(f"Transpose: axes {axes} are not two axes of shape {a.shape}")
+        return super().__call__(a)
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Transpose.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Transpose.gradient: hw1")
+
+
+def transpose(a: Tensor, axes: tuple[int, int] | None = None) -> Tensor:
+    """Swap axes ``axes = (i, j)``, or the last two when None (``Transpose``)."""
+    return Transpose(axes)(a)
+
+
+class Reshape(TensorOp):
+    """View the elements (in row-major order) under a new shape of the same size."""
+
+    def __init__(self, shape: Sequence[int]):
+        self.shape = tuple(shape)
+
+    def __call__(self, a: Tensor) -> Tensor:
+        if isinstance(a, Tensor) and _size(a.shape) != _size(self.shape):
+            raise ValueError(f"Reshape: cannot reshape shape {a.shape} ({_size(a.shape)} "
+                             f"elements) to {self.shape} ({_size(self.shape)} elements)")
+        return super().__call__(a)
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Reshape.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Reshape.gradient: hw1")
+
+
+def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """``a`` under a new shape with the same number of elements (``Reshape``)."""
+    return Reshape(shape)(a)
+
+
+class BroadcastTo(TensorOp):
+    """Repeat ``a`` along new leading axes and along axes of length 1 (NumPy's rules).
+
+    Shape ``(3, 1) -> (2, 3, 4)``, say. Each input element feeds several outputs, so its
+    adjoint is the sum of theirs: the gradient sums ``out_grad`` back to ``a``'s shape.
+    """
+
+    def __init__(self, shape: Sequence[int]):
+        self.shape = tuple(shape)
+
+    def __call__(self, a: Tensor) -> Tensor:
+        if isinstance(a, Tensor) and not _broadcastable(a.shape, self.shape):
+            raise ValueError(f"BroadcastTo: cannot broadcast shape {a.shape} to {self.shape}")
+        return super().__call__(a)
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("BroadcastTo.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("BroadcastTo.gradient: hw1")
+
+
+def broadcast_to(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """``a`` repeated to ``shape`` by NumPy's broadcasting rules (``BroadcastTo``)."""
+    return BroadcastTo(shape)(a)
+
+
+class Summation(TensorOp):
+    """Sum over ``axes``: one axis (an int), several (a tuple), or all (None).
+
+    Shape ``(2, 3, 4)`` summed over ``axes=(0, 2)`` is ``(3,)``. Every summed element gets
+    the adjoint of its sum: the gradient restores the summed axes as length 1 and broadcasts.
+    """
+
+    def __init__(self, axes: int | Sequence[int] | None = None):
+        self.axes = (axes,) if isinstance(axes, int) else (tuple(axes) if axes is not None else None)
+
+    def __call__(self, a: Tensor) -> Tensor:
+        if self.axes is not None and isinstance(a, Tensor):
+            normal = [ax % a.ndim if -a.ndim <= ax < a.ndim else None for ax in self.axes]
+            if None in normal or len(set(normal)) != len(normal):
+                raise ValueError(f"Summation: axes {self.axes} are not distinct axes of "
+                                 f"shape {a.shape}")
+        return super().__call__(a)
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Summation.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Summation.gradient: hw1")
+
+
+def summation(a: Tensor, axes: int | Sequence[int] | None = None) -> Tensor:
+    """Sum over ``axes``: an int, a tuple, or None for all (``Summation``)."""
+    return Summation(axes)(a)
+
+
+class MatMul(TensorOp):
+    """Matrix product ``a @ b``, batched over leading axes that broadcast (NumPy's rules).
+
+    Shapes ``(..., m, k) @ (..., k, n) -> (..., m, n)``; both operands need 2 or more axes.
+    d/da = out_grad @ b^T and d/db = a^T @ out_grad, each summed back over the batch axes
+    its operand was broadcast along.
+    """
+
+    def __call__(self, a: Tensor, b: Tensor) -> Tensor:
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            if (a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]
+                    or _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None):
+                raise ValueError(f"MatMul: shapes {a.shape} and {b.shape} do not multiply; "
+                                 f"expected (..., m, k) @ (..., k, n) with broadcastable batch axes")
+        return super().__call__(a, b)
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        raise NotImplementedError("MatMul.compute: hw1")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("MatMul.gradient: hw1")
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``, batched over broadcastable leading axes (``MatMul``)."""
+    return MatMul()(a, b)
+
+
+def sum_to_shape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """Sum ``x`` down to ``shape``: the adjoint of broadcasting ``shape`` to ``x.shape``.
+
+    Sums over ``x``'s extra leading axes and over the axes where ``shape`` has length 1,
+    then reshapes. ``sum_to_shape(ones((2, 3, 4)), (3, 1))`` is ``8 * ones((3, 1))``.
+    """
+    raise NotImplementedError("sum_to_shape: hw1")
+
+
+def _size(shape: Sequence[int]) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+def _broadcast_shape(s1: Sequence[int], s2: Sequence[int]) -> tuple[int, ...] | None:
+    """NumPy's broadcast of two shapes, or None when they are incompatible."""
+    out = []
+    for i in range(1, max(len(s1), len(s2)) + 1):
+        n1 = s1[-i] if i <= len(s1) else 1
+        n2 = s2[-i] if i <= len(s2) else 1
+        if n1 != n2 and 1 not in (n1, n2):
+            return None
+        out.append(max(n1, n2) if 0 not in (n1, n2) else 0)
+    return tuple(reversed(out))
+
+
+def _broadcastable(source: Sequence[int], target: Sequence[int] | None) -> bool:
+    """Whether ``source`` broadcasts to exactly ``target``."""
+    return target is not None and len(source) <= len(target) and \
+        _broadcast_shape(source, target) == tuple(target)
+
+
+__all__ += ["Tanh", "Sigmoid", "GetItem", "ScatterItem", "tanh", "sigmoid", "get_item",
+            "scatter_item"]
+
+
+class Tanh(TensorOp):
+    """``tanh(a)`` elementwise. d/da = 1 - tanh(a)^2."""
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Tanh.compute: hw5")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Tanh.gradient: hw5")
+
+
+def tanh(a: Tensor) -> Tensor:
+    """``tanh(a)`` elementwise (``Tanh``)."""
+    return Tanh()(a)
+
+
+class Sigmoid(TensorOp):
+    """The logistic function ``1 / (1 + exp(-a))`` elementwise. d/da = sigmoid(a) (1 - sigmoid(a)).
+
+    ``exp(-a)`` overflows to inf for very negative ``a``, which gives the correct limit 0.
+    """
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("Sigmoid.compute: hw5")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("Sigmoid.gradient: hw5")
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    """The logistic function elementwise (``Sigmoid``)."""
+    return Sigmoid()(a)
+
+
+def _index(idxs, shape: tuple[int, ...]) -> tuple[int | slice, ...]:
+    """``idxs`` as one int or slice per axis, checked against ``shape`` (NumPy's basic indexing)."""
+    idxs = idxs if isinstance(idxs, tuple) else (idxs,)
+    if sum(idx is Ellipsis for idx in idxs) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if Ellipsis in idxs:
+        at = idxs.index(Ellipsis)
+        idxs = idxs[:at] + (slice(None),) * (len(shape) - len(idxs) + 1) + idxs[at + 1:]
+    if len(idxs) > len(shape):
+        raise IndexError(f"too many indices for a Tensor of shape {shape}: {len(idxs)}")
+    out: list[int | slice] = []
+    for axis, n in enumerate(shape):
+        idx = idxs[axis] if axis < len(idxs) else slice(None)
+        if isinstance(idx, slice):
+            out.append(idx)
+        elif hasattr(idx, "__index__") and not isinstance(idx, bool):
+            if not -n <= int(idx) < n:
+                raise IndexError(f"index {idx} is out of range for axis {axis} of size {n}")
+            out.append(int(idx) % n)
+        else:
+            raise TypeError(f"Tensor index {idx!r} on axis {axis}: expected an int, a slice or "
+                            f"..., got {type(idx).__name__}")
+    return tuple(out)
+
+
+class GetItem(TensorOp):
+    """``a[idxs]`` with ints, slices (any step) and ``...``, as NumPy's basic indexing: an int
+    drops its axis, a slice keeps it. The gradient scatters ``out_grad`` into zeros of ``a``'s
+    shape at the same positions (``scatter_item``).
+    """
+
+    def __init__(self, idxs):
+        self.idxs = idxs
+
+    def __call__(self, a: Tensor) -> Tensor:
+        self.idxs = _index(self.idxs, a.shape)
+        return super().__call__(a)
+
+    def compute(self, a: NDArray) -> NDArray:
+        raise NotImplementedError("GetItem.compute: hw5")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("GetItem.gradient: hw5")
+
+
+def get_item(a: Tensor, idxs) -> Tensor:
+    """``a[idxs]`` (``GetItem``); ``Tensor.__getitem__`` calls it."""
+    return GetItem(idxs)(a)
+
+
+class ScatterItem(TensorOp):
+    """Zeros of ``shape`` with ``a`` written at ``[idxs]``: the adjoint of ``get_item``, whose
+    own gradient is ``get_item`` again."""
+
+    def __init__(self, idxs, shape: Sequence[int]):
+        self.shape = tuple(shape)
+        self.idxs = _index(idxs, self.shape)
+
+    def compute(self, a: NDArray) -> NDArray:
+        out = array_api.full(self.shape, 0.0, dtype=a.dtype, device=a.device)
+        out[self.idxs] = a
+        return out
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        return get_item(out_grad, self.idxs)
+
+
+def scatter_item(a: Tensor, idxs, shape: Sequence[int]) -> Tensor:
+    """Zeros of ``shape`` holding ``a`` at ``[idxs]`` (``ScatterItem``)."""
+    return ScatterItem(idxs, shape)(a)

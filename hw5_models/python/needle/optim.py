@@ -1,0 +1,100 @@
+"""hw2: optimisers, gradient clipping and a learning-rate schedule, as ``torch.optim``.
+
+Updates follow PyTorch's rules exactly, so a step can be checked against ``torch.optim``. They
+run under ``no_grad`` and replace each parameter's data: they never change ``.grad`` in place
+and never add to the graph.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from .autograd import Tensor, no_grad
+
+__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm", "StepLR"]
+
+
+class Optimizer:
+    """Base class: holds the parameters and the learning rate ``lr``."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if lr < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be non-negative, got {lr}")
+        self.lr = lr
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        raise NotImplementedError()
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (``p.grad = None``), as ``torch.optim.Optimizer.zero_grad``."""
+        for p in self.params:
+            p.grad = None
+
+    reset_grad = zero_grad  # CMU needle's name
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum and L2 weight decay (``torch.optim.SGD``):
+
+    ``g = grad + weight_decay * p``; ``v = momentum * v + g`` (v = g on the first step);
+    ``p = p - lr * v``. Sutskever et al., ICML 2013, in PyTorch's formulation.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
+                 weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.u: dict[int, Tensor] = {}
+
+    def step(self) -> None:
+        raise NotImplementedError("SGD.step: hw2")
+
+
+class Adam(Optimizer):
+    """Adam with bias correction and L2 weight decay (Kingma & Ba, ICLR 2015; ``torch.optim.Adam``):
+
+    ``g = grad + weight_decay * p``; ``m = beta1 m + (1 - beta1) g``;
+    ``v = beta2 v + (1 - beta2) g^2``; ``p = p - lr * m_hat / (sqrt(v_hat) + eps)`` with
+    ``m_hat = m / (1 - beta1^t)``, ``v_hat = v / (1 - beta2^t)``.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.001, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
+        self.t = 0
+        self.m: dict[int, Tensor] = {}
+        self.v: dict[int, Tensor] = {}
+
+    def step(self) -> None:
+        raise NotImplementedError("Adam.step: hw2")
+
+
+def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
+    """Scale the gradients so that their joint L2 norm is at most ``max_norm``, as
+    ``torch.nn.utils.clip_grad_norm_`` (scale ``max_norm / (norm + 1e-6)`` when the norm is larger).
+
+    Each ``.grad`` is replaced by a new scaled Tensor, never changed in place.
+
+    Returns:
+        The norm before clipping, a float.
+    """
+    raise NotImplementedError("clip_grad_norm: hw2")
+
+
+class StepLR:
+    """Multiply the optimiser's ``lr`` by ``gamma`` every ``step_size`` calls to ``step()``
+    (``torch.optim.lr_scheduler.StepLR``); call it once per epoch."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be at least 1, got {step_size}")
+        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        self.base_lr, self.epoch = optimizer.lr, 0
+
+    def step(self) -> None:
+        raise NotImplementedError("StepLR.step: hw2")

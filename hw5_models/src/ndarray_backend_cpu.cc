@@ -1,0 +1,484 @@
+// needle's C++ CPU backend (hw3): the kernels behind ndl.cpu(), with the same interface as
+// python/needle/backend_ndarray/ndarray_backend_numpy.py.
+//
+// Every buffer is a flat, 64-byte-aligned AlignedArray of float32 or float64. The bindings at
+// the bottom (given code) check sizes and dtypes, so a bad call raises a Python exception,
+// then dispatch to a kernel template on the element type T. You write the kernels.
+//
+// Speed: element-wise loops and reductions are written so that the compiler vectorises them
+// (`#pragma omp simd`) and split across threads with OpenMP when the work is large enough;
+// the fast matmul packs panels of A and B and runs a register-blocked micro-kernel on
+// GCC/Clang vector types, after Goto & van de Geijn, "Anatomy of High-Performance Matrix
+// Multiplication", ACM TOMS 34(3), 2008, and the BLIS micro-kernel design (Van Zee & van de
+// Geijn, ACM TOMS 41(3), 2015).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ndarray_backend_common.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+namespace needle {
+namespace cpu {
+
+namespace py = pybind11;
+
+constexpr size_t kAlignment = 64;
+// Buffers of at least kHugeMin bytes are aligned to 2 MiB and offered to the kernel as
+// transparent huge pages (as NumPy does): a fresh 40 MB buffer then costs 20 page faults
+// instead of 10,000, which is most of the time of one pass of an element-wise kernel over it.
+constexpr size_t kHugeMin = size_t(4) << 20, kHugePage = size_t(2) << 20;
+// Below this many elements a loop runs on one thread: starting threads costs more than it saves.
+constexpr ptrdiff_t kParallelMin = 1 << 15;
+
+// Large buffers freed by Python are kept for reuse, up to 512 MiB in all (BufferCache): a
+// kept buffer is already mapped, so it costs neither page faults nor the kernel's zeroing of
+// fresh pages.
+inline BufferCache& large_buffers() {
+  static auto* cache = new BufferCache(size_t(512) << 20);  // never destroyed: buffers may outlive exit
+  return *cache;
+}
+
+struct AlignedArray {
+  AlignedArray(size_t size, const std::string& dtype) : size(size) {
+    this->dtype = ParseDType(dtype, &elem_size);
+    const size_t align = size * elem_size >= kHugeMin ? kHugePage : kAlignment;
+    bytes = std::max<size_t>(size * elem_size, align);
+    bytes = (bytes + align - 1) / align * align;
+    if (align == kHugePage && (ptr = large_buffers().Take(bytes)) != nullptr) return;
+    ptr = std::aligned_alloc(align, bytes);
+    if (ptr == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == kHugePage) madvise(ptr, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
+  }
+  ~AlignedArray() {
+    if (bytes < kHugeMin || !large_buffers().Keep(ptr, bytes)) std::free(ptr);
+  }
+  AlignedArray(const AlignedArray&) = delete;
+  AlignedArray& operator=(const AlignedArray&) = delete;
+
+  template <typename T>
+  T* data() const { return static_cast<T*>(ptr); }
+  size_t ptr_as_int() const { return reinterpret_cast<size_t>(ptr); }
+  std::string dtype_name() const { return DTypeName(dtype); }
+
+  void* ptr;
+  size_t size;
+  size_t elem_size;
+  size_t bytes;  // allocated, rounded up to the alignment
+  DType dtype;
+};
+
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// ---- strided copies ------------------------------------------------------------------------
+
+// Calls body(i, j) for every element of the strided view (shape, strides, offset): i is the
+// element's row-major index (its place in a compact array), j its index in the strided buffer.
+// Rows (all axes but the last) are split across threads when the view is large.
+//
+// Write this once and Compact, EwiseSetitem and ScalarSetitem are one line each.
+template <typename Body>
+void ForEachStrided(const Shape& shape, const Shape& strides, size_t offset, Body body) {
+  throw std::runtime_error("not implemented: ForEachStrided: hw3");
+}
+
+template <typename T>
+void Compact(const T* a, T* out, const Shape& shape, const Shape& strides, size_t offset) {
+  // out[i] = a[j] for each element: i its row-major index, j its place in the strided a.
+  throw std::runtime_error("not implemented: Compact: hw3");
+}
+
+template <typename T>
+void EwiseSetitem(const T* a, T* out, const Shape& shape, const Shape& strides, size_t offset) {
+  // The inverse of Compact: out[j] = a[i].
+  throw std::runtime_error("not implemented: EwiseSetitem: hw3");
+}
+
+template <typename T>
+void ScalarSetitem(T val, T* out, const Shape& shape, const Shape& strides, size_t offset) {
+  // out[j] = val for every element j of the strided view.
+  throw std::runtime_error("not implemented: ScalarSetitem: hw3");
+}
+
+// ---- element-wise kernels --------------------------------------------------------------------
+// `op` is one of the function objects in the bindings below (add, multiply, exp, ...); these
+// loops apply it to every element. Each must run on several threads for large n and let the
+// compiler vectorise the loop.
+
+template <typename T, typename Op>
+void EwiseBinary(const T* a, const T* b, T* out, size_t n, Op op) {
+  throw std::runtime_error("not implemented: EwiseBinary: hw3");
+}
+
+template <typename T, typename Op>
+void ScalarBinary(const T* a, T val, T* out, size_t n, Op op) {
+  throw std::runtime_error("not implemented: ScalarBinary: hw3");
+}
+
+template <typename T, typename Op>
+void EwiseUnary(const T* a, T* out, size_t n, Op op) {
+  throw std::runtime_error("not implemented: EwiseUnary: hw3");
+}
+
+// ---- reductions ------------------------------------------------------------------------------
+// a is compact with shape (outer, size, inner); out[o * inner + i] = reduce_j a[(o * size + j) * inner + i].
+
+template <typename T, typename Op>
+void Reduce(const T* a, T* out, size_t outer, size_t size, size_t inner, T init, Op op) {
+  throw std::runtime_error("not implemented: Reduce: hw3");
+}
+
+// ---- matrix multiplication -------------------------------------------------------------------
+
+template <typename T>
+void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
+  // The reference: out (m x p) = a (m x n) @ b (n x p), all compact and row-major, by three
+  // loops. Order them so that the innermost loop walks memory contiguously.
+  throw std::runtime_error("not implemented: Matmul: hw3");
+}
+
+// Vector width in bytes the compiler targets: 64 with AVX-512, 32 with AVX, else 16.
+#if defined(__AVX512F__)
+constexpr size_t kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr size_t kVecBytes = 32;
+#else
+constexpr size_t kVecBytes = 16;
+#endif
+
+// The micro-kernel's shape: an MR x NR block of out lives in registers (MR * NR / W vector
+// accumulators, NR = 2 vectors of W lanes), updated with one rank-1 product per k.
+template <typename T>
+struct Tile {
+  static constexpr size_t W = kVecBytes / sizeof(T);
+  static constexpr size_t NR = 2 * W;
+  static constexpr size_t MR = kVecBytes == 64 ? 8 : 6;
+  static constexpr size_t KC = 256;            // k-panel: a KC x NR panel of b fits in L1
+  static constexpr size_t MC = MR * 16;        // rows of a per block: MC x KC fits in L2
+  typedef T Vec __attribute__((vector_size(kVecBytes)));
+};
+
+// An aligned scratch buffer of n elements, freed when it goes out of scope.
+template <typename T>
+struct Buffer {
+  explicit Buffer(size_t n) : size(n) {
+    data = static_cast<T*>(std::aligned_alloc(kAlignment, (std::max<size_t>(n, 1) * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment));
+    if (data == nullptr) throw std::bad_alloc();
+  }
+  Buffer(Buffer&& other) noexcept : data(other.data), size(other.size) { other.data = nullptr; }
+  Buffer& operator=(Buffer&& other) noexcept {
+    std::swap(data, other.data);
+    std::swap(size, other.size);
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  ~Buffer() { std::free(data); }
+  T* data;
+  size_t size;
+};
+
+// acc (MR x NR) = ap (kc x MR, packed) @ bp (kc x NR, packed); then out += or = acc.
+template <typename T>
+inline void MicroKernel(size_t kc, const T* __restrict__ ap, const T* __restrict__ bp,
+                        T* out, size_t ldo, size_t mr, size_t nr, bool accumulate) {
+  using K = Tile<T>;
+  using Vec = typename K::Vec;
+  Vec acc[K::MR][2];
+  for (size_t i = 0; i < K::MR; ++i) acc[i][0] = acc[i][1] = Vec{} ;
+  for (size_t k = 0; k < kc; ++k) {
+    Vec b0, b1;
+    std::memcpy(&b0, bp + k * K::NR, sizeof(Vec));
+    std::memcpy(&b1, bp + k * K::NR + K::W, sizeof(Vec));
+    const T* ak = ap + k * K::MR;
+#pragma GCC unroll 8
+    for (size_t i = 0; i < K::MR; ++i) {
+      acc[i][0] += ak[i] * b0;
+      acc[i][1] += ak[i] * b1;
+    }
+  }
+  if (mr == K::MR && nr == K::NR) {
+    for (size_t i = 0; i < K::MR; ++i) {
+      T* row = out + i * ldo;
+      for (size_t h = 0; h < 2; ++h) {
+        Vec c = acc[i][h];
+        if (accumulate) {
+          Vec prev;
+          std::memcpy(&prev, row + h * K::W, sizeof(Vec));
+          c += prev;
+        }
+        std::memcpy(row + h * K::W, &c, sizeof(Vec));
+      }
+    }
+    return;
+  }
+  alignas(kAlignment) T tmp[K::MR][K::NR];
+  std::memcpy(tmp, acc, sizeof(tmp));
+  for (size_t i = 0; i < mr; ++i)
+    for (size_t j = 0; j < nr; ++j) out[i * ldo + j] = accumulate ? out[i * ldo + j] + tmp[i][j] : tmp[i][j];
+}
+
+template <typename T>
+void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
+  // The fast kernel, same contract as Matmul. For each KC-deep slice of n: pack the slice of
+  // b into NR-wide column panels and each MC-row block of a into MR-tall row panels (both
+  // zero-padded, so edge tiles need no special case inside the micro-kernel), then run the
+  // micro-kernel over every (MR x NR) tile, with row blocks split across threads.
+  throw std::runtime_error("not implemented: MatmulTiled: hw3");
+}
+
+// ---- bindings (given code): checks, then dispatch on dtype -----------------------------------
+
+// A NumPy copy of the strided view (NumPy does the strided walk, so this works before Compact does).
+template <typename T>
+py::array_t<T> ToNumpy(const AlignedArray& a, const Shape& shape, const Shape& strides, size_t offset) {
+  CheckView("to_numpy", shape, strides, offset, a.size);
+  std::vector<py::ssize_t> byte_strides;
+  for (int64_t s : strides) byte_strides.push_back(s * static_cast<py::ssize_t>(sizeof(T)));
+  // Without a base object, pybind11 copies the view into a new, compact array.
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), byte_strides,
+                        a.data<T>() + offset);
+}
+
+struct Add { template <typename T> T operator()(T x, T y) const { return x + y; } };
+struct Mul { template <typename T> T operator()(T x, T y) const { return x * y; } };
+struct Div { template <typename T> T operator()(T x, T y) const { return x / y; } };
+struct Pow { template <typename T> T operator()(T x, T y) const { return std::pow(x, y); } };
+struct Maximum { template <typename T> T operator()(T x, T y) const { return x > y ? x : y; } };
+struct Eq { template <typename T> T operator()(T x, T y) const { return x == y ? T(1) : T(0); } };
+struct Ge { template <typename T> T operator()(T x, T y) const { return x >= y ? T(1) : T(0); } };
+struct Log { template <typename T> T operator()(T x) const { return std::log(x); } };
+// exp in float32 without a library call, so that the loop vectorises: x = n ln2 + r with
+// |r| <= ln2 / 2, exp(r) by Cephes' degree-6 minimax polynomial (S. L. Moshier, Cephes Math
+// Library, expf.c; within 2 ulp), times 2^n built in the exponent bits, in two halves so that
+// results that underflow to subnormals or overflow to inf come out right. float64 uses std::exp.
+inline float FastExp(float x) {
+  x = x > 89.0f ? 89.0f : x;
+  x = x < -104.0f ? -104.0f : x;
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const int32_t half = static_cast<int32_t>(n) / 2, rest = static_cast<int32_t>(n) - half;
+  const int32_t bits1 = (half + 127) << 23, bits2 = (rest + 127) << 23;
+  float scale1, scale2;
+  std::memcpy(&scale1, &bits1, sizeof(float));
+  std::memcpy(&scale2, &bits2, sizeof(float));
+  return y * scale1 * scale2;
+}
+
+struct Exp {
+  float operator()(float x) const { return FastExp(x); }
+  double operator()(double x) const { return std::exp(x); }
+};
+struct Tanh { template <typename T> T operator()(T x) const { return std::tanh(x); } };
+
+template <typename Op>
+void BindBinary(py::module_& m, const char* ewise, const char* scalar) {
+  m.def(ewise, [ewise](const AlignedArray& a, const AlignedArray& b, AlignedArray* out) {
+    CheckSameDtype(ewise, a, b);
+    CheckSameDtype(ewise, a, *out);
+    if (a.size != out->size || b.size != out->size)
+      throw py::value_error(std::string(ewise) + ": sizes " + std::to_string(a.size) + ", " +
+                            std::to_string(b.size) + " and " + std::to_string(out->size) + " differ");
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      EwiseBinary<T>(a.data<T>(), b.data<T>(), out->data<T>(), out->size, Op{});
+    });
+  }, py::arg("a"), py::arg("b"), py::arg("out"));
+  m.def(scalar, [scalar](const AlignedArray& a, double val, AlignedArray* out) {
+    CheckSameDtype(scalar, a, *out);
+    CheckSize(scalar, "out", *out, a.size);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      ScalarBinary<T>(a.data<T>(), static_cast<T>(val), out->data<T>(), a.size, Op{});
+    });
+  }, py::arg("a"), py::arg("val"), py::arg("out"));
+}
+
+template <typename Op>
+void BindUnary(py::module_& m, const char* name) {
+  m.def(name, [name](const AlignedArray& a, AlignedArray* out) {
+    CheckSameDtype(name, a, *out);
+    CheckSize(name, "out", *out, a.size);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      EwiseUnary<T>(a.data<T>(), out->data<T>(), a.size, Op{});
+    });
+  }, py::arg("a"), py::arg("out"));
+}
+
+template <bool kTiled>
+void BindMatmul(py::module_& m, const char* name) {
+  m.def(name, [name](const AlignedArray& a, const AlignedArray& b, AlignedArray* out,
+                     size_t batch, size_t rows, size_t inner, size_t cols) {
+    CheckSameDtype(name, a, b);
+    CheckSameDtype(name, a, *out);
+    CheckSize(name, "a", a, batch * rows * inner);
+    CheckSize(name, "b", b, batch * inner * cols);
+    CheckSize(name, "out", *out, batch * rows * cols);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      for (size_t i = 0; i < batch; ++i) {
+        const T* ai = a.data<T>() + i * rows * inner;
+        const T* bi = b.data<T>() + i * inner * cols;
+        T* oi = out->data<T>() + i * rows * cols;
+        if (kTiled) MatmulTiled<T>(ai, bi, oi, rows, inner, cols);
+        else Matmul<T>(ai, bi, oi, rows, inner, cols);
+      }
+    });
+  }, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("batch"), py::arg("m"), py::arg("n"),
+     py::arg("p"));
+}
+
+template <bool kMax>
+void BindReduce(py::module_& m, const char* name) {
+  m.def(name, [name](const AlignedArray& a, AlignedArray* out, size_t outer, size_t size, size_t inner) {
+    CheckSameDtype(name, a, *out);
+    CheckSize(name, "a", a, outer * size * inner);
+    CheckSize(name, "out", *out, outer * inner);
+    if (kMax && size == 0) throw py::value_error(std::string(name) + ": cannot reduce an empty axis");
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      if (kMax) Reduce<T>(a.data<T>(), out->data<T>(), outer, size, inner, -std::numeric_limits<T>::infinity(), Maximum{});
+      else Reduce<T>(a.data<T>(), out->data<T>(), outer, size, inner, T(0), Add{});
+    });
+  }, py::arg("a"), py::arg("out"), py::arg("outer"), py::arg("size"), py::arg("inner"));
+}
+
+}  // namespace cpu
+}  // namespace needle
+
+PYBIND11_MODULE(ndarray_backend_cpu, m) {
+  namespace py = pybind11;
+  using namespace needle;
+  using namespace needle::cpu;
+  m.doc() = "needle's C++ CPU backend: the kernels behind ndl.cpu() (see src/ndarray_backend_cpu.cc)";
+  m.attr("__device_name__") = "cpu";
+  m.attr("__alignment__") = kAlignment;
+#ifdef _OPENMP
+  m.attr("__openmp__") = true;
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: need at least 1 thread, got " + std::to_string(n));
+    omp_set_num_threads(n);
+  }, "Threads the kernels may use (OpenMP).");
+  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+#else
+  m.attr("__openmp__") = false;
+  m.def("set_num_threads", [](int) {}, "No-op: built without OpenMP.");
+  m.def("get_num_threads", []() { return 1; });
+#endif
+  m.attr("__vector_bytes__") = kVecBytes;
+  m.def("empty_cache", []() { large_buffers().Clear(std::free); },
+        "Free the large buffers kept for reuse (up to 512 MiB).");
+
+  py::class_<AlignedArray>(m, "Array")
+      .def(py::init<size_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
+           py::return_value_policy::take_ownership)
+      .def("ptr", &AlignedArray::ptr_as_int)
+      .def_readonly("size", &AlignedArray::size)
+      .def_property_readonly("dtype", &AlignedArray::dtype_name);
+
+  m.def("to_numpy", [](const AlignedArray& a, const Shape& shape, const Shape& strides, size_t offset) -> py::object {
+    if (a.dtype == DType::kFloat32) return ToNumpy<float>(a, shape, strides, offset);
+    return ToNumpy<double>(a, shape, strides, offset);
+  });
+  m.def("from_numpy", [](py::array a, AlignedArray* out) {
+    const std::string kind = py::str(a.dtype());
+    if (kind != out->dtype_name())
+      throw py::type_error("from_numpy: array dtype " + kind + " differs from the buffer's " + out->dtype_name());
+    if (!(a.flags() & py::array::c_style))
+      throw py::value_error("from_numpy: the array must be C-contiguous");
+    if (static_cast<size_t>(a.size()) > out->size)
+      throw py::value_error("from_numpy: " + std::to_string(a.size()) + " elements do not fit in a buffer of " +
+                            std::to_string(out->size));
+    std::memcpy(out->ptr, a.data(), a.size() * out->elem_size);
+  });
+  m.def("fill", [](AlignedArray* out, double val) {
+    Dispatch(*out, [&](auto t) {
+      using T = decltype(t);
+      std::fill(out->data<T>(), out->data<T>() + out->size, static_cast<T>(val));
+    });
+  });
+
+  m.def("compact", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+    CheckSameDtype("compact", a, *out);
+    CheckSize("compact", "out", *out, CheckView("compact", shape, strides, offset, a.size));
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      Compact<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
+    });
+  });
+  m.def("ewise_setitem", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+    CheckSameDtype("ewise_setitem", a, *out);
+    CheckSize("ewise_setitem", "a", a, CheckView("ewise_setitem", shape, strides, offset, out->size));
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      EwiseSetitem<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
+    });
+  });
+  m.def("scalar_setitem", [](size_t size, double val, AlignedArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+    const size_t count = CheckView("scalar_setitem", shape, strides, offset, out->size);
+    if (count != size)
+      throw py::value_error("scalar_setitem: size " + std::to_string(size) + " but the view has " +
+                            std::to_string(count) + " elements");
+    Dispatch(*out, [&](auto t) {
+      using T = decltype(t);
+      ScalarSetitem<T>(static_cast<T>(val), out->data<T>(), shape, strides, offset);
+    });
+  });
+
+  BindBinary<Add>(m, "ewise_add", "scalar_add");
+  BindBinary<Mul>(m, "ewise_mul", "scalar_mul");
+  BindBinary<Div>(m, "ewise_div", "scalar_div");
+  BindBinary<Pow>(m, "ewise_power", "scalar_power");
+  BindBinary<Maximum>(m, "ewise_maximum", "scalar_maximum");
+  BindBinary<Eq>(m, "ewise_eq", "scalar_eq");
+  BindBinary<Ge>(m, "ewise_ge", "scalar_ge");
+  BindUnary<Log>(m, "ewise_log");
+  BindUnary<Exp>(m, "ewise_exp");
+  BindUnary<Tanh>(m, "ewise_tanh");
+
+  BindMatmul<true>(m, "matmul");
+  BindMatmul<false>(m, "matmul_naive");
+  BindReduce<false>(m, "reduce_sum");
+  BindReduce<true>(m, "reduce_max");
+}

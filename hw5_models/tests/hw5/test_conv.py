@@ -1,0 +1,114 @@
+"""hw5 question 2: convolution (the op, ``nn.Conv``) and ``BatchNorm2d``.
+
+The op's gradients are checked by central differences; ``nn.Conv`` and ``BatchNorm2d`` against
+PyTorch with the same weights, forward and backward.
+"""
+import numpy as np
+import pytest
+
+import needle as ndl
+from test_ops_hw5 import check_gradients, random
+from torch_reference import needs_torch, to_torch, torch
+
+pytestmark = pytest.mark.question(2)
+
+
+def conv_reference(a, b, stride, padding):
+    """Direct loops: NHWC images, (K, K, C_in, C_out) kernel."""
+    a = np.pad(a, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    N, H, W, C = a.shape
+    K, _, _, O = b.shape
+    Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
+    out = np.zeros((N, Ho, Wo, O))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = a[:, i * stride:i * stride + K, j * stride:j * stride + K, :]
+            out[:, i, j, :] = np.tensordot(window, b, axes=([1, 2, 3], [0, 1, 2]))
+    return out
+
+
+@pytest.mark.parametrize("shape,k,stride,padding", [
+    ((2, 5, 5, 3), 3, 1, 1), ((1, 6, 7, 2), 3, 2, 1), ((2, 7, 7, 1), 5, 2, 0),
+    ((1, 8, 8, 2), 3, 3, 2), ((3, 4, 4, 2), 1, 1, 0), ((1, 9, 6, 2), 4, 2, 1)])
+def test_conv_op_forward_and_gradients(shape, k, stride, padding):
+    a, b = random(shape, 0), random((k, k, shape[3], 3), 1)
+    out = check_gradients(lambda x, w: ndl.conv(x, w, stride=stride, padding=padding), a, b,
+                          device=ndl.cpu())
+    np.testing.assert_allclose(out.numpy(), conv_reference(a, b, stride, padding), rtol=1e-10,
+                               atol=1e-10)
+
+
+def test_conv_op_rejects_mismatched_shapes():
+    x = ndl.Tensor(random((1, 5, 5, 3)))
+    with pytest.raises(ValueError, match="matching C_in"):
+        ndl.conv(x, ndl.Tensor(random((3, 3, 2, 4))))
+    with pytest.raises(ValueError, match="does not fit"):
+        ndl.conv(x, ndl.Tensor(random((7, 7, 3, 4))))
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        ndl.conv(x, ndl.Tensor(random((3, 3, 3, 4))), stride=0)
+
+
+def test_conv_module_shapes_init_and_parameters():
+    ndl.manual_seed(0)
+    conv = ndl.nn.Conv(16, 32, 3, stride=2)
+    assert conv.weight.shape == (3, 3, 16, 32) and conv.bias.shape == (32,)
+    assert sum(p.numpy().size for p in conv.parameters()) == 3 * 3 * 16 * 32 + 32
+    bound = np.sqrt(2) * np.sqrt(3 / (16 * 9))  # Kaiming uniform, fan_in = C_in * K * K
+    w = conv.weight.numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound
+    assert np.abs(conv.bias.numpy()).max() <= 1 / np.sqrt(16 * 9)
+    assert conv(ndl.Tensor(random((2, 16, 9, 9)), dtype="float32")).shape == (2, 32, 5, 5)
+    with pytest.raises(ValueError, match=r"expected input \(N, 16, H, W\)"):
+        conv(ndl.Tensor(random((2, 3, 9, 9))))
+
+
+@needs_torch
+@pytest.mark.parametrize("c_in,c_out,k,stride,bias", [(3, 4, 3, 1, True), (2, 5, 5, 2, True),
+                                                      (4, 3, 1, 1, False), (3, 2, 4, 2, True)])
+def test_conv_module_matches_torch(c_in, c_out, k, stride, bias):
+    conv = ndl.nn.Conv(c_in, c_out, k, stride=stride, bias=bias, dtype="float64")
+    ref = torch.nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=bias).double()
+    ref.weight.data = to_torch(conv.weight.numpy().transpose(3, 2, 0, 1))
+    if bias:
+        ref.bias.data = to_torch(conv.bias.numpy())
+    x = random((2, c_in, 10, 9))
+    out = conv(ndl.Tensor(x, dtype="float64", requires_grad=True))
+    expected = ref(to_torch(x))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-10)
+    g = random(out.shape, 3)
+    out.backward(ndl.Tensor(g, dtype="float64"))
+    expected.backward(to_torch(g))
+    np.testing.assert_allclose(conv.weight.grad.numpy(),
+                               ref.weight.grad.numpy().transpose(2, 3, 1, 0), rtol=1e-9, atol=1e-9)
+    if bias:
+        np.testing.assert_allclose(conv.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-9)
+
+
+@needs_torch
+def test_batchnorm2d_matches_torch_in_training_and_evaluation():
+    bn = ndl.nn.BatchNorm2d(3, dtype="float64")
+    ref = torch.nn.BatchNorm2d(3).double()
+    for seed in range(2):
+        x = random((4, 3, 5, 6), seed) * 2 + 1
+        xt = to_torch(x, requires_grad=True)
+        xn = ndl.Tensor(x, dtype="float64", requires_grad=True)
+        out, expected = bn(xn), ref(xt)
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-9, atol=1e-9)
+        g = random(x.shape, 10 + seed)
+        out.backward(ndl.Tensor(g, dtype="float64"))
+        expected.backward(to_torch(g))
+        np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(bn.running_mean.numpy(), ref.running_mean.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(bn.running_var.numpy(), ref.running_var.numpy(), rtol=1e-9)
+    bn.eval(), ref.eval()
+    x = random((2, 3, 4, 4), 5)
+    np.testing.assert_allclose(bn(ndl.Tensor(x, dtype="float64")).numpy(),
+                               ref(to_torch(x)).detach().numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_batchnorm2d_normalises_each_channel():
+    x = random((8, 2, 4, 4)) * np.array([1.0, 5.0]).reshape(1, 2, 1, 1) + 3
+    out = ndl.nn.BatchNorm2d(2, dtype="float64")(ndl.Tensor(x, dtype="float64")).numpy()
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1, rtol=1e-4)

@@ -1,0 +1,169 @@
+"""hw5 question 6: ResNet9 and the language models, with their training loops.
+
+Models are checked against PyTorch transcriptions with the same weights (a training step's loss
+and gradients), by parameter count, and by training: the LSTM language model must beat an add-one
+unigram model (perplexity 302) on the news sample's validation split within two epochs on a CPU.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import needle as ndl
+import needle.nn as nn
+from apps.models import (LanguageModel, ResNet9, epoch_general_cifar10, epoch_general_ptb,
+                         evaluate_cifar10, train_language_model)
+from test_ops_hw5 import random
+from torch_reference import needs_torch, to_torch, torch
+
+pytestmark = pytest.mark.question(6)
+
+
+def torch_forward(module, x, params):
+    """``module``'s forward pass in PyTorch, reading the weights from ``params`` (name -> tensor)."""
+    F = torch.nn.functional
+    name = {id(m): n for n, m in module._named_modules()}
+
+    def run(m, x):
+        p = lambda attr: params[f"{name[id(m)]}.{attr}"] if id(m) in name else params[attr]  # noqa: E731
+        if isinstance(m, nn.Sequential):
+            for child in m.modules_:
+                x = run(child, x)
+            return x
+        if isinstance(m, nn.Residual):
+            return run(m.fn, x) + x
+        if isinstance(m, nn.Conv):
+            return F.conv2d(x, p("weight").permute(3, 2, 0, 1), p("bias"), stride=m.stride,
+                            padding=m.padding)
+        if isinstance(m, nn.BatchNorm2d):
+            return F.batch_norm(x, None, None, p("weight"), p("bias"), training=True, eps=m.eps)
+        if isinstance(m, nn.ReLU):
+            return torch.relu(x)
+        if isinstance(m, nn.Flatten):
+            return x.reshape(x.shape[0], -1)
+        if isinstance(m, nn.Linear):
+            return x @ p("weight") + p("bias")
+        if isinstance(m, ResNet9):
+            return run(m.model, x)
+        raise TypeError(type(m).__name__)
+    return run(module, x)
+
+
+def test_resnet9_has_cmus_parameter_count_and_output_shape():
+    ndl.manual_seed(0)
+    model = ResNet9()
+    assert sum(p.numpy().size for p in model.parameters()) == 431_946
+    assert model(ndl.Tensor(random((2, 3, 32, 32)), dtype="float32")).shape == (2, 10)
+
+
+@needs_torch
+def test_resnet9_training_step_matches_torch():
+    ndl.manual_seed(0)
+    model = ResNet9(dtype="float64")
+    params = {name: to_torch(p.numpy(), requires_grad=True) for name, p in model.named_parameters()}
+    x, y = random((4, 3, 32, 32), 1), np.array([3, 0, 9, 3])
+    loss = nn.SoftmaxLoss()(model(ndl.Tensor(x, dtype="float64")), ndl.Tensor(y))
+    expected = torch.nn.functional.cross_entropy(torch_forward(model, to_torch(x), params),
+                                                 torch.tensor(y))
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-9)
+    loss.backward()
+    expected.backward()
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), params[name].grad.numpy(), rtol=1e-6, atol=1e-9,
+                                   err_msg=name)
+
+
+def test_epoch_general_cifar10_reports_accuracy_and_loss(tmp_path):
+    rng = np.random.default_rng(0)
+    ndl.data.write_cifar10_batch(tmp_path / "data_batch_1",
+                                 rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8),
+                                 rng.integers(0, 10, 10))
+    dataset = ndl.data.CIFAR10Dataset(tmp_path, train=True)
+    ndl.manual_seed(0)
+    model = ResNet9()
+    acc, loss = evaluate_cifar10(model, ndl.data.DataLoader(dataset, batch_size=4))
+    model.eval()
+    logits = model(ndl.Tensor(dataset.X)).numpy().astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1,
+                                keepdims=True)) - logits.max(1, keepdims=True)
+    assert acc == pytest.approx(np.mean(logits.argmax(1) == dataset.y))
+    assert loss == pytest.approx(-np.mean(log_probs[np.arange(10), dataset.y]), rel=1e-5)
+    opt = ndl.optim.SGD(model.parameters(), lr=0.01)
+    before = [p.numpy().copy() for p in model.parameters()]
+    epoch_general_cifar10(ndl.data.DataLoader(dataset, batch_size=5), model, opt=opt)
+    assert model.training and all(not np.array_equal(b, p.numpy())
+                                  for b, p in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("seq_model,params", [
+    ("rnn", 50 * 8 + (8 * 6 + 6 * 6 + 2 * 6) + (6 * 50 + 50)),
+    ("lstm", 50 * 8 + 4 * (8 * 6 + 6 * 6 + 2 * 6) + (6 * 50 + 50)),
+    # embeddings; 3 LayerNorms and 4 projections (8 heads of 32); the MLP block; the output layer
+    ("transformer", 50 * 8 + 7 * 8 + 3 * 2 * 8 + 4 * 8 * 256 + 2 * 8 + 8 * 6 + 6 + 6 * 8 + 8
+     + (8 * 50 + 50))])
+def test_language_model_shapes_and_parameter_counts(seq_model, params):
+    model = LanguageModel(8, 50, 6, seq_model=seq_model, seq_len=7)
+    assert sum(p.numpy().size for p in model.parameters()) == params
+    logits, h = model(ndl.Tensor(np.random.default_rng(0).integers(0, 50, (7, 3))))
+    assert logits.shape == (7 * 3, 50)
+    with pytest.raises(ValueError, match="seq_model must be"):
+        LanguageModel(8, 50, 6, seq_model="gru")
+
+
+@needs_torch
+def test_lstm_language_model_training_step_matches_torch():
+    ndl.manual_seed(0)
+    model = LanguageModel(6, 20, 5, num_layers=2, seq_model="lstm", dtype="float64")
+    ref_embedding = torch.nn.Embedding(20, 6).double()
+    ref_lstm = torch.nn.LSTM(6, 5, 2).double()
+    ref_embedding.weight.data = to_torch(model.embedding.weight.numpy())
+    for layer, cell in enumerate(model.seq_model.lstm_cells):
+        getattr(ref_lstm, f"weight_ih_l{layer}").data = to_torch(cell.W_ih.numpy().T)
+        getattr(ref_lstm, f"weight_hh_l{layer}").data = to_torch(cell.W_hh.numpy().T)
+        getattr(ref_lstm, f"bias_ih_l{layer}").data = to_torch(cell.bias_ih.numpy())
+        getattr(ref_lstm, f"bias_hh_l{layer}").data = to_torch(cell.bias_hh.numpy())
+    W = to_torch(model.linear.weight.numpy(), requires_grad=True)
+    b = to_torch(model.linear.bias.numpy(), requires_grad=True)
+    batches = ndl.data.batchify(np.random.default_rng(1).integers(0, 20, 90), 3)
+    X, y = ndl.data.get_batch(batches, 0, 8)
+    logits, _ = model(X)
+    loss = nn.SoftmaxLoss()(logits, y)
+    out, _ = ref_lstm(ref_embedding(torch.tensor(batches[:8])))
+    expected = torch.nn.functional.cross_entropy(out.reshape(24, 5) @ W + b,
+                                                 torch.tensor(batches[1:9].ravel()))
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-10)
+    loss.backward()
+    expected.backward()
+    np.testing.assert_allclose(model.embedding.weight.grad.numpy(),
+                               ref_embedding.weight.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.linear.weight.grad.numpy(), W.grad.numpy(), rtol=1e-8)
+    np.testing.assert_allclose(model.seq_model.lstm_cells[1].W_hh.grad.numpy(),
+                               ref_lstm.weight_hh_l1.grad.numpy().T, rtol=1e-8, atol=1e-12)
+
+
+def test_epoch_general_ptb_carries_the_state_and_reports_loss_per_token():
+    ndl.manual_seed(0)
+    model = LanguageModel(4, 12, 5, seq_model="lstm")
+    batches = ndl.data.batchify(np.random.default_rng(2).integers(0, 12, 61), 3)  # 20 rows
+    acc, loss = epoch_general_ptb(batches, model, seq_len=7)
+    # by hand: three windows (7, 7 and 5 rows), the LSTM state passed from one to the next
+    model.eval()
+    h, total, correct = None, 0.0, 0
+    for i in (0, 7, 14):
+        X, y = ndl.data.get_batch(batches, i, 7)
+        logits, h = model(X, h)
+        total += nn.SoftmaxLoss()(logits, y).item() * y.shape[0]
+        correct += int(np.sum(logits.numpy().argmax(1) == y.numpy()))
+    assert loss == pytest.approx(total / 57, rel=1e-5) and acc == pytest.approx(correct / 57)
+
+
+@pytest.mark.slow
+def test_lstm_language_model_beats_a_unigram_model_on_the_news_sample(tmp_path):
+    history = train_language_model(seq_model="lstm", epochs=2, out_dir=tmp_path, progress=False)
+    valid = [row["valid perplexity"] for row in history]
+    # the add-one unigram model's validation perplexity is 302, an interpolated bigram's 139
+    assert valid[-1] < 250, f"validation perplexity by epoch: {valid}"
+    assert valid[-1] < valid[0] and math.isfinite(history[-1]["train perplexity"])
+    assert (tmp_path / "lm_curves.png").stat().st_size > 10_000
+    state = dict(np.load(tmp_path / "lm_epoch2.npz"))
+    assert state["embedding.weight"].shape == (3430, 128)

@@ -1,0 +1,133 @@
+"""hw5 question 1: the new ops, forward against NumPy and backward by central differences.
+
+Every gradient check runs in float64 on both NDArray devices: ``loss = sum(R * f(x))`` for a
+fixed random ``R``, needle's adjoints against central differences of that loss.
+"""
+import numpy as np
+import pytest
+
+import needle as ndl
+from gradcheck import numerical_gradient
+
+DEVICES = [pytest.param("cpu", marks=pytest.mark.student_backend), "cpu_numpy"]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return getattr(ndl, request.param)()
+
+
+def random(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def check_gradients(fn, *arrays, device, seed=1, rtol=1e-5, atol=1e-6):
+    """Assert needle's gradients of ``sum(R * fn(*xs))`` match central differences, for each input."""
+    tensors = [ndl.Tensor(a, device=device, dtype="float64", requires_grad=True) for a in arrays]
+    out = fn(*tensors)
+    weights = random(out.shape, seed)
+    (out * ndl.Tensor(weights, device=device, dtype="float64")).sum().backward()
+    for i, (a, t) in enumerate(zip(arrays, tensors)):
+        def loss(x, i=i):
+            inputs = [ndl.Tensor(x if j == i else b, device=device, dtype="float64")
+                      for j, b in enumerate(arrays)]
+            return float(np.sum(weights * fn(*inputs).numpy()))
+        np.testing.assert_allclose(t.grad.numpy(), numerical_gradient(loss, a), rtol=rtol, atol=atol,
+                                   err_msg=f"gradient of input {i}")
+    return out
+
+
+pytestmark = pytest.mark.question(1)
+
+
+def test_tanh_and_sigmoid_forward_and_backward(device):
+    a = random((3, 5)) * 3
+    out = check_gradients(ndl.tanh, a, device=device)
+    np.testing.assert_allclose(out.numpy(), np.tanh(a), rtol=1e-12)
+    out = check_gradients(ndl.sigmoid, a, device=device)
+    np.testing.assert_allclose(out.numpy(), 1 / (1 + np.exp(-a)), rtol=1e-12)
+
+
+def test_sigmoid_saturates_without_nan(device):
+    x = ndl.Tensor([-200.0, 0.0, 200.0], device=device, requires_grad=True)
+    y = ndl.sigmoid(x)
+    y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.25, 0.0])
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_stack_matches_numpy_and_splits_its_gradient(device, axis):
+    arrays = [random((2, 3), seed) for seed in range(4)]
+    out = check_gradients(lambda *xs: ndl.stack(xs, axis), *arrays, device=device)
+    np.testing.assert_array_equal(out.numpy(), np.stack(arrays, axis))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_split_gives_a_tensor_tuple_whose_pieces_differentiate(device, axis):
+    a = random((3, 4, 2))
+    x = ndl.Tensor(a, device=device, dtype="float64")
+    pieces = ndl.split(x, axis)
+    assert isinstance(pieces, ndl.autograd.TensorTuple) and len(pieces) == a.shape[axis]
+    for i, piece in enumerate(pieces):
+        np.testing.assert_array_equal(piece.numpy(), np.take(a, i, axis=axis))
+    # use two pieces, one twice: the other pieces' adjoints are zero
+    check_gradients(lambda t: ndl.split(t, axis)[0] * ndl.split(t, axis)[-1] + ndl.split(t, axis)[0],
+                    a, device=device)
+
+
+def test_stack_of_split_round_trips_and_bad_calls_raise(device):
+    x = ndl.Tensor(random((2, 3)), device=device)
+    np.testing.assert_array_equal(ndl.stack(ndl.split(x, 1), 1).numpy(), x.numpy())
+    with pytest.raises(ValueError, match="shapes differ"):
+        ndl.stack([x, ndl.Tensor(random((3, 2)), device=device)], 0)
+    with pytest.raises(ValueError, match="axis 3 is out of range"):
+        ndl.stack([x, x], 3)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        ndl.split(x, 2)
+
+
+@pytest.mark.parametrize("axes", [(0,), (1, 2), (0, 1, 2, 3)])
+def test_flip_matches_numpy_and_is_its_own_gradient(device, axes):
+    a = random((2, 3, 4, 2))
+    out = check_gradients(lambda t: ndl.flip(t, axes), a, device=device)
+    np.testing.assert_array_equal(out.numpy(), np.flip(a, axes))
+
+
+@pytest.mark.parametrize("axes,dilation", [((0,), 1), ((1, 2), 2), ((2,), 0)])
+def test_dilate_inserts_zeros_and_undilate_undoes_it(device, axes, dilation):
+    a = random((2, 3, 4))
+    out = check_gradients(lambda t: ndl.dilate(t, axes, dilation), a, device=device)
+    expected_shape = tuple(n * (dilation + 1) if ax in axes else n for ax, n in enumerate(a.shape))
+    assert out.shape == expected_shape
+    index = tuple(slice(None, None, dilation + 1) if ax in axes else slice(None) for ax in range(3))
+    expected = np.zeros(expected_shape)
+    expected[index] = a
+    np.testing.assert_array_equal(out.numpy(), expected)
+    back = check_gradients(lambda t: ndl.undilate(t, axes, dilation), expected, device=device)
+    np.testing.assert_array_equal(back.numpy(), a)
+
+
+def test_undilate_of_a_length_that_is_not_a_multiple(device):
+    a = random((7, 2))
+    out = check_gradients(lambda t: ndl.undilate(t, 0, 2), a, device=device)
+    np.testing.assert_array_equal(out.numpy(), a[::3])
+
+
+@pytest.mark.parametrize("index", [
+    (1,), (slice(1, 3),), (slice(None), 2), (slice(None, None, 2), slice(1, None), 0),
+    (Ellipsis, 1), (-1, slice(None, None, -1)), (slice(3, 0, -2),)])
+def test_getitem_matches_numpy_and_scatters_its_gradient(device, index):
+    a = random((4, 5, 3))
+    out = check_gradients(lambda t: t[index], a, device=device)
+    np.testing.assert_array_equal(out.numpy(), a[index])
+
+
+def test_getitem_rejects_bad_indices(device):
+    x = ndl.Tensor(random((2, 3)), device=device)
+    with pytest.raises(IndexError, match="index 2 is out of range for axis 0"):
+        x[2]
+    with pytest.raises(IndexError, match="too many indices"):
+        x[0, 0, 0]
+    with pytest.raises(TypeError, match="expected an int, a slice"):
+        x[0.5]
