@@ -88,6 +88,7 @@ def generate_values(homework: Homework, course: list[Homework],
 
 
 def needs_build(handout, homework: Homework) -> bool:
-    """Whether grading this homework builds C++: it assigns a C++ region itself."""
+    """Whether grading this homework builds C++: it assigns a C++ region itself, or its needle
+    runs on the NDArray backend (hw3 on), whose ``cpu()`` device is the compiled one."""
     return any(r.hw == homework.number and r.path.endswith((".cc", ".cpp", ".cu"))
-               for r in handout.stubs)
+               for r in handout.stubs) or "src/ndarray_backend_cpu.cc" in handout.files

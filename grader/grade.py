@@ -73,7 +73,8 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         if answers.needs_build(handout, homework):
             ok, build_log = runner.build_extension(ws.root)
             if not ok:
-                notes.append("the C++ extension did not build: its questions score 0")
+                notes.append("the C++ extension did not build (see the build log): the tests "
+                             "that need it score 0")
         outcomes = runner.run_suite(ws.root, homework.id, key.tests)
         results = [score(outcomes[t.id], key.values[t.id]) for t in key.tests]
         return GradeResult(student, homework.id, graded_at, results, notes, build_log,

@@ -396,7 +396,7 @@ def test_a_cpp_build_failure_scores_only_the_cpp_questions_zero(keys, tmp_path):
     cpp = sub / "src" / "simple_ml_ext.cpp"
     cpp.write_text(cpp.read_text().replace("std::vector<float> Z(batch * k);", "this is not C++;"))
     result = grade.grade(HW0, sub, keys["hw0"])
-    assert "the C++ extension did not build: its questions score 0" in result.notes
+    assert any("the C++ extension did not build" in n for n in result.notes)
     assert {t.question for t in result.results if not t.passed} == {5}
     assert result.score == 70
 

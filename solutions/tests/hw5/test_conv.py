@@ -10,9 +10,6 @@ import needle as ndl
 from test_ops_hw5 import check_gradients, random
 from torch_reference import needs_torch, to_torch, torch
 
-pytestmark = pytest.mark.question(2)
-
-
 def conv_reference(a, b, stride, padding):
     """Direct loops: NHWC images, (K, K, C_in, C_out) kernel."""
     a = np.pad(a, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
@@ -30,6 +27,7 @@ def conv_reference(a, b, stride, padding):
 @pytest.mark.parametrize("shape,k,stride,padding", [
     ((2, 5, 5, 3), 3, 1, 1), ((1, 6, 7, 2), 3, 2, 1), ((2, 7, 7, 1), 5, 2, 0),
     ((1, 8, 8, 2), 3, 3, 2), ((3, 4, 4, 2), 1, 1, 0), ((1, 9, 6, 2), 4, 2, 1)])
+@pytest.mark.question(2)
 def test_conv_op_forward_and_gradients(shape, k, stride, padding):
     a, b = random(shape, 0), random((k, k, shape[3], 3), 1)
     out = check_gradients(lambda x, w: ndl.conv(x, w, stride=stride, padding=padding), a, b,
@@ -38,6 +36,7 @@ def test_conv_op_forward_and_gradients(shape, k, stride, padding):
                                atol=1e-10)
 
 
+# Given code: the shape checks of Conv.__call__ (no question).
 def test_conv_op_rejects_mismatched_shapes():
     x = ndl.Tensor(random((1, 5, 5, 3)))
     with pytest.raises(ValueError, match="matching C_in"):
@@ -48,6 +47,7 @@ def test_conv_op_rejects_mismatched_shapes():
         ndl.conv(x, ndl.Tensor(random((3, 3, 3, 4))), stride=0)
 
 
+@pytest.mark.question(2)
 def test_conv_module_shapes_init_and_parameters():
     ndl.manual_seed(0)
     conv = ndl.nn.Conv(16, 32, 3, stride=2)
@@ -66,6 +66,7 @@ def test_conv_module_shapes_init_and_parameters():
 @needs_torch
 @pytest.mark.parametrize("c_in,c_out,k,stride,bias", [(3, 4, 3, 1, True), (2, 5, 5, 2, True),
                                                       (4, 3, 1, 1, False), (3, 2, 4, 2, True)])
+@pytest.mark.question(2)
 def test_conv_module_matches_torch(c_in, c_out, k, stride, bias):
     conv = ndl.nn.Conv(c_in, c_out, k, stride=stride, bias=bias, dtype="float64")
     ref = torch.nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=bias).double()
@@ -85,6 +86,7 @@ def test_conv_module_matches_torch(c_in, c_out, k, stride, bias):
         np.testing.assert_allclose(conv.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-9)
 
 
+@pytest.mark.question(2)
 @needs_torch
 def test_batchnorm2d_matches_torch_in_training_and_evaluation():
     bn = ndl.nn.BatchNorm2d(3, dtype="float64")
@@ -107,6 +109,7 @@ def test_batchnorm2d_matches_torch_in_training_and_evaluation():
                                ref(to_torch(x)).detach().numpy(), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.question(2)
 def test_batchnorm2d_normalises_each_channel():
     x = random((8, 2, 4, 4)) * np.array([1.0, 5.0]).reshape(1, 2, 1, 1) + 3
     out = ndl.nn.BatchNorm2d(2, dtype="float64")(ndl.Tensor(x, dtype="float64")).numpy()

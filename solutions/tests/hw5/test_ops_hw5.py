@@ -37,9 +37,7 @@ def check_gradients(fn, *arrays, device, seed=1, rtol=1e-5, atol=1e-6):
     return out
 
 
-pytestmark = pytest.mark.question(1)
-
-
+@pytest.mark.question(1)
 def test_tanh_and_sigmoid_forward_and_backward(device):
     a = random((3, 5)) * 3
     out = check_gradients(ndl.tanh, a, device=device)
@@ -48,6 +46,7 @@ def test_tanh_and_sigmoid_forward_and_backward(device):
     np.testing.assert_allclose(out.numpy(), 1 / (1 + np.exp(-a)), rtol=1e-12)
 
 
+@pytest.mark.question(1)
 def test_sigmoid_saturates_without_nan(device):
     x = ndl.Tensor([-200.0, 0.0, 200.0], device=device, requires_grad=True)
     y = ndl.sigmoid(x)
@@ -56,6 +55,7 @@ def test_sigmoid_saturates_without_nan(device):
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.25, 0.0])
 
 
+@pytest.mark.question(1)
 @pytest.mark.parametrize("axis", [0, 1, 2, -1])
 def test_stack_matches_numpy_and_splits_its_gradient(device, axis):
     arrays = [random((2, 3), seed) for seed in range(4)]
@@ -63,6 +63,7 @@ def test_stack_matches_numpy_and_splits_its_gradient(device, axis):
     np.testing.assert_array_equal(out.numpy(), np.stack(arrays, axis))
 
 
+@pytest.mark.question(1)
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_split_gives_a_tensor_tuple_whose_pieces_differentiate(device, axis):
     a = random((3, 4, 2))
@@ -76,6 +77,7 @@ def test_split_gives_a_tensor_tuple_whose_pieces_differentiate(device, axis):
                     a, device=device)
 
 
+@pytest.mark.question(1)
 def test_stack_of_split_round_trips_and_bad_calls_raise(device):
     x = ndl.Tensor(random((2, 3)), device=device)
     np.testing.assert_array_equal(ndl.stack(ndl.split(x, 1), 1).numpy(), x.numpy())
@@ -87,6 +89,7 @@ def test_stack_of_split_round_trips_and_bad_calls_raise(device):
         ndl.split(x, 2)
 
 
+@pytest.mark.question(1)
 @pytest.mark.parametrize("axes", [(0,), (1, 2), (0, 1, 2, 3)])
 def test_flip_matches_numpy_and_is_its_own_gradient(device, axes):
     a = random((2, 3, 4, 2))
@@ -94,6 +97,7 @@ def test_flip_matches_numpy_and_is_its_own_gradient(device, axes):
     np.testing.assert_array_equal(out.numpy(), np.flip(a, axes))
 
 
+@pytest.mark.question(1)
 @pytest.mark.parametrize("axes,dilation", [((0,), 1), ((1, 2), 2), ((2,), 0)])
 def test_dilate_inserts_zeros_and_undilate_undoes_it(device, axes, dilation):
     a = random((2, 3, 4))
@@ -108,6 +112,7 @@ def test_dilate_inserts_zeros_and_undilate_undoes_it(device, axes, dilation):
     np.testing.assert_array_equal(back.numpy(), a)
 
 
+@pytest.mark.question(1)
 def test_undilate_of_a_length_that_is_not_a_multiple(device):
     a = random((7, 2))
     out = check_gradients(lambda t: ndl.undilate(t, 0, 2), a, device=device)
@@ -117,12 +122,14 @@ def test_undilate_of_a_length_that_is_not_a_multiple(device):
 @pytest.mark.parametrize("index", [
     (1,), (slice(1, 3),), (slice(None), 2), (slice(None, None, 2), slice(1, None), 0),
     (Ellipsis, 1), (-1, slice(None, None, -1)), (slice(3, 0, -2),)])
+@pytest.mark.question(1)
 def test_getitem_matches_numpy_and_scatters_its_gradient(device, index):
     a = random((4, 5, 3))
     out = check_gradients(lambda t: t[index], a, device=device)
     np.testing.assert_array_equal(out.numpy(), a[index])
 
 
+# Given code: the index checks of GetItem.__call__ (no question).
 def test_getitem_rejects_bad_indices(device):
     x = ndl.Tensor(random((2, 3)), device=device)
     with pytest.raises(IndexError, match="index 2 is out of range for axis 0"):
