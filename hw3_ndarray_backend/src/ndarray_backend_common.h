@@ -5,6 +5,7 @@
 // `dtype` (a DType) and `dtype_name()`.
 #pragma once
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstddef>
@@ -53,6 +54,21 @@ void CheckSize(const char* name, const char* what, const Array& a, size_t need) 
   if (a.size < need)
     throw pybind11::value_error(std::string(name) + ": " + what + " holds " + std::to_string(a.size) +
                                 " elements, expected at least " + std::to_string(need));
+}
+
+// Row indices for take_rows / index_add_rows, checked against a table of `rows` rows (an
+// IndexError names the first one outside it).
+inline std::vector<int64_t> CheckRows(const char* name, const pybind11::array_t<int64_t>& idx, size_t rows) {
+  std::vector<int64_t> out(idx.size());
+  const int64_t* data = idx.data();  // C-contiguous: the bindings take c_style | forcecast
+  for (pybind11::ssize_t i = 0; i < idx.size(); ++i) {
+    const int64_t r = data[i];
+    if (r < 0 || static_cast<size_t>(r) >= rows)
+      throw pybind11::index_error(std::string(name) + ": row " + std::to_string(r) + " is outside 0.." +
+                                  std::to_string(static_cast<int64_t>(rows) - 1));
+    out[i] = r;
+  }
+  return out;
 }
 
 // The number of elements of the strided view (shape, strides, offset), which must lie inside a

@@ -158,6 +158,19 @@ struct CudaArray {
   DType dtype;
 };
 
+// Row indices copied to the device for one launch, freed (into the cache) afterwards.
+struct RowIndices {
+  explicit RowIndices(const std::vector<int64_t>& rows) : bytes(rows.size() * sizeof(int64_t)) {
+    ptr = static_cast<int64_t*>(DeviceAlloc(bytes));
+    CopyToDevice(ptr, rows.data(), bytes);
+  }
+  ~RowIndices() { DeviceFree(ptr, bytes); }
+  RowIndices(const RowIndices&) = delete;
+  RowIndices& operator=(const RowIndices&) = delete;
+  int64_t* ptr;
+  size_t bytes;
+};
+
 // A shape or strides, by value into a kernel.
 struct CudaVec {
   uint32_t size;
@@ -317,6 +330,9 @@ struct Ge { template <typename T> __host__ __device__ T operator()(T x, T y) con
 struct Log { template <typename T> __host__ __device__ T operator()(T x) const { return log(x); } };
 struct Exp { template <typename T> __host__ __device__ T operator()(T x) const { return exp(x); } };
 struct Tanh { template <typename T> __host__ __device__ T operator()(T x) const { return tanh(x); } };
+struct Sigmoid {  // exp(-x) overflows to inf for very negative x, and 1 / inf is the limit 0
+  template <typename T> __host__ __device__ T operator()(T x) const { return T(1) / (T(1) + exp(-x)); }
+};
 
 template <typename Op>
 void BindBinary(py::module_& m, const char* ewise, const char* scalar) {
@@ -425,6 +441,59 @@ void BindReduce(py::module_& m, const char* name) {
       else launch(Add{});
     });
   }, py::arg("a"), py::arg("out"), py::arg("outer"), py::arg("size"), py::arg("inner"));
+}
+
+// One LSTM step's gate arithmetic, fused (as PyTorch's fused LSTM cell): pre (B x 4H) holds the
+// pre-activations of the gates i, f, g, o side by side, c (B x H) the cell state;
+//   c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = sigmoid(o) tanh(c')
+// and the backward pass, from (dh', dc'), recomputes the gates and gives (d pre, d c).
+// One thread per (row, unit).
+template <typename T>
+__device__ T Sigm(T x) { return T(1) / (T(1) + exp(-x)); }
+
+template <typename T>
+__global__ void LstmGatesKernel(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_t hidden) {
+  const size_t k = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= batch * hidden) return;
+  const T* p = pre + (k / hidden) * 4 * hidden + k % hidden;
+  const T i = Sigm(p[0]), f = Sigm(p[hidden]), g = tanh(p[2 * hidden]), o = Sigm(p[3 * hidden]);
+  const T c2 = f * c[k] + i * g;
+  c_out[k] = c2;
+  h_out[k] = o * tanh(c2);
+}
+
+template <typename T>
+__global__ void LstmGatesBackwardKernel(const T* pre, const T* c, const T* dh, const T* dc, T* dpre,
+                                        T* dc_out, size_t batch, size_t hidden) {
+  const size_t k = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= batch * hidden) return;
+  const size_t at = (k / hidden) * 4 * hidden + k % hidden;
+  const T* p = pre + at;
+  const T i = Sigm(p[0]), f = Sigm(p[hidden]), g = tanh(p[2 * hidden]), o = Sigm(p[3 * hidden]);
+  const T c2 = f * c[k] + i * g, t = tanh(c2);
+  const T dc2 = dc[k] + dh[k] * o * (T(1) - t * t);
+  T* d = dpre + at;
+  d[0] = dc2 * g * i * (T(1) - i);
+  d[hidden] = dc2 * c[k] * f * (T(1) - f);
+  d[2 * hidden] = dc2 * i * (T(1) - g * g);
+  d[3 * hidden] = dh[k] * t * o * (T(1) - o);
+  dc_out[k] = dc2 * f;
+}
+
+// out[r, :] = a[idx[r], :], one thread an element.
+template <typename T>
+__global__ void TakeRowsKernel(const T* a, const int64_t* idx, T* out, size_t rows, size_t cols) {
+  const size_t gid = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (gid < rows * cols) out[gid] = a[idx[gid / cols] * cols + gid % cols];
+}
+
+// out[idx[r], :] += a[r, :]: one thread a column, walking the rows in order, so that repeated
+// rows add up without atomics and in the same order on every run.
+template <typename T>
+__global__ void IndexAddRowsKernel(const T* a, const int64_t* idx, T* out, size_t rows, size_t cols) {
+  const size_t j = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  for (size_t r = 0; r < rows; ++r) out[idx[r] * cols + j] += a[r * cols + j];
 }
 
 template <typename T>
@@ -565,6 +634,76 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   BindUnary<Log>(m, "ewise_log");
   BindUnary<Exp>(m, "ewise_exp");
   BindUnary<Tanh>(m, "ewise_tanh");
+  BindUnary<Sigmoid>(m, "ewise_sigmoid");
+  m.def("lstm_gates", [](const CudaArray& pre, const CudaArray& c, CudaArray* h_out, CudaArray* c_out,
+                         size_t batch, size_t hidden) {
+    for (const CudaArray* x : {&c, static_cast<const CudaArray*>(h_out), static_cast<const CudaArray*>(c_out)})
+      CheckSameDtype("lstm_gates", pre, *x);
+    CheckSize("lstm_gates", "pre", pre, 4 * batch * hidden);
+    for (const CudaArray* x : {&c, static_cast<const CudaArray*>(h_out), static_cast<const CudaArray*>(c_out)})
+      CheckSize("lstm_gates", "an operand", *x, batch * hidden);
+    if (batch * hidden == 0) return;
+    Dispatch(pre, [&](auto t) {
+      using T = decltype(t);
+      const Grid g = GridFor(batch * hidden);
+      auto kernel = &LstmGatesKernel<T>;
+      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, pre.data<T>(), c.data<T>(), h_out->data<T>(),
+                    c_out->data<T>(), batch, hidden);
+      CheckLaunch("LstmGatesKernel");
+    });
+  });
+  m.def("lstm_gates_backward", [](const CudaArray& pre, const CudaArray& c, const CudaArray& dh,
+                                  const CudaArray& dc, CudaArray* dpre, CudaArray* dc_out, size_t batch,
+                                  size_t hidden) {
+    for (const CudaArray* x : {&c, &dh, &dc, static_cast<const CudaArray*>(dpre), static_cast<const CudaArray*>(dc_out)})
+      CheckSameDtype("lstm_gates_backward", pre, *x);
+    CheckSize("lstm_gates_backward", "pre", pre, 4 * batch * hidden);
+    CheckSize("lstm_gates_backward", "dpre", *dpre, 4 * batch * hidden);
+    for (const CudaArray* x : {&c, &dh, &dc, static_cast<const CudaArray*>(dc_out)})
+      CheckSize("lstm_gates_backward", "an operand", *x, batch * hidden);
+    if (batch * hidden == 0) return;
+    Dispatch(pre, [&](auto t) {
+      using T = decltype(t);
+      const Grid g = GridFor(batch * hidden);
+      auto kernel = &LstmGatesBackwardKernel<T>;
+      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, pre.data<T>(), c.data<T>(), dh.data<T>(), dc.data<T>(),
+                    dpre->data<T>(), dc_out->data<T>(), batch, hidden);
+      CheckLaunch("LstmGatesBackwardKernel");
+    });
+  });
+
+  // Rows of a table by index (an embedding lookup) and its adjoint, adding rows back.
+  using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+  m.def("take_rows", [](const CudaArray& a, Indices idx, CudaArray* out, size_t cols) {
+    CheckSameDtype("take_rows", a, *out);
+    if (cols == 0) throw py::value_error("take_rows: cols must be positive");
+    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size / cols);
+    CheckSize("take_rows", "out", *out, rows.size() * cols);
+    if (rows.empty()) return;
+    RowIndices on_device(rows);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      const Grid g = GridFor(rows.size() * cols);
+      auto kernel = &TakeRowsKernel<T>;
+      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, a.data<T>(), on_device.ptr, out->data<T>(), rows.size(), cols);
+      CheckLaunch("TakeRowsKernel");
+    });
+  }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
+  m.def("index_add_rows", [](const CudaArray& a, Indices idx, CudaArray* out, size_t cols) {
+    CheckSameDtype("index_add_rows", a, *out);
+    if (cols == 0) throw py::value_error("index_add_rows: cols must be positive");
+    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size / cols);
+    CheckSize("index_add_rows", "a", a, rows.size() * cols);
+    if (rows.empty()) return;
+    RowIndices on_device(rows);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      const Grid g = GridFor(cols);
+      auto kernel = &IndexAddRowsKernel<T>;
+      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, a.data<T>(), on_device.ptr, out->data<T>(), rows.size(), cols);
+      CheckLaunch("IndexAddRowsKernel");
+    });
+  }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
 
   BindMatmul<true>(m, "matmul");
   BindMatmul<false>(m, "matmul_naive");

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -111,9 +112,25 @@ inline int thread_index() {
 //
 // Write this once and Compact, EwiseSetitem and ScalarSetitem are one line each.
 template <typename Body>
-void ForEachStrided(const Shape& shape, const Shape& strides, size_t offset, Body body) {
+void ForEachStrided(const Shape& shape_in, const Shape& strides_in, size_t offset, Body body) {
   /// BEGIN SOLUTION hw3
+  // Coalesce first: drop axes of length 1 and merge each axis into the next where the pair
+  // walks memory as one longer axis (stride[d] == shape[d+1] * stride[d+1]). An im2col view
+  // (N, H', W', K, K, C) then copies runs of K * C contiguous elements, not runs of C.
+  Shape shape, strides;
+  for (size_t d = 0; d < shape_in.size(); ++d) {
+    if (shape_in[d] == 1) continue;
+    if (!shape.empty() && strides.back() == shape_in[d] * strides_in[d]) {
+      shape.back() *= shape_in[d];
+      strides.back() = strides_in[d];
+    } else {
+      shape.push_back(shape_in[d]);
+      strides.push_back(strides_in[d]);
+    }
+  }
   const size_t ndim = shape.size();
+  for (size_t d = 0; d < shape_in.size(); ++d)
+    if (shape_in[d] == 0) return;
   if (ndim == 0) {
     body(0, offset);
     return;
@@ -121,7 +138,6 @@ void ForEachStrided(const Shape& shape, const Shape& strides, size_t offset, Bod
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < ndim; ++d) rows *= shape[d];
   const int64_t cols = shape[ndim - 1], col_stride = strides[ndim - 1];
-  if (rows == 0 || cols == 0) return;
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
     int64_t j = offset, rest = r;
@@ -130,7 +146,12 @@ void ForEachStrided(const Shape& shape, const Shape& strides, size_t offset, Bod
       rest /= shape[d];
     }
     const int64_t i = r * cols;
-    for (int64_t c = 0; c < cols; ++c) body(i + c, j + c * col_stride);
+    if (col_stride == 1) {  // a contiguous run: a loop the compiler turns into vector copies
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) body(i + c, j + c);
+    } else {
+      for (int64_t c = 0; c < cols; ++c) body(i + c, j + c * col_stride);
+    }
   }
   /// END SOLUTION
 }
@@ -386,11 +407,44 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
     std::fill(out, out + m * p, T(0));
     return;
   }
+  if (p <= K::W) {
+    // A narrow b (p <= W, one vector: a convolution's 16 output channels, say). The 2-vector
+    // micro-kernel would waste half its lanes or more, and packing a would cost more than the
+    // product. Instead, b is padded once to W lanes and each group of R = 8 rows of a streams
+    // through unpacked: per k, one vector of b and R broadcasts of a into R accumulators.
+    using Vec = typename K::Vec;
+    constexpr size_t R = 8;
+    Buffer<T> bp(n * K::W);
+    for (size_t k = 0; k < n; ++k)
+      for (size_t j = 0; j < K::W; ++j) bp.data[k * K::W + j] = j < p ? b[k * p + j] : T(0);
+    auto rows_kernel = [&](auto full, size_t i0, size_t rows) {
+      Vec acc[R];
+      for (size_t r = 0; r < R; ++r) acc[r] = Vec{};
+      const T* ai = a + i0 * n;
+      for (size_t k = 0; k < n; ++k) {
+        Vec bk;
+        std::memcpy(&bk, bp.data + k * K::W, sizeof(Vec));
+#pragma GCC unroll 8
+        for (size_t r = 0; r < R; ++r)
+          if (decltype(full)::value || r < rows) acc[r] += ai[r * n + k] * bk;
+      }
+      for (size_t r = 0; r < rows; ++r) std::memcpy(out + (i0 + r) * p, &acc[r], p * sizeof(T));
+    };
+    const int64_t groups = static_cast<int64_t>((m + R - 1) / R);
+#pragma omp parallel for schedule(static) if (double(m) * n * p > 1 << 21 && groups > 1)
+    for (int64_t g = 0; g < groups; ++g) {
+      const size_t i0 = g * R, rows = std::min(R, m - i0);
+      if (rows == R) rows_kernel(std::true_type{}, i0, R);
+      else rows_kernel(std::false_type{}, i0, rows);
+    }
+    return;
+  }
   const size_t panels = (p + K::NR - 1) / K::NR;
   // Row blocks of at most MC rows, as many as a multiple of the thread count so that every
   // thread gets the same share (a 100-row product is two blocks of 56 and 44 on 2 threads).
   const size_t threads = max_threads();
-  const bool parallel = double(m) * n * p > 1 << 18 && threads > 1 && m > K::MR;
+  // Below about 2M multiply-adds, waking a second thread costs more than it saves.
+  const bool parallel = double(m) * n * p > 1 << 21 && threads > 1 && m > K::MR;
   size_t blocks = (m + K::MC - 1) / K::MC;
   if (parallel) blocks = (blocks + threads - 1) / threads * threads;
   const size_t mc_max = ((m + blocks - 1) / blocks + K::MR - 1) / K::MR * K::MR;
@@ -407,6 +461,54 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   for (size_t t = 1; t <= threads; ++t)
     if (buffers[t].size < mc_max * kc_max) buffers[t] = Buffer<T>(mc_max * kc_max);
   T* bpack = buffers[0].data;
+  if (parallel && slices >= 2 * threads && m < threads * K::MC) {
+    // Few rows and a deep n (a convolution's weight gradient: 144 x 32768 @ 32768 x 32): too
+    // few row blocks to share, so the threads share the k-slices instead. Each packs its own
+    // slices of b and of all of a into its own buffers and accumulates a partial product, thread
+    // 0's in out itself; the partial products are added at the end.
+    const size_t m_pad = (m + K::MR - 1) / K::MR * K::MR;
+    static std::vector<Buffer<T>> own;  // per thread: b panels, a panels, partial product
+    while (own.size() < 3 * threads) own.emplace_back(0);
+    for (size_t t = 0; t < threads; ++t) {
+      if (own[3 * t].size < panels * K::NR * kc_max) own[3 * t] = Buffer<T>(panels * K::NR * kc_max);
+      if (own[3 * t + 1].size < m_pad * kc_max) own[3 * t + 1] = Buffer<T>(m_pad * kc_max);
+      if (t > 0 && own[3 * t + 2].size < m * p) own[3 * t + 2] = Buffer<T>(m * p);
+    }
+#pragma omp parallel num_threads(threads)
+    {
+      const size_t t = thread_index(), s0 = slices * t / threads, s1 = slices * (t + 1) / threads;
+      T *bp = own[3 * t].data, *ap = own[3 * t + 1].data;
+      T* part = t == 0 ? out : own[3 * t + 2].data;
+      if (s0 == s1) std::fill(part, part + m * p, T(0));
+      for (size_t sl = s0; sl < s1; ++sl) {
+        const size_t pc = sl * kc_max, kc = std::min(kc_max, n - pc);
+        for (size_t jp = 0; jp < panels; ++jp) {
+          const size_t j0 = jp * K::NR, nr = std::min(K::NR, p - j0);
+          for (size_t k = 0; k < kc; ++k) {
+            const T* src = b + (pc + k) * p + j0;
+            for (size_t j = 0; j < K::NR; ++j) bp[(jp * kc + k) * K::NR + j] = j < nr ? src[j] : T(0);
+          }
+        }
+        for (size_t ip = 0; ip * K::MR < m; ++ip) {
+          const size_t mr = std::min(K::MR, m - ip * K::MR);
+          for (size_t i = 0; i < K::MR; ++i) {
+            const T* src = a + (ip * K::MR + i) * n + pc;
+            for (size_t k = 0; k < kc; ++k) ap[(ip * kc + k) * K::MR + i] = i < mr ? src[k] : T(0);
+          }
+        }
+        for (size_t jp = 0; jp < panels; ++jp)
+          for (size_t ip = 0; ip * K::MR < m; ++ip)
+            MicroKernel<T>(kc, ap + ip * K::MR * kc, bp + jp * K::NR * kc,
+                           part + ip * K::MR * p + jp * K::NR, p, std::min(K::MR, m - ip * K::MR),
+                           std::min(K::NR, p - jp * K::NR), sl > s0);
+      }
+    }
+    for (size_t t = 1; t < threads; ++t) {
+      const T* part = own[3 * t + 2].data;
+      for (size_t i = 0; i < m * p; ++i) out[i] += part[i];
+    }
+    return;
+  }
   for (size_t pc = 0; pc < n; pc += kc_max) {
     const size_t kc = std::min(kc_max, n - pc);
 #pragma omp parallel if (parallel)
@@ -498,6 +600,69 @@ struct Exp {
   double operator()(double x) const { return std::exp(x); }
 };
 struct Tanh { template <typename T> T operator()(T x) const { return std::tanh(x); } };
+// exp(-x) overflows to inf for very negative x, and 1 / inf is the correct limit 0.
+struct Sigmoid { template <typename T> T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); } };
+
+// One LSTM step's gate arithmetic, fused (as PyTorch's fused LSTM cell): pre (B x 4H) holds the
+// pre-activations of the gates i, f, g, o side by side, c (B x H) the cell state;
+//   c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = sigmoid(o) tanh(c')
+// and the backward pass, from (dh', dc'), recomputes the gates and gives (d pre, d c).
+// Gate nonlinearities: for float32, on FastExp so that the loops below vectorise; tanh is
+// 1 - 2 / (exp(2x) + 1) away from 0 and its Taylor series x - x^3/3 + 2x^5/15 near it, where
+// the subtraction would cancel (within 1e-6 relative either way).
+inline float Sigm(float x) { return 1.0f / (1.0f + FastExp(-x)); }
+inline double Sigm(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline float Tanh32(float x) {
+  const float x2 = x * x;
+  const float series = x * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f)));
+  const float far = 1.0f - 2.0f / (FastExp(2.0f * x) + 1.0f);
+  return std::fabs(x) < 0.0625f ? series : far;
+}
+inline float TanhGate(float x) { return Tanh32(x); }
+inline double TanhGate(double x) { return std::tanh(x); }
+
+template <typename T>
+void LstmGates(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_t hidden) {
+  const int64_t B = static_cast<int64_t>(batch), H = static_cast<int64_t>(hidden);
+#pragma omp parallel for schedule(static) if (B * H > kParallelMin / 8)
+  for (int64_t b = 0; b < B; ++b) {
+    const T* p = pre + b * 4 * H;
+    const T* cb = c + b * H;
+    T *hb = h_out + b * H, *cob = c_out + b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = Sigm(p[j]), f = Sigm(p[H + j]), g = TanhGate(p[2 * H + j]), o = Sigm(p[3 * H + j]);
+      const T c2 = f * cb[j] + i * g;
+      cob[j] = c2;
+      hb[j] = o * TanhGate(c2);
+    }
+  }
+}
+
+template <typename T>
+void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dpre, T* dc_out,
+                       size_t batch, size_t hidden) {
+  const int64_t B = static_cast<int64_t>(batch), H = static_cast<int64_t>(hidden);
+#pragma omp parallel for schedule(static) if (B * H > kParallelMin / 8)
+  for (int64_t b = 0; b < B; ++b) {
+    const T* p = pre + b * 4 * H;
+    T* d = dpre + b * 4 * H;
+    const T *cb = c + b * H, *dhb = dh + b * H, *dcb = dc + b * H;
+    T* dcob = dc_out + b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = Sigm(p[j]), f = Sigm(p[H + j]), g = TanhGate(p[2 * H + j]), o = Sigm(p[3 * H + j]);
+      const T c2 = f * cb[j] + i * g, t = TanhGate(c2);
+      const T dc2 = dcb[j] + dhb[j] * o * (T(1) - t * t);  // c' reaches the loss directly and via h'
+      d[j] = dc2 * g * i * (T(1) - i);
+      d[H + j] = dc2 * cb[j] * f * (T(1) - f);
+      d[2 * H + j] = dc2 * i * (T(1) - g * g);
+      d[3 * H + j] = dhb[j] * t * o * (T(1) - o);
+      dcob[j] = dc2 * f;
+    }
+  }
+}
+
 
 template <typename Op>
 void BindBinary(py::module_& m, const char* ewise, const char* scalar) {
@@ -664,6 +829,68 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   BindUnary<Log>(m, "ewise_log");
   BindUnary<Exp>(m, "ewise_exp");
   BindUnary<Tanh>(m, "ewise_tanh");
+  BindUnary<Sigmoid>(m, "ewise_sigmoid");
+  m.def("lstm_gates", [](const AlignedArray& pre, const AlignedArray& c, AlignedArray* h_out,
+                         AlignedArray* c_out, size_t batch, size_t hidden) {
+    for (const AlignedArray* x : {&c, static_cast<const AlignedArray*>(h_out), static_cast<const AlignedArray*>(c_out)})
+      CheckSameDtype("lstm_gates", pre, *x);
+    CheckSize("lstm_gates", "pre", pre, 4 * batch * hidden);
+    for (const AlignedArray* x : {&c, static_cast<const AlignedArray*>(h_out), static_cast<const AlignedArray*>(c_out)})
+      CheckSize("lstm_gates", "an operand", *x, batch * hidden);
+    Dispatch(pre, [&](auto t) {
+      using T = decltype(t);
+      LstmGates<T>(pre.data<T>(), c.data<T>(), h_out->data<T>(), c_out->data<T>(), batch, hidden);
+    });
+  });
+  m.def("lstm_gates_backward", [](const AlignedArray& pre, const AlignedArray& c, const AlignedArray& dh,
+                                  const AlignedArray& dc, AlignedArray* dpre, AlignedArray* dc_out,
+                                  size_t batch, size_t hidden) {
+    for (const AlignedArray* x : {&c, &dh, &dc, static_cast<const AlignedArray*>(dpre), static_cast<const AlignedArray*>(dc_out)})
+      CheckSameDtype("lstm_gates_backward", pre, *x);
+    CheckSize("lstm_gates_backward", "pre", pre, 4 * batch * hidden);
+    CheckSize("lstm_gates_backward", "dpre", *dpre, 4 * batch * hidden);
+    for (const AlignedArray* x : {&c, &dh, &dc, static_cast<const AlignedArray*>(dc_out)})
+      CheckSize("lstm_gates_backward", "an operand", *x, batch * hidden);
+    Dispatch(pre, [&](auto t) {
+      using T = decltype(t);
+      LstmGatesBackward<T>(pre.data<T>(), c.data<T>(), dh.data<T>(), dc.data<T>(), dpre->data<T>(),
+                           dc_out->data<T>(), batch, hidden);
+    });
+  });
+
+  // Rows of a table by index (an embedding lookup) and its adjoint, adding rows back.
+  using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+  m.def("take_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, size_t cols) {
+    CheckSameDtype("take_rows", a, *out);
+    if (cols == 0) throw py::value_error("take_rows: cols must be positive");
+    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size / cols);
+    CheckSize("take_rows", "out", *out, rows.size() * cols);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      const T* src = a.data<T>();
+      T* dst = out->data<T>();
+      const int64_t n = static_cast<int64_t>(rows.size());
+#pragma omp parallel for schedule(static) if (n * int64_t(cols) > kParallelMin)
+      for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * cols, src + rows[r] * cols, cols * sizeof(T));
+    });
+  }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
+  m.def("index_add_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, size_t cols) {
+    CheckSameDtype("index_add_rows", a, *out);
+    if (cols == 0) throw py::value_error("index_add_rows: cols must be positive");
+    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size / cols);
+    CheckSize("index_add_rows", "a", a, rows.size() * cols);
+    Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      const T* src = a.data<T>();
+      T* dst = out->data<T>();
+      for (size_t r = 0; r < rows.size(); ++r) {  // in order: repeated rows add up deterministically
+        T* row = dst + rows[r] * cols;
+        const T* add = src + r * cols;
+#pragma omp simd
+        for (size_t j = 0; j < cols; ++j) row[j] += add[j];
+      }
+    });
+  }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
 
   BindMatmul<true>(m, "matmul");
   BindMatmul<false>(m, "matmul_naive");

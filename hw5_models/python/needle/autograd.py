@@ -85,7 +85,8 @@ class Op:
         Returns:
             One Tensor per input, each shaped like that input (a bare Tensor when the op
             has one input). They are built from needle ops, so they are differentiable
-            themselves and a gradient of a gradient works.
+            themselves and a gradient of a gradient works. An op may return None for an
+            input that does not require grad, to skip computing an adjoint nobody uses.
         """
         raise NotImplementedError()
 
@@ -93,8 +94,9 @@ class Op:
         """``gradient`` as a tuple, checked to give one adjoint per input, shaped like it.
 
         Raises:
-            ValueError: if ``gradient`` returned the wrong number of adjoints or an adjoint
-                whose shape differs from its input's (naming the op and both shapes).
+            ValueError: if ``gradient`` returned the wrong number of adjoints, an adjoint
+                whose shape differs from its input's (naming the op and both shapes), or
+                None for an input that requires grad.
         """
         grads = self.gradient(out_grad, node)
         grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
@@ -103,6 +105,11 @@ class Op:
             raise ValueError(f"{name}.gradient returned {len(grads)} adjoints for "
                              f"{len(node.inputs)} inputs")
         for i, (grad, inp) in enumerate(zip(grads, node.inputs)):
+            if grad is None:
+                if inp.requires_grad:
+                    raise ValueError(f"{name}.gradient returned None for input {i}, which "
+                                     f"requires grad")
+                continue
             if tuple(grad.shape) != tuple(inp.shape):
                 raise ValueError(f"{name}.gradient: adjoint {i} has shape {tuple(grad.shape)} "
                                  f"but input {i} has shape {tuple(inp.shape)}")

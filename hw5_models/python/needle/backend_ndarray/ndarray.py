@@ -31,7 +31,8 @@ from . import ndarray_backend_numpy
 __all__ = [
     "NDArray", "BackendDevice", "cpu", "cpu_numpy", "default_device", "set_default_device",
     "all_devices", "array", "empty", "full", "broadcast_to", "reshape", "swapaxes", "maximum",
-    "log", "exp", "tanh", "power", "flip", "pad", "stack", "matmul",
+    "log", "exp", "tanh", "sigmoid", "power", "flip", "pad", "stack", "matmul", "take_rows",
+    "index_add_rows", "lstm_gates", "lstm_gates_backward",
 ]  # and sum, max: left out of __all__ so that `import *` never shadows the builtins
 __all__ += ["cuda"]
 
@@ -96,8 +97,11 @@ class BackendDevice:
         return NDArray(rng.random(_shape_arg(shape)), device=self, dtype=dtype)
 
     def one_hot(self, n: int, i, dtype: str = "float32") -> "NDArray":
-        """Rows of the ``n x n`` identity picked by the integer labels ``i``."""
-        return NDArray(np.eye(n)[np.asarray(i, dtype=np.int64)], device=self, dtype=dtype)
+        """Rows of the ``n x n`` identity picked by the integer labels ``i``: shape ``i.shape + (n,)``."""
+        labels = np.asarray(i, dtype=np.int64)
+        rows = np.zeros((labels.size, n), dtype=_dtype(dtype))
+        rows[np.arange(labels.size), labels.ravel()] = 1  # not np.eye(n)[i]: n x n can be huge
+        return NDArray(rows.reshape(labels.shape + (n,)), device=self, dtype=dtype)
 
     def empty(self, shape, dtype: str = "float32") -> "NDArray":
         """An uninitialised array of ``shape``."""
@@ -617,6 +621,10 @@ class NDArray:
     def tanh(self):
         return self._unary("ewise_tanh")
 
+    def sigmoid(self):
+        """The logistic function ``1 / (1 + exp(-x))`` elementwise, in one kernel."""
+        return self._unary("ewise_sigmoid")
+
     # ---- matrix multiplication ------------------------------------------------------------
 
     def __matmul__(self, other: "NDArray") -> "NDArray":
@@ -757,6 +765,89 @@ def exp(a: NDArray) -> NDArray:
 
 def tanh(a: NDArray) -> NDArray:
     return a.tanh()
+
+
+def sigmoid(a: NDArray) -> NDArray:
+    return a.sigmoid()
+
+
+def take_rows(table: NDArray, ids) -> NDArray:
+    """Rows of a 2-d ``table`` by integer ``ids`` (any shape): ``table[ids]``, shape
+    ``ids.shape + (table.shape[1],)`` (an embedding lookup; ``torch.index_select`` on axis 0).
+
+    Raises:
+        ValueError: if ``table`` is not 2-d.
+        IndexError: for an id outside ``0 .. table.shape[0] - 1``, naming it.
+    """
+    if table.ndim != 2:
+        raise ValueError(f"take_rows: expected a 2-d table, got shape {table.shape}")
+    ids = np.asarray(ids, dtype=np.int64)
+    out = NDArray.make(ids.shape + (table.shape[1],), device=table.device, dtype=table.dtype)
+    if ids.size:
+        table.device.take_rows(table.compact()._handle, ids.ravel(), out._handle, table.shape[1])
+    return out
+
+
+def index_add_rows(values: NDArray, ids, num_rows: int) -> NDArray:
+    """The adjoint of ``take_rows``: zeros ``(num_rows, cols)`` with row ``values[r]`` added at
+    ``ids[r]`` for every r (rows that repeat add up; ``torch.index_add`` on axis 0).
+
+    ``values`` has shape ``ids.shape + (cols,)``.
+
+    Raises:
+        ValueError: if the shapes do not match.
+        IndexError: for an id outside ``0 .. num_rows - 1``, naming it.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if values.shape[:-1] != ids.shape:
+        raise ValueError(f"index_add_rows: values of shape {values.shape} do not match ids of "
+                         f"shape {ids.shape} plus one axis")
+    cols = values.shape[-1]
+    out = full((num_rows, cols), 0.0, dtype=values.dtype, device=values.device)
+    if ids.size:
+        values.device.index_add_rows(values.compact()._handle, ids.ravel(), out._handle, cols)
+    return out
+
+
+def _lstm_operands(name: str, pre: NDArray, *state: NDArray) -> tuple[int, int]:
+    batch, hidden = state[0].shape if state[0].ndim == 2 else (-1, -1)
+    if pre.shape != (batch, 4 * hidden) or any(x.shape != (batch, hidden) for x in state) \
+            or any(x.device != pre.device or x.dtype != pre.dtype for x in state):
+        raise ValueError(f"{name}: expected pre (B, 4H) and (B, H) states of one dtype and device, "
+                         f"got {pre.shape} and {[x.shape for x in state]}")
+    return batch, hidden
+
+
+def lstm_gates(pre: NDArray, c: NDArray) -> tuple[NDArray, NDArray]:
+    """One LSTM step's gate arithmetic in one kernel: ``pre`` ``(B, 4H)`` holds the
+    pre-activations of the gates i, f, g, o side by side, ``c`` ``(B, H)`` the cell state.
+    Returns ``(h', c')`` with ``c' = sigmoid(f) c + sigmoid(i) tanh(g)``, ``h' = sigmoid(o)
+    tanh(c')`` (Hochreiter & Schmidhuber, 1997; PyTorch's gate order).
+
+    Raises:
+        ValueError: for mismatched shapes, dtypes or devices.
+    """
+    batch, hidden = _lstm_operands("lstm_gates", pre, c)
+    h_out = NDArray.make((batch, hidden), device=pre.device, dtype=pre.dtype)
+    c_out = NDArray.make((batch, hidden), device=pre.device, dtype=pre.dtype)
+    pre.device.lstm_gates(pre.compact()._handle, c.compact()._handle, h_out._handle, c_out._handle,
+                          batch, hidden)
+    return h_out, c_out
+
+
+def lstm_gates_backward(pre: NDArray, c: NDArray, dh: NDArray, dc: NDArray) -> tuple[NDArray, NDArray]:
+    """The adjoints ``(d pre, d c)`` of ``lstm_gates`` given those of its outputs, ``(dh', dc')``,
+    in one kernel (the gates are recomputed from ``pre`` rather than stored).
+
+    Raises:
+        ValueError: for mismatched shapes, dtypes or devices.
+    """
+    batch, hidden = _lstm_operands("lstm_gates_backward", pre, c, dh, dc)
+    d_pre = NDArray.make(pre.shape, device=pre.device, dtype=pre.dtype)
+    d_c = NDArray.make((batch, hidden), device=pre.device, dtype=pre.dtype)
+    pre.device.lstm_gates_backward(pre.compact()._handle, c.compact()._handle, dh.compact()._handle,
+                                   dc.compact()._handle, d_pre._handle, d_c._handle, batch, hidden)
+    return d_pre, d_c
 
 
 def power(a: NDArray, b) -> NDArray:

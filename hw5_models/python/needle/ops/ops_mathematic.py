@@ -397,8 +397,8 @@ def _broadcastable(source: Sequence[int], target: Sequence[int] | None) -> bool:
         _broadcast_shape(source, target) == tuple(target)
 
 
-__all__ += ["Tanh", "Sigmoid", "GetItem", "ScatterItem", "tanh", "sigmoid", "get_item",
-            "scatter_item"]
+__all__ += ["Tanh", "Sigmoid", "GetItem", "ScatterItem", "TakeRows", "IndexAddRows", "tanh",
+            "sigmoid", "get_item", "scatter_item", "take_rows", "index_add_rows"]
 
 
 class Tanh(TensorOp):
@@ -504,3 +504,48 @@ class ScatterItem(TensorOp):
 def scatter_item(a: Tensor, idxs, shape: Sequence[int]) -> Tensor:
     """Zeros of ``shape`` holding ``a`` at ``[idxs]`` (``ScatterItem``)."""
     return ScatterItem(idxs, shape)(a)
+
+
+class TakeRows(TensorOp):
+    """Rows of a 2-d table by integer ids: ``table[ids]``, shape ``ids.shape + (cols,)`` (an
+    embedding lookup, as ``torch.nn.functional.embedding``). The gradient adds each adjoint row
+    back into the row it came from (``index_add_rows``): rows looked up twice get both.
+
+    Raises:
+        ValueError: if the table is not 2-d; IndexError: for an id outside its rows.
+    """
+
+    def __init__(self, ids):
+        import numpy  # the ids are host data, as PyTorch's index tensors on the CPU
+        self.ids = numpy.asarray(ids).astype(numpy.int64)
+
+    def compute(self, table: NDArray) -> NDArray:
+        raise NotImplementedError("TakeRows.compute: hw5")
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        raise NotImplementedError("TakeRows.gradient: hw5")
+
+
+def take_rows(table: Tensor, ids) -> Tensor:
+    """``table[ids]`` for a 2-d table and integer ids of any shape (``TakeRows``)."""
+    return TakeRows(ids)(table)
+
+
+class IndexAddRows(TensorOp):
+    """Zeros ``(num_rows, cols)`` with ``values[r]`` added into row ``ids[r]``: the adjoint of
+    ``take_rows``, whose own gradient is ``take_rows``."""
+
+    def __init__(self, ids, num_rows: int):
+        import numpy
+        self.ids, self.num_rows = numpy.asarray(ids).astype(numpy.int64), num_rows
+
+    def compute(self, values: NDArray) -> NDArray:
+        return array_api.index_add_rows(values, self.ids, self.num_rows)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        return take_rows(out_grad, self.ids)
+
+
+def index_add_rows(values: Tensor, ids, num_rows: int) -> Tensor:
+    """Zeros ``(num_rows, cols)`` with row ``values[r]`` added at ``ids[r]`` (``IndexAddRows``)."""
+    return IndexAddRows(ids, num_rows)(values)

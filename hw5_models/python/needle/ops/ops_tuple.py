@@ -49,16 +49,17 @@ class TupleGetItem(TensorOp):
         return a[self.index]
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> TensorTuple:
-        from .. import init  # init builds Tensors, so it imports the ops first
         tup = node.inputs[0]
-        zeros: dict[tuple, Tensor] = {}  # one zero Tensor per distinct shape
+        data = out_grad.realize_cached_data()
+        zeros: dict[tuple, Tensor] = {}  # per shape, a view of a single 0: nothing to fill
         parts = []
         for i, shape in enumerate(tup.shape):
             if i == self.index:
                 parts.append(out_grad)
                 continue
             if shape not in zeros:
-                zeros[shape] = init.zeros(*shape, device=out_grad.device, dtype=out_grad.dtype)
+                zero = array_api.full((1,) * len(shape), 0.0, dtype=data.dtype, device=data.device)
+                zeros[shape] = Tensor.make_const(array_api.broadcast_to(zero, shape))
             parts.append(zeros[shape])
         out = make_tuple(*parts)
         out.zero_elements = frozenset(range(len(parts))) - {self.index}

@@ -114,6 +114,36 @@ ewise_exp = _unary(np.exp)
 ewise_tanh = _unary(np.tanh)
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x < -88: sigmoid is then 0
+        return 1 / (1 + np.exp(-x))
+
+
+ewise_sigmoid = _unary(_sigmoid)
+
+
+def _row_indices(name: str, idx, rows: int) -> np.ndarray:
+    idx = np.asarray(idx, dtype=np.int64)
+    bad = idx[(idx < 0) | (idx >= rows)]
+    if bad.size:
+        raise IndexError(f"{name}: row {bad[0]} is outside 0..{rows - 1}")
+    return idx
+
+
+def take_rows(a: Array, idx, out: Array, cols: int) -> None:
+    """``out[r, :] = a[idx[r], :]``: rows of the compact ``a`` (``a.size // cols`` x ``cols``)."""
+    table = a.array.reshape(-1, cols)
+    idx = _row_indices("take_rows", idx, len(table))
+    out.array[:idx.size * cols] = table[idx].ravel()
+
+
+def index_add_rows(a: Array, idx, out: Array, cols: int) -> None:
+    """``out[idx[r], :] += a[r, :]`` for every r (repeated rows add up)."""
+    table = out.array.reshape(-1, cols)
+    idx = _row_indices("index_add_rows", idx, len(table))
+    np.add.at(table, idx, a.array[:idx.size * cols].reshape(-1, cols))
+
+
 def matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p: int) -> None:
     """``out[i] = a[i] @ b[i]`` for ``i < batch``; compact ``(m, n)``, ``(n, p)``, ``(m, p)``."""
     np.matmul(a.array.reshape(batch, m, n), b.array.reshape(batch, n, p),
@@ -131,3 +161,32 @@ def reduce_sum(a: Array, out: Array, outer: int, size: int, inner: int) -> None:
 def reduce_max(a: Array, out: Array, outer: int, size: int, inner: int) -> None:
     """``out[o, i] = max_j a[o, j, i]`` for the compact ``a`` of shape ``(outer, size, inner)``."""
     out.array[:] = a.array.reshape(outer, size, inner).max(axis=1).ravel()
+
+
+def _gates(pre: Array, c: Array, batch: int, hidden: int):
+    p = pre.array[:4 * batch * hidden].reshape(batch, 4, hidden)
+    i, f, o = _sigmoid(p[:, 0]), _sigmoid(p[:, 1]), _sigmoid(p[:, 3])
+    g, c0 = np.tanh(p[:, 2]), c.array[:batch * hidden].reshape(batch, hidden)
+    return i, f, g, o, c0, f * c0 + i * g
+
+
+def lstm_gates(pre: Array, c: Array, h_out: Array, c_out: Array, batch: int, hidden: int) -> None:
+    """One LSTM step's gates: ``pre`` ``(batch, 4 * hidden)`` holds i, f, g, o side by side;
+    ``c' = sigmoid(f) c + sigmoid(i) tanh(g)`` and ``h' = sigmoid(o) tanh(c')``."""
+    *_, o, _, c2 = _gates(pre, c, batch, hidden)
+    c_out.array[:c2.size] = c2.ravel()
+    h_out.array[:c2.size] = (o * np.tanh(c2)).ravel()
+
+
+def lstm_gates_backward(pre: Array, c: Array, dh: Array, dc: Array, dpre: Array, dc_out: Array,
+                        batch: int, hidden: int) -> None:
+    """The adjoints ``(d pre, d c)`` of ``lstm_gates`` given ``(dh', dc')``."""
+    i, f, g, o, c0, c2 = _gates(pre, c, batch, hidden)
+    t = np.tanh(c2)
+    shape = (batch, hidden)
+    dh_, dc_ = dh.array[:c2.size].reshape(shape), dc.array[:c2.size].reshape(shape)
+    dc2 = dc_ + dh_ * o * (1 - t * t)
+    blocks = np.stack([dc2 * g * i * (1 - i), dc2 * c0 * f * (1 - f), dc2 * i * (1 - g * g),
+                       dh_ * t * o * (1 - o)], axis=1)
+    dpre.array[:blocks.size] = blocks.ravel()
+    dc_out.array[:c2.size] = (dc2 * f).ravel()

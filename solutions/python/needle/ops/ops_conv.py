@@ -181,11 +181,14 @@ class Conv(TensorOp):
         (ph, pw), s = self.padding, self.stride
         # Put each output's adjoint back where its window started: (N, H_out*s, W_out*s, C_out).
         G = dilate(out_grad, (1, 2), s - 1) if s > 1 else out_grad
-        # dA: a full correlation of G with the kernel turned 180 degrees, C_in and C_out swapped.
-        B_flipped = transpose(flip(B, (0, 1)), (2, 3))
-        dA = conv(G, B_flipped, padding=(KH - 1 - ph, KW - 1 - pw))
-        if dA.shape[1:3] != (H, W):  # rows past the last window got no gradient
-            dA = get_item(dA, (slice(None), slice(0, H), slice(0, W), slice(None)))
+        if A.requires_grad:
+            # dA: a full correlation of G with the kernel turned 180 degrees, C_in and C_out swapped.
+            B_flipped = transpose(flip(B, (0, 1)), (2, 3))
+            dA = conv(G, B_flipped, padding=(KH - 1 - ph, KW - 1 - pw))
+            if dA.shape[1:3] != (H, W):  # rows past the last window got no gradient
+                dA = get_item(dA, (slice(None), slice(0, H), slice(0, W), slice(None)))
+        else:  # the images are data: no adjoint is needed, so skip a whole convolution
+            dA = None
         # dB: correlate A (batch and channels swapped) with G as the kernel, without the
         # trailing zeros of dilate: out_grad[i] sits at i * s, for i up to H_out - 1.
         H_out, W_out = out_grad.shape[1:3]
