@@ -7,8 +7,10 @@ seconds. Each thread count runs in a fresh interpreter with ``OMP_NUM_THREADS``,
 them once), and with PyTorch and needle's backend told the same.
 
 Ratios: for throughput rows (matmul, element-wise, reductions) ``speed`` is needle's throughput
-over the reference's (>= 1 means needle is as fast or faster); for the training epoch it is the
-reference's time over needle's, the same reading. Targets are DESIGN.md section 5's.
+over the reference's (>= 1 means needle is as fast or faster); for training steps and epochs it
+is the reference's time over needle's, the same reading. Targets are DESIGN.md section 5's and,
+for the hw5 models (conv2d, LSTM language model: "at most 2x PyTorch's time", so >= 0.5), the
+issue's.
 
 Usage::
 
@@ -30,7 +32,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "solutions" / "python"), str(REPO / "solutions" / "src")]
+sys.path[:0] = [str(REPO / "solutions" / "python"), str(REPO / "solutions" / "src"),
+                str(REPO / "solutions")]
 
 # (row, reference, target on speed, threads at which the target applies)
 TARGETS = {
@@ -39,6 +42,9 @@ TARGETS = {
     "sum axis 0, 4096x4096": (1.0, None), "sum axis 1, 4096x4096": (1.0, None),
     "max axis 0, 4096x4096": (1.0, None), "max axis 1, 4096x4096": (1.0, None),
     "MLP epoch 784-100-10": (1.0, None),
+    "conv2d 3-16-32, 32x32, fwd+bwd": (0.5, None),
+    "LSTM LM step, vocab 3430": (0.5, None),
+    "LSTM LM step, vocab 10000": (0.5, None),
     "GPU matmul 4096x4096": (0.5, None),
 }
 
@@ -163,6 +169,143 @@ def mlp_epoch_row(quick: bool) -> dict | None:
     return entry
 
 
+def _torch_resnet9(torch):
+    """ResNet9 (``apps/models.py``'s architecture) in PyTorch, for the epoch row."""
+    nn = torch.nn
+
+    def block(a, b, k, s):
+        return nn.Sequential(nn.Conv2d(a, b, k, s, padding=k // 2), nn.BatchNorm2d(b), nn.ReLU())
+
+    class Residual(nn.Module):
+        def __init__(self, *layers):
+            super().__init__()
+            self.fn = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.fn(x) + x
+
+    return nn.Sequential(block(3, 16, 7, 4), block(16, 32, 3, 2),
+                         Residual(block(32, 32, 3, 1), block(32, 32, 3, 1)),
+                         block(32, 64, 3, 2), block(64, 128, 3, 2),
+                         Residual(block(128, 128, 3, 1), block(128, 128, 3, 1)),
+                         nn.Flatten(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def _step_row(name, unit, scale, needle_step, torch_step, runs: int, sync=None) -> dict:
+    """Time ``needle_step`` and ``torch_step`` (fastest of ``runs`` after a warm-up), reported as
+    ``scale`` times a step's seconds (ms per step, or seconds per epoch)."""
+    t_needle = best_time(needle_step, budget=0, min_runs=runs)
+    entry = {"row": name, "unit": unit, "needle": t_needle * scale}
+    if torch_step is not None:
+        def timed():
+            torch_step()
+            if sync:
+                sync()
+        t_torch = best_time(timed, budget=0, min_runs=runs)
+        entry.update(torch=t_torch * scale, speed_vs_torch=t_torch / t_needle)
+    return entry
+
+
+def model_rows(quick: bool, device=None, prefix: str = "") -> list[dict]:
+    """hw5's models, a training step each in needle (on ``device``, default cpu()) and PyTorch
+    (on the CPU, or the GPU for the GPU rows), the same shapes and the same work:
+
+    - conv2d forward and backward: two 3x3 convolutions 3 -> 16 -> 32 channels over a batch of
+      32 images of 32 x 32 (the weights' gradients; the images need none);
+    - an LSTM language model step (embedding, 1-layer LSTM, linear to the vocabulary, softmax
+      loss, backward, SGD) at T = 35, B = 20, E = H = 100, for the news sample's vocabulary
+      (3,430) and PTB's (10,000);
+    - a ResNet9 CIFAR-10 epoch: 50,000 images in batches of 128 (Adam), timed over a few
+      batches of random images and scaled to the 391 batches of an epoch.
+    """
+    import numpy as np
+
+    import needle as ndl
+    import needle.nn as nn
+    from apps.models import LanguageModel, ResNet9
+    torch = _torch()
+    device = device or ndl.cpu()
+    tdev = "cuda" if prefix else "cpu"
+    sync = torch.cuda.synchronize if torch is not None and prefix else None
+    rng = np.random.default_rng(0)
+    runs = 2 if quick else 5
+    rows = []
+
+    x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
+    ndl.manual_seed(0)
+    c1, c2 = nn.Conv(3, 16, 3, device=device), nn.Conv(16, 32, 3, device=device)
+
+    def needle_conv():
+        c2(c1(ndl.Tensor(x, device=device))).sum().backward()
+
+    torch_conv = None
+    if torch is not None:
+        t1 = torch.nn.Conv2d(3, 16, 3, padding=1).to(tdev)
+        t2 = torch.nn.Conv2d(16, 32, 3, padding=1).to(tdev)
+        tx = torch.from_numpy(x).to(tdev)
+
+        def torch_conv():
+            t2(t1(tx)).sum().backward()
+    rows.append(_step_row(f"{prefix}conv2d 3-16-32, 32x32, fwd+bwd", "ms/step", 1e3, needle_conv,
+                          torch_conv, runs, sync))
+
+    T, B, E = 35, 20, 100
+    for vocab in ((3430,) if quick else (3430, 10000)):
+        ids = rng.integers(0, vocab, (T + 1, B))
+        ndl.manual_seed(0)
+        lm = LanguageModel(E, vocab, E, seq_model="lstm", device=device)
+        opt, loss_fn = ndl.optim.SGD(lm.parameters(), lr=0.1), nn.SoftmaxLoss()
+        X = ndl.Tensor(ids[:-1], device=device)
+        Y = ndl.Tensor(ids[1:].ravel(), device=device)
+
+        def needle_lm():
+            opt.zero_grad()
+            loss_fn(lm(X)[0], Y).backward()
+            opt.step()
+
+        torch_lm = None
+        if torch is not None:
+            emb, lstm = torch.nn.Embedding(vocab, E).to(tdev), torch.nn.LSTM(E, E).to(tdev)
+            out = torch.nn.Linear(E, vocab).to(tdev)
+            params = [*emb.parameters(), *lstm.parameters(), *out.parameters()]
+            topt = torch.optim.SGD(params, lr=0.1)
+            tX, tY = torch.from_numpy(ids[:-1]).to(tdev), torch.from_numpy(ids[1:].ravel()).to(tdev)
+
+            def torch_lm():
+                topt.zero_grad()
+                h, _ = lstm(emb(tX))
+                torch.nn.functional.cross_entropy(out(h.reshape(-1, E)), tY).backward()
+                topt.step()
+        rows.append(_step_row(f"{prefix}LSTM LM step, vocab {vocab}", "ms/step", 1e3, needle_lm,
+                              torch_lm, runs, sync))
+
+    images = rng.random((128, 3, 32, 32), dtype=np.float32)
+    labels = rng.integers(0, 10, 128)
+    ndl.manual_seed(0)
+    net = ResNet9(device=device)
+    nopt = ndl.optim.Adam(net.parameters(), lr=0.001)
+
+    def needle_batch():
+        nopt.zero_grad()
+        nn.SoftmaxLoss()(net(ndl.Tensor(images, device=device)),
+                         ndl.Tensor(labels, device=device)).backward()
+        nopt.step()
+
+    torch_batch = None
+    if torch is not None:
+        tnet = _torch_resnet9(torch).to(tdev)
+        tnopt = torch.optim.Adam(tnet.parameters(), lr=0.001)
+        ti, tl = torch.from_numpy(images).to(tdev), torch.from_numpy(labels).to(tdev)
+
+        def torch_batch():
+            tnopt.zero_grad()
+            torch.nn.functional.cross_entropy(tnet(ti), tl).backward()
+            tnopt.step()
+    rows.append(_step_row(f"{prefix}ResNet9 CIFAR-10 epoch (est.)", "s/epoch", 391, needle_batch,
+                          torch_batch, 2 if quick else 3, sync))
+    return rows
+
+
 def gpu_rows() -> list[dict]:
     """The CUDA backend on a real GPU against PyTorch (cuBLAS and its own kernels), when lent.
 
@@ -200,7 +343,7 @@ def gpu_rows() -> list[dict]:
     for axis in (0, 1):
         row(f"GPU sum axis {axis}, 4096x4096", 4096 ** 2 / 1e9, lambda ax=axis: A.sum(axis=ax),
             lambda ax=axis: T.sum(ax), "Gelem/s")
-    return rows
+    return rows + model_rows(False, device=ndl.cuda(), prefix="GPU ")
 
 
 def _torch():
@@ -220,6 +363,7 @@ def worker(threads: int, quick: bool) -> list[dict]:
     mlp = mlp_epoch_row(quick)
     if mlp:
         rows.append(mlp)
+    rows += model_rows(quick)
     if threads == 1:  # GPU rows once: host threads do not change them
         rows += gpu_rows()
     for r in rows:

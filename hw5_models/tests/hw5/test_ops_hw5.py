@@ -138,3 +138,65 @@ def test_getitem_rejects_bad_indices(device):
         x[0, 0, 0]
     with pytest.raises(TypeError, match="expected an int, a slice"):
         x[0.5]
+
+
+# ---- given code: the backend kernels behind Embedding, Sigmoid and the fused LSTM cell ------
+
+BACKENDS = [pytest.param("cpu", marks=pytest.mark.student_backend), "cpu_numpy", "cuda_emu"]
+
+
+def backend(name):
+    device = ndl.cuda(emulate=True) if name == "cuda_emu" else getattr(ndl, name)()
+    if not device.enabled():
+        pytest.skip(f"{device!r} is not built here")
+    return device
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_take_rows_index_add_rows_and_sigmoid_kernels(name, dtype):
+    from needle.backend_ndarray import NDArray, index_add_rows, take_rows
+    device = backend(name)
+    table = random((7, 3)).astype(dtype)
+    ids = np.array([[1, 6], [1, 0]])
+    np.testing.assert_array_equal(take_rows(NDArray(table, device=device), ids).numpy(), table[ids])
+    values = random((2, 2, 3), 1).astype(dtype)
+    expected = np.zeros((7, 3), dtype)
+    np.add.at(expected, ids, values)  # row 1 twice: both added
+    np.testing.assert_allclose(index_add_rows(NDArray(values, device=device), ids, 7).numpy(),
+                               expected, rtol=1e-6)
+    with pytest.raises(IndexError, match="row 7 is outside 0..6"):
+        take_rows(NDArray(table, device=device), [0, 7])
+    x = np.array([-200.0, -30.0, -1.0, 0.0, 2.5, 100.0], dtype)
+    np.testing.assert_allclose(NDArray(x, device=device).sigmoid().numpy(),
+                               1 / (1 + np.exp(-x.astype(np.float64))), rtol=1e-6, atol=1e-30)
+
+
+def lstm_reference(pre, c, dh, dc):
+    """The gates and their adjoints in float64 NumPy, written out."""
+    H = c.shape[1]
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    i, f, g, o = sig(pre[:, :H]), sig(pre[:, H:2 * H]), np.tanh(pre[:, 2 * H:3 * H]), sig(pre[:, 3 * H:])
+    c2 = f * c + i * g
+    t = np.tanh(c2)
+    dc2 = dc + dh * o * (1 - t ** 2)
+    d_pre = np.concatenate([dc2 * g * i * (1 - i), dc2 * c * f * (1 - f), dc2 * i * (1 - g ** 2),
+                            dh * t * o * (1 - o)], axis=1)
+    return o * t, c2, d_pre, dc2 * f
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("dtype,rtol", [("float32", 2e-6), ("float64", 1e-13)])
+def test_fused_lstm_gate_kernels(name, dtype, rtol):
+    from needle.backend_ndarray import NDArray, lstm_gates, lstm_gates_backward
+    device = backend(name)
+    # pre-activations across tanh's series/exp switch at 0.0625 and into saturation
+    pre = np.concatenate([random((3, 20), 0) * 4, random((3, 20), 1) * 0.05], axis=1)
+    c, dh, dc = random((3, 10), 2), random((3, 10), 3), random((3, 10), 4)
+    arrays = [NDArray(a.astype(dtype), device=device) for a in (pre, c, dh, dc)]
+    h2, c2 = lstm_gates(*arrays[:2])
+    d_pre, d_c = lstm_gates_backward(*arrays)
+    for got, want in zip((h2, c2, d_pre, d_c), lstm_reference(pre, c, dh, dc)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=rtol, atol=rtol)
+    with pytest.raises(ValueError, match=r"expected pre \(B, 4H\)"):
+        lstm_gates(arrays[0], NDArray(random((3, 9)).astype(dtype), device=device))

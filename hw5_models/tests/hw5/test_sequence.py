@@ -160,3 +160,38 @@ def test_embedding_looks_up_rows_and_accumulates_gradients():
     assert abs(w.mean()) < 0.01 and abs(w.std() - 1) < 0.01  # N(0, 1), as torch.nn.Embedding
     with pytest.raises(ValueError, match="id 6 is outside 0..5"):
         emb(ndl.Tensor([[6]]))
+
+
+def test_fused_lstm_gates_op_gradients_by_central_differences():
+    from test_ops_hw5 import check_gradients
+    pre, c = random((3, 8), 0) * 2, random((3, 2), 1)
+
+    def step(pre_t, c_t):
+        h, c_next = ndl.nn.lstm_gates(pre_t, c_t)
+        return ndl.stack([h, c_next * 0.5], 0)  # both outputs reach the loss
+
+    check_gradients(step, pre, c, device=ndl.cpu())
+
+
+def test_fused_lstm_gates_recorded_backward_matches_and_differentiates():
+    # create_graph=True takes the needle-ops path: same adjoints, and they differentiate again
+    pre = ndl.Tensor(random((2, 8), 0), dtype="float64", requires_grad=True)
+    c = ndl.Tensor(random((2, 2), 1), dtype="float64", requires_grad=True)
+    h, c_next = ndl.nn.lstm_gates(pre, c)
+    (h * h + c_next).sum().backward()
+    fast = pre.grad.numpy()
+    h, c_next = ndl.nn.lstm_gates(pre, c)
+    (h * h + c_next).sum().backward(create_graph=True)
+    np.testing.assert_allclose(pre.grad.numpy(), fast, rtol=1e-12)
+    second = pre.grad.sum()
+    second.backward()
+    assert pre.grad.shape == (2, 8) and np.all(np.isfinite(pre.grad.numpy()))
+
+    def grad_sum(values):
+        p = ndl.Tensor(values, dtype="float64", requires_grad=True)
+        hh, cc = ndl.nn.lstm_gates(p, ndl.Tensor(random((2, 2), 1), dtype="float64"))
+        (hh * hh + cc).sum().backward()
+        return float(p.grad.numpy().sum())
+
+    np.testing.assert_allclose(pre.grad.numpy(), numerical_gradient(grad_sum, random((2, 8), 0)),
+                               rtol=1e-5, atol=1e-7)

@@ -98,10 +98,14 @@ class BackendDevice:
 
     def one_hot(self, n: int, i, dtype: str = "float32") -> "NDArray":
         """Rows of the ``n x n`` identity picked by the integer labels ``i``: shape ``i.shape + (n,)``."""
-        labels = np.asarray(i, dtype=np.int64)
-        rows = np.zeros((labels.size, n), dtype=_dtype(dtype))
-        rows[np.arange(labels.size), labels.ravel()] = 1  # not np.eye(n)[i]: n x n can be huge
-        return NDArray(rows.reshape(labels.shape + (n,)), device=self, dtype=dtype)
+        labels = np.asarray(i, dtype=np.int64).ravel()
+        if labels.size and (labels.min() < 0 or labels.max() >= n):
+            raise ValueError(f"one_hot: a label is outside 0..{n - 1}")
+        # On the device: a 1 added into row i * n + label of zeros (m * n, 1), with no m x n host
+        # array to build and copy over (nor np.eye(n), which is n x n).
+        ones = full((labels.size, 1), 1.0, dtype=dtype, device=self)
+        flat = index_add_rows(ones, np.arange(labels.size) * n + labels, labels.size * n)
+        return flat.reshape(np.asarray(i).shape + (n,))
 
     def empty(self, shape, dtype: str = "float32") -> "NDArray":
         """An uninitialised array of ``shape``."""

@@ -84,8 +84,8 @@ class EWiseMul(EWiseBinaryOp):
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
         ### BEGIN SOLUTION hw1
-        a, b = node.inputs
-        return out_grad * b, out_grad * a
+        a, b = node.inputs  # (None for a constant factor, such as a mask or a one-hot matrix)
+        return out_grad * b if a.requires_grad else None, out_grad * a if b.requires_grad else None
         ### END SOLUTION
 
 
