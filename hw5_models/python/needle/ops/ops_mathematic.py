@@ -434,31 +434,6 @@ def sigmoid(a: Tensor) -> Tensor:
     return Sigmoid()(a)
 
 
-def _index(idxs, shape: tuple[int, ...]) -> tuple[int | slice, ...]:
-    """``idxs`` as one int or slice per axis, checked against ``shape`` (NumPy's basic indexing)."""
-    idxs = idxs if isinstance(idxs, tuple) else (idxs,)
-    if sum(idx is Ellipsis for idx in idxs) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
-    if Ellipsis in idxs:
-        at = idxs.index(Ellipsis)
-        idxs = idxs[:at] + (slice(None),) * (len(shape) - len(idxs) + 1) + idxs[at + 1:]
-    if len(idxs) > len(shape):
-        raise IndexError(f"too many indices for a Tensor of shape {shape}: {len(idxs)}")
-    out: list[int | slice] = []
-    for axis, n in enumerate(shape):
-        idx = idxs[axis] if axis < len(idxs) else slice(None)
-        if isinstance(idx, slice):
-            out.append(idx)
-        elif hasattr(idx, "__index__") and not isinstance(idx, bool):
-            if not -n <= int(idx) < n:
-                raise IndexError(f"index {idx} is out of range for axis {axis} of size {n}")
-            out.append(int(idx) % n)
-        else:
-            raise TypeError(f"Tensor index {idx!r} on axis {axis}: expected an int, a slice or "
-                            f"..., got {type(idx).__name__}")
-    return tuple(out)
-
-
 class GetItem(TensorOp):
     """``a[idxs]`` with ints, slices (any step) and ``...``, as NumPy's basic indexing: an int
     drops its axis, a slice keeps it. The gradient scatters ``out_grad`` into zeros of ``a``'s
@@ -469,7 +444,7 @@ class GetItem(TensorOp):
         self.idxs = idxs
 
     def __call__(self, a: Tensor) -> Tensor:
-        self.idxs = _index(self.idxs, a.shape)
+        self.idxs = array_api.normalize_index(self.idxs, a.shape, "Tensor")
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -490,7 +465,7 @@ class ScatterItem(TensorOp):
 
     def __init__(self, idxs, shape: Sequence[int]):
         self.shape = tuple(shape)
-        self.idxs = _index(idxs, self.shape)
+        self.idxs = array_api.normalize_index(idxs, self.shape, "Tensor")
 
     def compute(self, a: NDArray) -> NDArray:
         out = array_api.full(self.shape, 0.0, dtype=a.dtype, device=a.device)

@@ -32,7 +32,7 @@ __all__ = [
     "NDArray", "BackendDevice", "cpu", "cpu_numpy", "default_device", "set_default_device",
     "all_devices", "array", "empty", "full", "broadcast_to", "reshape", "swapaxes", "maximum",
     "log", "exp", "tanh", "sigmoid", "power", "flip", "pad", "stack", "matmul", "take_rows",
-    "index_add_rows", "lstm_gates", "lstm_gates_backward",
+    "index_add_rows", "lstm_gates", "lstm_gates_backward", "normalize_index",
 ]  # and sum, max: left out of __all__ so that `import *` never shadows the builtins
 ### BEGIN FROM hw4
 __all__ += ["cuda"]
@@ -495,28 +495,7 @@ class NDArray:
 
     def _normalize_index(self, idxs) -> tuple[int | slice, ...]:
         """``idxs`` as one int (non-negative, checked) or slice per axis."""
-        idxs = idxs if isinstance(idxs, tuple) else (idxs,)
-        if builtins.sum(idx is Ellipsis for idx in idxs) > 1:
-            raise IndexError("an index can only have a single ellipsis ('...')")
-        explicit = builtins.sum(idx is not Ellipsis for idx in idxs)
-        if explicit > self.ndim:
-            raise IndexError(f"too many indices for an array of shape {self._shape}: {explicit}")
-        if Ellipsis in idxs:
-            at = idxs.index(Ellipsis)
-            idxs = idxs[:at] + (slice(None),) * (self.ndim - explicit) + idxs[at + 1:]
-        idxs = idxs + (slice(None),) * (self.ndim - len(idxs))
-        out = []
-        for axis, (idx, n) in enumerate(zip(idxs, self._shape)):
-            if isinstance(idx, slice):
-                out.append(idx)
-            elif isinstance(idx, (int, np.integer)) and not isinstance(idx, bool):
-                if not -n <= idx < n:
-                    raise IndexError(f"index {idx} is out of range for axis {axis} of size {n}")
-                out.append(int(idx) % n)
-            else:
-                raise TypeError(f"NDArray index {idx!r} on axis {axis}: expected an int, a slice "
-                                f"or ..., got {type(idx).__name__}")
-        return tuple(out)
+        return normalize_index(idxs, self._shape)
 
     def __setitem__(self, idxs, other) -> None:
         """Assign an array (broadcast to the selection's shape) or a number to ``self[idxs]``.
@@ -753,6 +732,38 @@ def _reduce(a: NDArray, axis, keepdims: bool, kernel: str) -> NDArray:
 
 
 # ---- module-level functions: the ``array_api`` that needle's ops call ---------------------
+
+def normalize_index(idxs, shape: tuple[int, ...], kind: str = "NDArray") -> tuple[int | slice, ...]:
+    """NumPy's basic index ``idxs`` (ints, slices, one ``...``) as one int (made non-negative and
+    checked) or slice per axis of ``shape``; ``kind`` names the indexed thing in errors.
+
+    Raises:
+        IndexError: for an int outside its axis, naming both, too many indices, or two ``...``.
+        TypeError: for an index that is not an int, slice or Ellipsis.
+    """
+    idxs = idxs if isinstance(idxs, tuple) else (idxs,)
+    if builtins.sum(idx is Ellipsis for idx in idxs) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    explicit = builtins.sum(idx is not Ellipsis for idx in idxs)
+    if explicit > len(shape):
+        raise IndexError(f"too many indices for a {kind} of shape {shape}: {explicit}")
+    if Ellipsis in idxs:
+        at = idxs.index(Ellipsis)
+        idxs = idxs[:at] + (slice(None),) * (len(shape) - explicit) + idxs[at + 1:]
+    idxs = idxs + (slice(None),) * (len(shape) - len(idxs))
+    out = []
+    for axis, (idx, n) in enumerate(zip(idxs, shape)):
+        if isinstance(idx, slice):
+            out.append(idx)
+        elif isinstance(idx, (int, np.integer)) and not isinstance(idx, bool):
+            if not -n <= idx < n:
+                raise IndexError(f"index {idx} is out of range for axis {axis} of size {n}")
+            out.append(int(idx) % n)
+        else:
+            raise TypeError(f"{kind} index {idx!r} on axis {axis}: expected an int, a slice "
+                            f"or ..., got {type(idx).__name__}")
+    return tuple(out)
+
 
 def array(a, dtype=None, device: BackendDevice | None = None) -> NDArray:
     """An NDArray holding a copy of ``a`` (NumPy array, list, number or NDArray)."""
