@@ -39,8 +39,8 @@ def download(url: str, path: Path) -> None:
 
 def md5(path: Path) -> str:
     digest = hashlib.md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
 

@@ -17,14 +17,16 @@ from grader.runner import has_gpu
 COURSE = load_course()
 
 
-def build_and_test(folder, env, tmp_path):
-    """``make build`` then every test in ``folder``; returns the outcomes by test id."""
+def build_and_test(folder, env, tmp_path, *selection: str):
+    """``make build`` then the tests in ``folder`` (all, or ``selection``: pytest arguments);
+    returns the outcomes by test id."""
     build = subprocess.run(["make", "build", f"PYTHON={sys.executable}"], cwd=folder, env=env,
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stdout + build.stderr
     outcomes = tmp_path / f"{folder.name}-outcomes.json"
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "grader.pytest_outcomes",
-                          "-p", "no:randomly", "tests"], cwd=folder, capture_output=True, text=True,
+                          "-p", "no:randomly", *(selection or ("tests",))], cwd=folder,
+                         capture_output=True, text=True,
                          env={**env, "NEEDLE_OUTCOMES": str(outcomes)})
     assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     return json.loads(outcomes.read_text())
@@ -76,7 +78,9 @@ def test_handout_filled_with_reference_code_passes_every_test(homework, tmp_path
     assert sorted(filled_names) == sorted(r.qualname for r in handout.stubs)
     folder = tmp_path / homework.dir
     handouts.write(handout, folder)
-    outcomes = build_and_test(folder, env, tmp_path)
+    # This homework's own tests, less the slow training runs: the earlier homeworks' tests run
+    # in their own handouts, and every test, slow ones included, runs on solutions/ (make test).
+    outcomes = build_and_test(folder, env, tmp_path, f"tests/{homework.id}", "-m", "not slow")
     failed = {name: o for name, o in outcomes.items()
               if o["outcome"] != "passed" and not skipped_for_want_of_a_gpu(name, o)}
     assert not failed and len(outcomes) > 20

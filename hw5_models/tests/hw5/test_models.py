@@ -167,3 +167,20 @@ def test_lstm_language_model_beats_a_unigram_model_on_the_news_sample(tmp_path):
     assert (tmp_path / "lm_curves.png").stat().st_size > 10_000
     state = dict(np.load(tmp_path / "lm_epoch2.npz"))
     assert state["embedding.weight"].shape == (3430, 128)
+
+
+@pytest.mark.question(6)
+def test_cifar10_command_trains_evaluates_and_saves(tmp_path, capsys):
+    from apps.models import main
+    rng = np.random.default_rng(3)
+    for name, n in (("data_batch_1", 12), ("test_batch", 6)):
+        ndl.data.write_cifar10_batch(tmp_path / name, rng.integers(0, 256, (n, 3, 32, 32),
+                                                                    dtype=np.uint8),
+                                     rng.integers(0, 10, n))
+    assert main(["cifar10", "--epochs", "1", "--data", str(tmp_path), "--out",
+                 str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "train accuracy" in printed and "test accuracy" in printed
+    assert (tmp_path / "out" / "resnet9_curves.png").exists()
+    state = dict(np.load(tmp_path / "out" / "resnet9_epoch1.npz"))
+    assert sum(v.size for k, v in state.items() if "running" not in k) == 431_946
