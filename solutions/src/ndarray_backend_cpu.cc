@@ -407,11 +407,12 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
     std::fill(out, out + m * p, T(0));
     return;
   }
-  if (p <= K::W) {
-    // A narrow b (p <= W, one vector: a convolution's 16 output channels, say). The 2-vector
-    // micro-kernel would waste half its lanes or more, and packing a would cost more than the
-    // product. Instead, b is padded once to W lanes and each group of R = 8 rows of a streams
-    // through unpacked: per k, one vector of b and R broadcasts of a into R accumulators.
+  if (p <= K::W && n * K::W * sizeof(T) <= (size_t(256) << 10)) {
+    // A narrow b (p <= W, one vector: a convolution's 16 output channels, say) that is not deep
+    // (a deep one goes to the k-split below). The 2-vector micro-kernel would waste half its
+    // lanes or more, and packing a would cost more than the product. Instead, b is padded once
+    // to W lanes and each group of R = 8 rows of a streams through unpacked: per k, one vector
+    // of b and R broadcasts of a into R accumulators.
     using Vec = typename K::Vec;
     constexpr size_t R = 8;
     Buffer<T> bp(n * K::W);
