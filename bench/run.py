@@ -117,7 +117,7 @@ def kernel_rows(quick: bool) -> list[dict]:
     return rows
 
 
-def mlp_epoch_row(quick: bool) -> dict | None:
+def mlp_epoch_row(quick: bool) -> dict:
     """One SGD epoch of a 784-100-10 ReLU MLP, batch 100, in needle (cpu()) and PyTorch.
 
     The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
@@ -149,24 +149,20 @@ def mlp_epoch_row(quick: bool) -> dict | None:
             loss.backward()
             opt.step()
 
-    t_needle = best_time(needle_epoch, budget=0, min_runs=2)
-    entry = {"row": "MLP epoch 784-100-10", "unit": "s/epoch", "needle": t_needle}
-    if torch is None:
-        return entry
-    tnet = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
-    topt, tloss = torch.optim.SGD(tnet.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()
-    tX, ty = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    torch_epoch = None
+    if torch is not None:
+        tnet = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(),
+                                   torch.nn.Linear(100, 10))
+        topt, tloss = torch.optim.SGD(tnet.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()
+        tX, ty = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
 
-    def torch_epoch():
-        for i in range(0, count, batch):
-            loss = tloss(tnet(tX[i:i + batch]), ty[i:i + batch])
-            topt.zero_grad()
-            loss.backward()
-            topt.step()
-
-    t_torch = best_time(torch_epoch, budget=0, min_runs=2)
-    entry.update(torch=t_torch, speed_vs_torch=t_torch / t_needle)
-    return entry
+        def torch_epoch():
+            for i in range(0, count, batch):
+                loss = tloss(tnet(tX[i:i + batch]), ty[i:i + batch])
+                topt.zero_grad()
+                loss.backward()
+                topt.step()
+    return _step_row("MLP epoch 784-100-10", "s/epoch", 1, needle_epoch, torch_epoch, 2)
 
 
 def _torch_resnet9(torch):
@@ -360,9 +356,7 @@ def worker(threads: int, quick: bool) -> list[dict]:
     import needle as ndl
     ndl.cpu().set_num_threads(threads)
     rows = kernel_rows(quick)
-    mlp = mlp_epoch_row(quick)
-    if mlp:
-        rows.append(mlp)
+    rows.append(mlp_epoch_row(quick))
     rows += model_rows(quick)
     if threads == 1:  # GPU rows once: host threads do not change them
         rows += gpu_rows()

@@ -472,14 +472,12 @@ class TensorTuple(Value):
             raise ValueError(f"TensorTuple + {type(other).__name__}: expected a TensorTuple of "
                              f"length {len(self)}")
         mine, theirs = self.zero_elements, other.zero_elements
-        if is_grad_enabled() and (self.requires_grad or other.requires_grad):
-            out = needle_ops.make_tuple(*[b if i in mine else a if i in theirs else a + b
-                                          for i, (a, b) in enumerate(zip(self, other))])
-        else:  # constants: add the arrays without recording anything
-            out = TensorTuple.make_const(tuple(
-                b if i in mine else a if i in theirs else a + b
-                for i, (a, b) in enumerate(zip(self.realize_cached_data(),
-                                               other.realize_cached_data()))))
+        # Recorded: add the element Tensors; constants: add the arrays, recording nothing.
+        recorded = is_grad_enabled() and (self.requires_grad or other.requires_grad)
+        pairs = zip(self, other) if recorded else zip(self.realize_cached_data(),
+                                                     other.realize_cached_data())
+        sums = [b if i in mine else a if i in theirs else a + b for i, (a, b) in enumerate(pairs)]
+        out = needle_ops.make_tuple(*sums) if recorded else TensorTuple.make_const(tuple(sums))
         out.zero_elements = mine & theirs
         return out
 

@@ -67,6 +67,14 @@ def _input_part(cell: Module, X: Tensor) -> Tensor:
     return out
 
 
+def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
+    """``_input_part`` of a whole sequence ``X`` ``(T, B, input_size)`` in one matmul, split into
+    its ``T`` steps of ``(B, G * hidden_size)``."""
+    T, B, features = X.shape
+    parts = _input_part(cell, ops.reshape(X, (T * B, features)))
+    return ops.split(ops.reshape(parts, (T, B, parts.shape[1])), 0)
+
+
 def _check_sequence(name: str, X: Tensor, input_size: int) -> None:
     if X.ndim != 3 or X.shape[2] != input_size:
         raise ValueError(f"{name}: expected input (seq_len, batch, {input_size}), got {X.shape}")

@@ -78,6 +78,14 @@ def _input_part(cell: Module, X: Tensor) -> Tensor:
     return out
 
 
+def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
+    """``_input_part`` of a whole sequence ``X`` ``(T, B, input_size)`` in one matmul, split into
+    its ``T`` steps of ``(B, G * hidden_size)``."""
+    T, B, features = X.shape
+    parts = _input_part(cell, ops.reshape(X, (T * B, features)))
+    return ops.split(ops.reshape(parts, (T, B, parts.shape[1])), 0)
+
+
 def _check_sequence(name: str, X: Tensor, input_size: int) -> None:
     if X.ndim != 3 or X.shape[2] != input_size:
         raise ValueError(f"{name}: expected input (seq_len, batch, {input_size}), got {X.shape}")
@@ -102,15 +110,12 @@ class RNN(Module):
     def forward(self, X: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         _check_sequence("RNN", X, self.input_size)
         ### BEGIN SOLUTION hw5
-        T, B = X.shape[:2]
         h_in = ops.split(h0, 0) if h0 is not None else [None] * self.num_layers
         h_out = []
         for cell, h in zip(self.rnn_cells, h_in):
-            x_parts = ops.split(ops.reshape(_input_part(cell, ops.reshape(X, (T * B, X.shape[2]))),
-                                            (T, B, self.hidden_size)), 0)
             outputs = []
-            for t in range(T):
-                h = cell._step(x_parts[t], h)
+            for x_part in _step_inputs(cell, X):
+                h = cell._step(x_part, h)
                 outputs.append(h)
             h_out.append(h)
             X = ops.stack(outputs, 0)
@@ -227,16 +232,13 @@ class LSTM(Module):
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         _check_sequence("LSTM", X, self.input_size)
         ### BEGIN SOLUTION hw5
-        T, B = X.shape[:2]
         states = (zip(ops.split(h[0], 0), ops.split(h[1], 0)) if h is not None
                   else [None] * self.num_layers)
         h_out, c_out = [], []
         for cell, state in zip(self.lstm_cells, states):
-            x_parts = ops.split(ops.reshape(_input_part(cell, ops.reshape(X, (T * B, X.shape[2]))),
-                                            (T, B, 4 * self.hidden_size)), 0)
             outputs = []
-            for t in range(T):
-                state = cell._step(x_parts[t], state)
+            for x_part in _step_inputs(cell, X):
+                state = cell._step(x_part, state)
                 outputs.append(state[0])
             h_out.append(state[0])
             c_out.append(state[1])
