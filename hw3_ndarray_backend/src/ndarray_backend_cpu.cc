@@ -311,29 +311,28 @@ struct Exp {
   double operator()(double x) const { return std::exp(x); }
 };
 struct Tanh { template <typename T> T operator()(T x) const { return std::tanh(x); } };
-// exp(-x) overflows to inf for very negative x, and 1 / inf is the correct limit 0.
-struct Sigmoid { template <typename T> T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); } };
+// exp(-x) overflows to inf for very negative x, and 1 / inf is the correct limit 0. Through Exp,
+// float32 takes FastExp, so that loops over it vectorise.
+struct Sigmoid { template <typename T> T operator()(T x) const { return T(1) / (T(1) + Exp{}(-x)); } };
 
 // One LSTM step's gate arithmetic, fused (as PyTorch's fused LSTM cell): pre (B x 4H) holds the
 // pre-activations of the gates i, f, g, o side by side, c (B x H) the cell state;
 //   c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = sigmoid(o) tanh(c')
 // and the backward pass, from (dh', dc'), recomputes the gates and gives (d pre, d c).
-// Gate nonlinearities: for float32, on FastExp so that the loops below vectorise; tanh is
-// 1 - 2 / (exp(2x) + 1) away from 0 and its Taylor series x - x^3/3 + 2x^5/15 near it, where
-// the subtraction would cancel (within 1e-6 relative either way).
-inline float Sigm(float x) { return 1.0f / (1.0f + FastExp(-x)); }
-inline double Sigm(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-inline float Tanh32(float x) {
+// The gates' tanh, for float32 on FastExp so that the loops below vectorise: 1 - 2 / (exp(2x) + 1)
+// away from 0 and its Taylor series x - x^3/3 + 2x^5/15 near it, where the subtraction would
+// cancel (within 1e-6 relative either way). Their sigmoid is the Sigmoid functor's.
+inline float TanhGate(float x) {
   const float x2 = x * x;
   const float series = x * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f)));
   const float far = 1.0f - 2.0f / (FastExp(2.0f * x) + 1.0f);
   return std::fabs(x) < 0.0625f ? series : far;
 }
-inline float TanhGate(float x) { return Tanh32(x); }
 inline double TanhGate(double x) { return std::tanh(x); }
 
 template <typename T>
 void LstmGates(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_t hidden) {
+  const Sigmoid sigm;
   const int64_t B = static_cast<int64_t>(batch), H = static_cast<int64_t>(hidden);
 #pragma omp parallel for schedule(static) if (B * H > kParallelMin / 8)
   for (int64_t b = 0; b < B; ++b) {
@@ -342,7 +341,7 @@ void LstmGates(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_
     T *hb = h_out + b * H, *cob = c_out + b * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const T i = Sigm(p[j]), f = Sigm(p[H + j]), g = TanhGate(p[2 * H + j]), o = Sigm(p[3 * H + j]);
+      const T i = sigm(p[j]), f = sigm(p[H + j]), g = TanhGate(p[2 * H + j]), o = sigm(p[3 * H + j]);
       const T c2 = f * cb[j] + i * g;
       cob[j] = c2;
       hb[j] = o * TanhGate(c2);
@@ -353,6 +352,7 @@ void LstmGates(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_
 template <typename T>
 void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dpre, T* dc_out,
                        size_t batch, size_t hidden) {
+  const Sigmoid sigm;
   const int64_t B = static_cast<int64_t>(batch), H = static_cast<int64_t>(hidden);
 #pragma omp parallel for schedule(static) if (B * H > kParallelMin / 8)
   for (int64_t b = 0; b < B; ++b) {
@@ -362,7 +362,7 @@ void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dp
     T* dcob = dc_out + b * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const T i = Sigm(p[j]), f = Sigm(p[H + j]), g = TanhGate(p[2 * H + j]), o = Sigm(p[3 * H + j]);
+      const T i = sigm(p[j]), f = sigm(p[H + j]), g = TanhGate(p[2 * H + j]), o = sigm(p[3 * H + j]);
       const T c2 = f * cb[j] + i * g, t = TanhGate(c2);
       const T dc2 = dcb[j] + dhb[j] * o * (T(1) - t * t);  // c' reaches the loss directly and via h'
       d[j] = dc2 * g * i * (T(1) - i);
@@ -543,11 +543,7 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   BindUnary<Sigmoid>(m, "ewise_sigmoid");
   m.def("lstm_gates", [](const AlignedArray& pre, const AlignedArray& c, AlignedArray* h_out,
                          AlignedArray* c_out, size_t batch, size_t hidden) {
-    for (const AlignedArray* x : {&c, static_cast<const AlignedArray*>(h_out), static_cast<const AlignedArray*>(c_out)})
-      CheckSameDtype("lstm_gates", pre, *x);
-    CheckSize("lstm_gates", "pre", pre, 4 * batch * hidden);
-    for (const AlignedArray* x : {&c, static_cast<const AlignedArray*>(h_out), static_cast<const AlignedArray*>(c_out)})
-      CheckSize("lstm_gates", "an operand", *x, batch * hidden);
+    CheckLstm<AlignedArray>("lstm_gates", pre, {&c, h_out, c_out}, nullptr, batch, hidden);
     Dispatch(pre, [&](auto t) {
       using T = decltype(t);
       LstmGates<T>(pre.data<T>(), c.data<T>(), h_out->data<T>(), c_out->data<T>(), batch, hidden);
@@ -556,12 +552,7 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   m.def("lstm_gates_backward", [](const AlignedArray& pre, const AlignedArray& c, const AlignedArray& dh,
                                   const AlignedArray& dc, AlignedArray* dpre, AlignedArray* dc_out,
                                   size_t batch, size_t hidden) {
-    for (const AlignedArray* x : {&c, &dh, &dc, static_cast<const AlignedArray*>(dpre), static_cast<const AlignedArray*>(dc_out)})
-      CheckSameDtype("lstm_gates_backward", pre, *x);
-    CheckSize("lstm_gates_backward", "pre", pre, 4 * batch * hidden);
-    CheckSize("lstm_gates_backward", "dpre", *dpre, 4 * batch * hidden);
-    for (const AlignedArray* x : {&c, &dh, &dc, static_cast<const AlignedArray*>(dc_out)})
-      CheckSize("lstm_gates_backward", "an operand", *x, batch * hidden);
+    CheckLstm<AlignedArray>("lstm_gates_backward", pre, {&c, &dh, &dc, dc_out}, dpre, batch, hidden);
     Dispatch(pre, [&](auto t) {
       using T = decltype(t);
       LstmGatesBackward<T>(pre.data<T>(), c.data<T>(), dh.data<T>(), dc.data<T>(), dpre->data<T>(),
@@ -573,8 +564,7 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
   m.def("take_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, size_t cols) {
     CheckSameDtype("take_rows", a, *out);
-    if (cols == 0) throw py::value_error("take_rows: cols must be positive");
-    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size / cols);
+    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size, cols);
     CheckSize("take_rows", "out", *out, rows.size() * cols);
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
@@ -587,8 +577,7 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
   m.def("index_add_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, size_t cols) {
     CheckSameDtype("index_add_rows", a, *out);
-    if (cols == 0) throw py::value_error("index_add_rows: cols must be positive");
-    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size / cols);
+    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size, cols);
     CheckSize("index_add_rows", "a", a, rows.size() * cols);
     Dispatch(a, [&](auto t) {
       using T = decltype(t);

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,9 +57,12 @@ void CheckSize(const char* name, const char* what, const Array& a, size_t need) 
                                 " elements, expected at least " + std::to_string(need));
 }
 
-// Row indices for take_rows / index_add_rows, checked against a table of `rows` rows (an
-// IndexError names the first one outside it).
-inline std::vector<int64_t> CheckRows(const char* name, const pybind11::array_t<int64_t>& idx, size_t rows) {
+// Row indices for take_rows / index_add_rows into a table of `size` elements in rows of `cols`
+// (a ValueError for cols == 0; an IndexError names the first index outside the table's rows).
+inline std::vector<int64_t> CheckRows(const char* name, const pybind11::array_t<int64_t>& idx,
+                                      size_t size, size_t cols) {
+  if (cols == 0) throw pybind11::value_error(std::string(name) + ": cols must be positive");
+  const size_t rows = size / cols;
   std::vector<int64_t> out(idx.size());
   const int64_t* data = idx.data();  // C-contiguous: the bindings take c_style | forcecast
   for (pybind11::ssize_t i = 0; i < idx.size(); ++i) {
@@ -69,6 +73,22 @@ inline std::vector<int64_t> CheckRows(const char* name, const pybind11::array_t<
     out[i] = r;
   }
   return out;
+}
+
+// The operands of lstm_gates (state: c, h', c') and lstm_gates_backward (state: c, dh', dc',
+// d c; with d pre): one dtype; pre and d pre hold batch x 4 hidden elements, the rest batch x hidden.
+template <typename Array>
+void CheckLstm(const char* name, const Array& pre, std::initializer_list<const Array*> state,
+               const Array* dpre, size_t batch, size_t hidden) {
+  CheckSize(name, "pre", pre, 4 * batch * hidden);
+  if (dpre != nullptr) {
+    CheckSameDtype(name, pre, *dpre);
+    CheckSize(name, "dpre", *dpre, 4 * batch * hidden);
+  }
+  for (const Array* x : state) {
+    CheckSameDtype(name, pre, *x);
+    CheckSize(name, "an operand", *x, batch * hidden);
+  }
 }
 
 // The number of elements of the strided view (shape, strides, offset), which must lie inside a

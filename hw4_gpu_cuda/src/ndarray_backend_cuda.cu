@@ -447,16 +447,15 @@ void BindReduce(py::module_& m, const char* name) {
 // pre-activations of the gates i, f, g, o side by side, c (B x H) the cell state;
 //   c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = sigmoid(o) tanh(c')
 // and the backward pass, from (dh', dc'), recomputes the gates and gives (d pre, d c).
-// One thread per (row, unit).
-template <typename T>
-__device__ T Sigm(T x) { return T(1) / (T(1) + exp(-x)); }
+// One thread per (row, unit); the gates' sigmoid is the Sigmoid functor's.
 
 template <typename T>
 __global__ void LstmGatesKernel(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_t hidden) {
   const size_t k = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= batch * hidden) return;
+  const Sigmoid sigm;
   const T* p = pre + (k / hidden) * 4 * hidden + k % hidden;
-  const T i = Sigm(p[0]), f = Sigm(p[hidden]), g = tanh(p[2 * hidden]), o = Sigm(p[3 * hidden]);
+  const T i = sigm(p[0]), f = sigm(p[hidden]), g = tanh(p[2 * hidden]), o = sigm(p[3 * hidden]);
   const T c2 = f * c[k] + i * g;
   c_out[k] = c2;
   h_out[k] = o * tanh(c2);
@@ -467,9 +466,10 @@ __global__ void LstmGatesBackwardKernel(const T* pre, const T* c, const T* dh, c
                                         T* dc_out, size_t batch, size_t hidden) {
   const size_t k = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= batch * hidden) return;
+  const Sigmoid sigm;
   const size_t at = (k / hidden) * 4 * hidden + k % hidden;
   const T* p = pre + at;
-  const T i = Sigm(p[0]), f = Sigm(p[hidden]), g = tanh(p[2 * hidden]), o = Sigm(p[3 * hidden]);
+  const T i = sigm(p[0]), f = sigm(p[hidden]), g = tanh(p[2 * hidden]), o = sigm(p[3 * hidden]);
   const T c2 = f * c[k] + i * g, t = tanh(c2);
   const T dc2 = dc[k] + dh[k] * o * (T(1) - t * t);
   T* d = dpre + at;
@@ -637,11 +637,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   BindUnary<Sigmoid>(m, "ewise_sigmoid");
   m.def("lstm_gates", [](const CudaArray& pre, const CudaArray& c, CudaArray* h_out, CudaArray* c_out,
                          size_t batch, size_t hidden) {
-    for (const CudaArray* x : {&c, static_cast<const CudaArray*>(h_out), static_cast<const CudaArray*>(c_out)})
-      CheckSameDtype("lstm_gates", pre, *x);
-    CheckSize("lstm_gates", "pre", pre, 4 * batch * hidden);
-    for (const CudaArray* x : {&c, static_cast<const CudaArray*>(h_out), static_cast<const CudaArray*>(c_out)})
-      CheckSize("lstm_gates", "an operand", *x, batch * hidden);
+    CheckLstm<CudaArray>("lstm_gates", pre, {&c, h_out, c_out}, nullptr, batch, hidden);
     if (batch * hidden == 0) return;
     Dispatch(pre, [&](auto t) {
       using T = decltype(t);
@@ -655,12 +651,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   m.def("lstm_gates_backward", [](const CudaArray& pre, const CudaArray& c, const CudaArray& dh,
                                   const CudaArray& dc, CudaArray* dpre, CudaArray* dc_out, size_t batch,
                                   size_t hidden) {
-    for (const CudaArray* x : {&c, &dh, &dc, static_cast<const CudaArray*>(dpre), static_cast<const CudaArray*>(dc_out)})
-      CheckSameDtype("lstm_gates_backward", pre, *x);
-    CheckSize("lstm_gates_backward", "pre", pre, 4 * batch * hidden);
-    CheckSize("lstm_gates_backward", "dpre", *dpre, 4 * batch * hidden);
-    for (const CudaArray* x : {&c, &dh, &dc, static_cast<const CudaArray*>(dc_out)})
-      CheckSize("lstm_gates_backward", "an operand", *x, batch * hidden);
+    CheckLstm<CudaArray>("lstm_gates_backward", pre, {&c, &dh, &dc, dc_out}, dpre, batch, hidden);
     if (batch * hidden == 0) return;
     Dispatch(pre, [&](auto t) {
       using T = decltype(t);
@@ -676,8 +667,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
   m.def("take_rows", [](const CudaArray& a, Indices idx, CudaArray* out, size_t cols) {
     CheckSameDtype("take_rows", a, *out);
-    if (cols == 0) throw py::value_error("take_rows: cols must be positive");
-    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size / cols);
+    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size, cols);
     CheckSize("take_rows", "out", *out, rows.size() * cols);
     if (rows.empty()) return;
     RowIndices on_device(rows);
@@ -691,8 +681,7 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
   m.def("index_add_rows", [](const CudaArray& a, Indices idx, CudaArray* out, size_t cols) {
     CheckSameDtype("index_add_rows", a, *out);
-    if (cols == 0) throw py::value_error("index_add_rows: cols must be positive");
-    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size / cols);
+    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size, cols);
     CheckSize("index_add_rows", "a", a, rows.size() * cols);
     if (rows.empty()) return;
     RowIndices on_device(rows);
