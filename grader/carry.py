@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .check import REPO, find_folder, pristine_handout
-from .fill import fill_stubs, stub_name, stubs_in
+from .fill import TODO, fill_stubs, stub_name, stubs_in
 
 
 class CarryError(ValueError):
@@ -80,11 +80,14 @@ def student_body(pristine: str, student: str, name: str, path: str) -> list[str]
     p_lines = pristine.splitlines()[span_p[0]:span_p[1]]
     s_lines = student.splitlines()[span_s[0]:span_s[1]]
     stub = next(i for i, line in enumerate(p_lines) if stub_name(line) == name)
-    before, after = p_lines[:stub], p_lines[stub + 1:]
+    todo = stub > 0 and TODO.match(p_lines[stub - 1]) is not None  # the stub's TODO line
+    before, after = p_lines[:stub - todo], p_lines[stub + 1:]
     if s_lines[:len(before)] != before or (after and s_lines[len(s_lines) - len(after):] != after) \
             or len(s_lines) < len(before) + len(after):
         return "you changed the function outside its stub; copy it by hand"
     body = s_lines[len(before):len(s_lines) - len(after)]
+    if body and TODO.match(body[0]):  # the student kept the TODO line: it is not their code
+        body = body[1:]
     if [stub_name(line) for line in body] == [name]:
         return "still a stub in the source"
     return body

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -17,12 +18,22 @@ SOLUTIONS = REPO / "solutions"
 
 @dataclass(frozen=True)
 class Question:
-    """One question of a homework: its number, title, what to implement, and points."""
+    """One question of a homework: its number, title, what to implement, and points.
+
+    ``stubs`` are the student regions the question asks for, as ``fnmatch`` patterns over
+    ``"path:qualified name"`` (``"python/needle/ops/ops_mathematic.py:*.compute"``); each
+    region of the homework belongs to exactly one question (``question_of``).
+    """
 
     n: int
     title: str
     what: str
     points: int
+    stubs: tuple[str, ...] = ()
+
+    def asks_for(self, path: str, qualname: str) -> bool:
+        """Whether the region ``qualname`` of file ``path`` is one this question asks for."""
+        return any(fnmatchcase(f"{path}:{qualname}", pattern) for pattern in self.stubs)
 
 
 @dataclass(frozen=True)
@@ -59,13 +70,28 @@ def load_course(solutions: Path = SOLUTIONS) -> list[Homework]:
             if name in seen:
                 raise ValueError(f"course.toml: {name} is listed by {seen[name]} and {entry['id']}")
             seen[name] = entry["id"]
-        questions = tuple(Question(**q) for q in entry.get("questions", []))
+        questions = tuple(Question(**{**q, "stubs": tuple(q.get("stubs", ()))})
+                          for q in entry.get("questions", []))
         if [q.n for q in questions] != list(range(1, len(questions) + 1)):
             raise ValueError(f"course.toml: {entry['id']}'s questions must be numbered 1, 2, ...")
         homeworks.append(Homework(entry["id"], position, entry["dir"], entry["title"],
                                   entry["summary"].strip(), entry.get("notebook"),
                                   tuple(entry["files"]), questions, entry.get("notes", "").strip()))
     return homeworks
+
+
+def question_of(homework: Homework, path: str, qualname: str) -> Question:
+    """The question of ``homework`` that asks for the region ``qualname`` of file ``path``.
+
+    Raises:
+        ValueError: if no question, or more than one, lists the region in its ``stubs``.
+    """
+    matches = [q for q in homework.questions if q.asks_for(path, qualname)]
+    if len(matches) != 1:
+        found = ", ".join(str(q.n) for q in matches) or "none"
+        raise ValueError(f"course.toml: {homework.id}'s region {path}:{qualname} must match the "
+                         f"stubs of exactly one question (matched: {found})")
+    return matches[0]
 
 
 def find_homework(course: list[Homework], name: str) -> Homework:

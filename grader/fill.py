@@ -17,6 +17,10 @@ STUB = re.compile(r'^[ \t]*(?:raise NotImplementedError\("(?P<py>[\w.]+): hw\d+"
                   r'|NEEDLE_NOT_IMPLEMENTED\("(?P<cuda>[\w.]+): hw\d+"\);)$')
 
 
+# The TODO line ``markers.render`` writes above each stub (``#`` in Python, ``//`` in C++/CUDA).
+TODO = re.compile(r"^[ \t]*(?:#|//) TODO \(hw\d+, question \d+\): \S")
+
+
 def stub_name(line: str) -> str | None:
     """The qualified name a stub line raises with, or None for any other line."""
     match = STUB.match(line)
@@ -29,7 +33,7 @@ def stubs_in(text: str) -> list[str]:
 
 
 def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list[str]]:
-    """Replace each stub whose name is a key of ``bodies`` with those lines.
+    """Replace each stub whose name is a key of ``bodies`` (and its TODO line) with those lines.
 
     Args:
         text: a handout file.
@@ -42,6 +46,8 @@ def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list
     for line in text.splitlines():
         name = stub_name(line)
         if name in bodies:
+            if out and TODO.match(out[-1]):
+                out.pop()
             out.extend(bodies[name])
             filled.append(name)
         else:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
-from .course import REPO, SOLUTIONS, Homework, load_course
+from .course import REPO, SOLUTIONS, Homework, load_course, question_of
 from .files import tree_files, write_tree
+from .fill import TODO, stub_name
 from .markers import MarkerError, Parsed, Region, language_of, parse, render
+
 
 @dataclass
 class Handout:
@@ -24,24 +27,41 @@ class Handout:
     stubs: list[Region]
 
 
-def render_source(name: str, text: str, hw: int) -> tuple[str, list[Region]]:
+def todo_line(course: list[Homework]) -> Callable[[Region], str]:
+    """The text of each stub's TODO line: its homework, question and what to implement.
+
+    ``todo_line(course)(region)`` is, for example,
+    ``TODO (hw1, question 3): implement find_topo_sort (Topological sort)``.
+
+    Raises (when called):
+        ValueError: if the region belongs to no question of ``course.toml`` (``question_of``).
+    """
+    def todo(region: Region) -> str:
+        question = question_of(course[region.hw], region.path, region.qualname)
+        return f"TODO (hw{region.hw}, question {question.n}): implement {region.qualname} ({question.title})"
+    return todo
+
+
+def render_source(name: str, text: str, hw: int,
+                  todo: Callable[[Region], str] | None = None) -> tuple[str, list[Region]]:
     """One source file as homework ``hw`` sees it (see ``markers.render``)."""
     if name.endswith(".ipynb"):
-        return render_notebook(name, text, hw)
+        return render_notebook(name, text, hw, todo)
     language = language_of(name)
     if language is None:
         return text, []
-    return render(parse(text, name, language), hw, language)
+    return render(parse(text, name, language), hw, language, todo)
 
 
-def render_notebook(name: str, text: str, hw: int) -> tuple[str, list[Region]]:
+def render_notebook(name: str, text: str, hw: int,
+                    todo: Callable[[Region], str] | None = None) -> tuple[str, list[Region]]:
     """A notebook for homework ``hw``: code cells rendered, outputs and counts cleared."""
     notebook = nbformat.reads(text, as_version=4)
     stubs: list[Region] = []
     for number, cell in enumerate(notebook.cells, start=1):
         if cell.cell_type == "code":
             parsed = parse(cell.source, f"{name}:cell {number}", "python", top_level_ok=True)
-            source, cell_stubs = render(parsed, hw, "python")
+            source, cell_stubs = render(parsed, hw, "python", todo)
             cell.source = source.rstrip("\n")
             cell.outputs, cell.execution_count = [], None
             stubs += cell_stubs
@@ -52,16 +72,20 @@ def render_notebook(name: str, text: str, hw: int) -> tuple[str, list[Region]]:
 def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUTIONS) -> Handout:
     """Render handout ``homework`` from ``solutions`` (nothing is written).
 
+    Every stub is preceded by its TODO line (``todo_line``).
+
     Raises:
         MarkerError: for a malformed marker, naming ``file:line``.
         FileNotFoundError: for a file ``course.toml`` lists that does not exist.
+        ValueError: for a region that no question of ``course.toml`` asks for.
     """
     names = [name for hw in course[:homework.number + 1] for name in hw.files]
     if homework.notebook:
         names.append(homework.notebook)
     files, stubs = {}, []
+    todo = todo_line(course)
     for name in names:
-        text, file_stubs = render_source(name, (solutions / name).read_text(), homework.number)
+        text, file_stubs = render_source(name, (solutions / name).read_text(), homework.number, todo)
         files[name] = text
         stubs += file_stubs
     files["README.md"] = readme(homework, course)
@@ -126,6 +150,37 @@ def leaks(files: dict[str, str], secrets: set[str]) -> list[str]:
     return problems
 
 
+def todo_problems(files: dict[str, str]) -> list[str]:
+    """Each stub without its TODO line, and each other TODO left in the code of ``files``.
+
+    Every stub must sit right under a ``TODO (hwN, question Q): ...`` line, and no other line
+    of code may say TODO: a handout's TODOs are exactly the student's work list. Markdown
+    (READMEs, notebook text cells) is not checked.
+    """
+    problems = []
+    for name, text in sorted(files.items()):
+        if language_of(name) is None or name.endswith(".md"):
+            continue
+        for unit_name, lines in code_lines(name, text):
+            for number, line in enumerate(lines, start=1):
+                previous = lines[number - 2] if number > 1 else ""
+                following = lines[number] if number < len(lines) else ""
+                if stub_name(line) and not TODO.match(previous):
+                    problems.append(f"{unit_name}:{number}: stub without its TODO line: {line.strip()!r}")
+                elif "TODO" in line and not (TODO.match(line) and stub_name(following)):
+                    problems.append(f"{unit_name}:{number}: TODO that is not a stub's: {line.strip()!r}")
+    return problems
+
+
+def code_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
+    """``(unit, lines)`` of a file's code: itself, or each code cell of a notebook."""
+    if name.endswith(".ipynb"):
+        notebook = nbformat.reads(text, as_version=4)
+        return [(f"{name}:cell {n}", cell.source.splitlines())
+                for n, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"]
+    return [(name, text.splitlines())]
+
+
 def source_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
     """``(unit, lines)`` of a file: itself, or each cell of a notebook (its source, not its JSON)."""
     if name.endswith(".ipynb"):
@@ -139,7 +194,8 @@ def check(repo: Path = REPO) -> list[str]:
     """Everything wrong with the committed handouts, as messages (empty when all is well).
 
     A fresh generation must equal each committed handout file for file; no handout may hold a
-    marker or solution text; every file in ``solutions/`` must belong to a homework.
+    marker or solution text; every stub has its TODO line and no other TODO is left
+    (``todo_problems``); every file in ``solutions/`` must belong to a homework.
     """
     solutions = repo / "solutions"
     course = load_course(solutions)
@@ -149,7 +205,7 @@ def check(repo: Path = REPO) -> list[str]:
     for hw in course:
         try:
             handout = generate(hw, course, solutions)
-        except (MarkerError, FileNotFoundError) as error:
+        except (MarkerError, FileNotFoundError, ValueError) as error:
             problems.append(str(error))
             continue
         committed = repo / hw.dir
@@ -163,10 +219,11 @@ def check(repo: Path = REPO) -> list[str]:
                 problems.append(f"{hw.dir}/{name}: differs from a fresh generation (run `make handouts`; "
                                 f"handouts are never edited by hand)")
         problems += [f"{hw.dir}/{leak}" for leak in leaks(handout.files, secrets)]
+        problems += [f"{hw.dir}/{todo}" for todo in todo_problems(handout.files)]
         if committed.is_dir():
             committed_files = {name: (committed / name).read_text() for name in present}
             problems += [f"{hw.dir}/{leak}" for leak in leaks(committed_files, secrets)
-                         if f"{hw.dir}/{leak}" not in problems]
+                         + todo_problems(committed_files) if f"{hw.dir}/{leak}" not in problems]
     return problems
 
 

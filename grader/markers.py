@@ -19,8 +19,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 COMMENT = {"python": "###", "cpp": "///", "hash": "###"}
+TODO_COMMENT = {"python": "#", "cpp": "//", "hash": "#"}  # the comment sign of a stub's TODO line
 
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)(?P<prefix>###|///)[ \t]+(?P<edge>BEGIN|END)[ \t]+"
                      r"(?P<kind>SOLUTION|FROM)(?:[ \t]+(?P<tag>\S+))?[ \t]*$")
@@ -167,8 +169,13 @@ def parse(text: str, path: str, language: str, *, top_level_ok: bool = False) ->
     return parsed
 
 
-def render(parsed: Parsed, hw: int, language: str) -> tuple[str, list[Region]]:
+def render(parsed: Parsed, hw: int, language: str,
+           todo: Callable[[Region], str] | None = None) -> tuple[str, list[Region]]:
     """The file as homework ``hw`` sees it, and the regions stubbed in it.
+
+    Each stub is preceded by a ``TODO`` comment line at its indentation when ``todo`` is
+    given: ``todo(region)`` is the text after the comment sign, for example
+    ``TODO (hw1, question 3): implement find_topo_sort (Topological sort)``.
 
     Raises:
         MarkerError: if a region of a later homework would be left in (code for a later
@@ -188,6 +195,9 @@ def render(parsed: Parsed, hw: int, language: str) -> tuple[str, list[Region]]:
                               f"hw{region.hw}' block")
         dropped.update(range(region.begin, region.end + 1))
         replace[region.begin] = stub_line(region, language)
+        if todo is not None:
+            replace[region.begin] = (f"{region.indent}{TODO_COMMENT[language]} {todo(region)}\n"
+                                     + replace[region.begin])
         stubs.append(region)
     out = [replace.get(number, line) for number, line in enumerate(parsed.lines, start=1)
            if number in replace or number not in dropped]

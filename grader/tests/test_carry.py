@@ -122,3 +122,17 @@ def test_carried_hw2_work_passes_hw3s_tests_of_hw2_once_the_views_are_written(tm
                          cwd=tmp_path / "hw3_ndarray_backend", capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:]
     assert " passed" in run.stdout.splitlines()[-1]
+
+
+def test_a_todo_line_the_student_kept_is_not_carried_as_their_code(repo):
+    autograd = repo / "hw1_autograd" / "python" / "needle" / "autograd.py"
+    todo = "    # TODO (hw1, question 3): implement find_topo_sort (Topological sort)\n"
+    pristine = pristine_hw1()["python/needle/autograd.py"]
+    kept = pristine.replace('    raise NotImplementedError("find_topo_sort: hw1")\n',
+                            "    return list(node_list)  # mine\n")
+    assert todo in kept
+    autograd.write_text(kept)
+    moves = carry.carry_forward(repo / "hw1_autograd", repo / "hw2_nn", pristine_hw1())
+    assert any(m.name == "find_topo_sort" and m.moved for m in moves)
+    carried = (repo / "hw2_nn" / "python" / "needle" / "autograd.py").read_text()
+    assert todo not in carried and "    return list(node_list)  # mine\n" in carried

@@ -5,11 +5,12 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from grader import handouts
-from grader.course import REPO, SOLUTIONS, load_course
+from grader.course import REPO, SOLUTIONS, load_course, question_of
 from grader.fill import bodies_of, fill_stubs, stubs_in
 from grader.markers import language_of, parse
 from grader.runner import has_gpu
@@ -137,3 +138,38 @@ def test_make_test_runs_check_handouts_and_every_suite():
     for command in ("-m grader check-handouts", "-m pytest tests python/needle --doctest-modules",
                     "-m pytest grader/tests"):
         assert command in plan.stdout, f"`make test` no longer runs {command!r}"
+
+
+def test_every_stub_has_a_todo_line_naming_its_homework_and_question():
+    handout = handouts.generate(COURSE[1], COURSE)
+    lines = handout.files["python/needle/autograd.py"].splitlines()
+    stub = lines.index('    raise NotImplementedError("find_topo_sort: hw1")')
+    assert lines[stub - 1] == "    # TODO (hw1, question 3): implement find_topo_sort (Topological sort)"
+    cpp = handouts.generate(COURSE[3], COURSE).files["src/ndarray_backend_cpu.cc"].splitlines()
+    stub = cpp.index('  throw std::runtime_error("not implemented: Reduce: hw3");')
+    assert cpp[stub - 1] == "  // TODO (hw3, question 4): implement Reduce (Reductions)"
+    for hw in COURSE:
+        assert handouts.todo_problems(handouts.generate(hw, COURSE).files) == []
+
+
+def test_check_reports_a_stub_without_its_todo_and_a_stray_todo(repo_copy):
+    path = repo_copy / "hw1_autograd" / "python" / "needle" / "autograd.py"
+    text = path.read_text()
+    text = text.replace("    # TODO (hw1, question 3): implement find_topo_sort (Topological sort)\n", "")
+    path.write_text(text + "\n# TODO: tidy up\n")
+    problems = handouts.check(repo_copy)
+    assert any("stub without its TODO line: 'raise NotImplementedError(\"find_topo_sort: hw1\")'" in p
+               for p in problems), problems
+    assert any("TODO that is not a stub's: '# TODO: tidy up'" in p for p in problems), problems
+
+
+def test_each_region_belongs_to_exactly_one_question():
+    hw1 = COURSE[1]
+    assert question_of(hw1, "python/needle/ops/ops_mathematic.py", "EWiseMul.gradient").n == 2
+    with pytest.raises(ValueError, match=r"hw1's region apps/x.py:f must match the stubs of "
+                                         r"exactly one question \(matched: none\)"):
+        question_of(hw1, "apps/x.py", "f")
+    greedy = replace(hw1.questions[0], stubs=("python/needle/ops/ops_mathematic.py:*",))
+    with pytest.raises(ValueError, match=r"\(matched: 1, 2\)"):
+        question_of(replace(hw1, questions=(greedy, *hw1.questions[1:])),
+                    "python/needle/ops/ops_mathematic.py", "sum_to_shape")

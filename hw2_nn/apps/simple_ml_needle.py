@@ -27,6 +27,7 @@ def softmax_loss(Z: ndl.Tensor, y_one_hot: ndl.Tensor) -> ndl.Tensor:
     """
     if Z.shape != y_one_hot.shape:
         raise ValueError(f"softmax_loss: logits have shape {Z.shape} but labels {y_one_hot.shape}")
+    # TODO (hw1, question 5): implement softmax_loss (Softmax loss with needle)
     raise NotImplementedError("softmax_loss: hw1")
 
 
@@ -53,6 +54,7 @@ def nn_epoch(X: np.ndarray, y: np.ndarray, W1: ndl.Tensor, W2: ndl.Tensor,
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, W2.shape[1])
+    # TODO (hw1, question 6): implement nn_epoch (A two-layer network with needle)
     raise NotImplementedError("nn_epoch: hw1")
 
 

@@ -26,6 +26,7 @@ def ResidualBlock(dim: int, hidden_dim: int, norm=nn.BatchNorm1d, drop_prob: flo
     ``hidden_dim``, norm, ReLU, Dropout, Linear back to ``dim``, norm, all inside a Residual,
     then a ReLU.
     """
+    # TODO (hw2, question 6): implement ResidualBlock (MLPResNet on MNIST)
     raise NotImplementedError("ResidualBlock: hw2")
 
 
@@ -33,6 +34,7 @@ def MLPResNet(dim: int, hidden_dim: int = 100, num_blocks: int = 3, num_classes:
               norm=nn.BatchNorm1d, drop_prob: float = 0.1) -> nn.Module:
     """Linear(dim, hidden_dim), ReLU, ``num_blocks`` ResidualBlocks (inner width
     ``hidden_dim // 2``), Linear(hidden_dim, num_classes): ``(N, dim)`` -> ``(N, num_classes)``."""
+    # TODO (hw2, question 6): implement MLPResNet (MLPResNet on MNIST)
     raise NotImplementedError("MLPResNet: hw2")
 
 
@@ -46,6 +48,7 @@ def epoch(dataloader: ndl.data.DataLoader, model: nn.Module,
     Returns:
         ``(error rate, mean loss)`` over all examples.
     """
+    # TODO (hw2, question 6): implement epoch (MLPResNet on MNIST)
     raise NotImplementedError("epoch: hw2")
 
 

@@ -113,24 +113,28 @@ inline int thread_index() {
 // Write this once and Compact, EwiseSetitem and ScalarSetitem are one line each.
 template <typename Body>
 void ForEachStrided(const Shape& shape_in, const Shape& strides_in, size_t offset, Body body) {
+  // TODO (hw3, question 2): implement ForEachStrided (Compact and setitem)
   throw std::runtime_error("not implemented: ForEachStrided: hw3");
 }
 
 template <typename T>
 void Compact(const T* a, T* out, const Shape& shape, const Shape& strides, size_t offset) {
   // out[i] = a[j] for each element: i its row-major index, j its place in the strided a.
+  // TODO (hw3, question 2): implement Compact (Compact and setitem)
   throw std::runtime_error("not implemented: Compact: hw3");
 }
 
 template <typename T>
 void EwiseSetitem(const T* a, T* out, const Shape& shape, const Shape& strides, size_t offset) {
   // The inverse of Compact: out[j] = a[i].
+  // TODO (hw3, question 2): implement EwiseSetitem (Compact and setitem)
   throw std::runtime_error("not implemented: EwiseSetitem: hw3");
 }
 
 template <typename T>
 void ScalarSetitem(T val, T* out, const Shape& shape, const Shape& strides, size_t offset) {
   // out[j] = val for every element j of the strided view.
+  // TODO (hw3, question 2): implement ScalarSetitem (Compact and setitem)
   throw std::runtime_error("not implemented: ScalarSetitem: hw3");
 }
 
@@ -141,16 +145,19 @@ void ScalarSetitem(T val, T* out, const Shape& shape, const Shape& strides, size
 
 template <typename T, typename Op>
 void EwiseBinary(const T* a, const T* b, T* out, size_t n, Op op) {
+  // TODO (hw3, question 3): implement EwiseBinary (Element-wise kernels)
   throw std::runtime_error("not implemented: EwiseBinary: hw3");
 }
 
 template <typename T, typename Op>
 void ScalarBinary(const T* a, T val, T* out, size_t n, Op op) {
+  // TODO (hw3, question 3): implement ScalarBinary (Element-wise kernels)
   throw std::runtime_error("not implemented: ScalarBinary: hw3");
 }
 
 template <typename T, typename Op>
 void EwiseUnary(const T* a, T* out, size_t n, Op op) {
+  // TODO (hw3, question 3): implement EwiseUnary (Element-wise kernels)
   throw std::runtime_error("not implemented: EwiseUnary: hw3");
 }
 
@@ -159,6 +166,7 @@ void EwiseUnary(const T* a, T* out, size_t n, Op op) {
 
 template <typename T, typename Op>
 void Reduce(const T* a, T* out, size_t outer, size_t size, size_t inner, T init, Op op) {
+  // TODO (hw3, question 4): implement Reduce (Reductions)
   throw std::runtime_error("not implemented: Reduce: hw3");
 }
 
@@ -168,6 +176,7 @@ template <typename T>
 void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   // The reference: out (m x p) = a (m x n) @ b (n x p), all compact and row-major, by three
   // loops. Order them so that the innermost loop walks memory contiguously.
+  // TODO (hw3, question 5): implement Matmul (Matrix multiplication)
   throw std::runtime_error("not implemented: Matmul: hw3");
 }
 
@@ -257,6 +266,7 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   // b into NR-wide column panels and each MC-row block of a into MR-tall row panels (both
   // zero-padded, so edge tiles need no special case inside the micro-kernel), then run the
   // micro-kernel over every (MR x NR) tile, with row blocks split across threads.
+  // TODO (hw3, question 5): implement MatmulTiled (Matrix multiplication)
   throw std::runtime_error("not implemented: MatmulTiled: hw3");
 }
 

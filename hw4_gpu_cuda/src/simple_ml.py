@@ -74,6 +74,7 @@ def parse_mnist(image_filename: str, label_filename: str) -> tuple[np.ndarray, n
             header announces (naming the file and both sizes), or if the two files hold
             different numbers of examples.
     """
+    # TODO (hw0, question 1): implement parse_mnist (Loading MNIST)
     raise NotImplementedError("parse_mnist: hw0")
 
 
@@ -103,6 +104,7 @@ def softmax_loss(Z: np.ndarray, y: np.ndarray) -> float:
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, Z.shape[1])
+    # TODO (hw0, question 2): implement softmax_loss (Softmax loss)
     raise NotImplementedError("softmax_loss: hw0")
 
 
@@ -125,6 +127,7 @@ def softmax_regression_epoch(X: np.ndarray, y: np.ndarray, theta: np.ndarray,
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, theta.shape[1])
+    # TODO (hw0, question 3): implement softmax_regression_epoch (Softmax regression by SGD)
     raise NotImplementedError("softmax_regression_epoch: hw0")
 
 
@@ -148,6 +151,7 @@ def nn_epoch(X: np.ndarray, y: np.ndarray, W1: np.ndarray, W2: np.ndarray,
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, W2.shape[1])
+    # TODO (hw0, question 4): implement nn_epoch (A two-layer network by SGD)
     raise NotImplementedError("nn_epoch: hw0")
 
 

@@ -26,6 +26,7 @@ def ConvBN(in_channels: int, out_channels: int, kernel_size: int, stride: int, d
            dtype: str = "float32") -> nn.Module:
     """``Conv`` -> ``BatchNorm2d`` -> ``ReLU``: ``(N, C_in, H, W)`` -> ``(N, C_out, H / stride,
     W / stride)``."""
+    # TODO (hw5, question 6): implement ConvBN (ResNet9 and language models)
     raise NotImplementedError("ConvBN: hw5")
 
 
@@ -42,9 +43,11 @@ class ResNet9(nn.Module):
 
     def __init__(self, device=None, dtype: str = "float32"):
         super().__init__()
+        # TODO (hw5, question 6): implement ResNet9.__init__ (ResNet9 and language models)
         raise NotImplementedError("ResNet9.__init__: hw5")
 
     def forward(self, x: ndl.Tensor) -> ndl.Tensor:
+        # TODO (hw5, question 6): implement ResNet9.forward (ResNet9 and language models)
         raise NotImplementedError("ResNet9.forward: hw5")
 
 
@@ -87,6 +90,7 @@ class LanguageModel(nn.Module):
         self.linear = nn.Linear(features, output_size, device=device, dtype=dtype)
 
     def forward(self, x: ndl.Tensor, h=None):
+        # TODO (hw5, question 6): implement LanguageModel.forward (ResNet9 and language models)
         raise NotImplementedError("LanguageModel.forward: hw5")
 
 
@@ -102,6 +106,7 @@ def epoch_general_cifar10(dataloader: ndl.data.DataLoader, model: nn.Module, los
     Returns:
         ``(accuracy, mean loss)`` over all examples; ``loss_fn`` defaults to ``SoftmaxLoss``.
     """
+    # TODO (hw5, question 6): implement epoch_general_cifar10 (ResNet9 and language models)
     raise NotImplementedError("epoch_general_cifar10: hw5")
 
 
@@ -158,6 +163,7 @@ def epoch_general_ptb(data: np.ndarray, model: nn.Module, seq_len: int = 40, los
     Returns:
         ``(next-word accuracy, mean loss per token)``; perplexity is ``exp(loss)``.
     """
+    # TODO (hw5, question 6): implement epoch_general_ptb (ResNet9 and language models)
     raise NotImplementedError("epoch_general_ptb: hw5")
 
 

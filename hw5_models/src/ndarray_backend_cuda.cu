@@ -214,17 +214,20 @@ __device__ __forceinline__ int64_t StridedIndex(size_t gid, const CudaVec& shape
 template <typename T>
 __global__ void CompactKernel(const T* a, T* out, size_t size, CudaVec shape, CudaVec strides, size_t offset) {
   // out[gid] = a[the strided place of element gid], one thread per element.
+  // TODO (hw4, question 1): implement CompactKernel (Compact and setitem)
   NEEDLE_NOT_IMPLEMENTED("CompactKernel: hw4");
 }
 
 template <typename T>
 __global__ void EwiseSetitemKernel(const T* a, T* out, size_t size, CudaVec shape, CudaVec strides, size_t offset) {
   // The inverse of CompactKernel: out[the strided place of element gid] = a[gid].
+  // TODO (hw4, question 1): implement EwiseSetitemKernel (Compact and setitem)
   NEEDLE_NOT_IMPLEMENTED("EwiseSetitemKernel: hw4");
 }
 
 template <typename T>
 __global__ void ScalarSetitemKernel(T val, T* out, size_t size, CudaVec shape, CudaVec strides, size_t offset) {
+  // TODO (hw4, question 1): implement ScalarSetitemKernel (Compact and setitem)
   NEEDLE_NOT_IMPLEMENTED("ScalarSetitemKernel: hw4");
 }
 
@@ -233,16 +236,19 @@ __global__ void ScalarSetitemKernel(T val, T* out, size_t size, CudaVec shape, C
 
 template <typename T, typename Op>
 __global__ void EwiseBinaryKernel(const T* a, const T* b, T* out, size_t size, Op op) {
+  // TODO (hw4, question 2): implement EwiseBinaryKernel (Element-wise kernels)
   NEEDLE_NOT_IMPLEMENTED("EwiseBinaryKernel: hw4");
 }
 
 template <typename T, typename Op>
 __global__ void ScalarBinaryKernel(const T* a, T val, T* out, size_t size, Op op) {
+  // TODO (hw4, question 2): implement ScalarBinaryKernel (Element-wise kernels)
   NEEDLE_NOT_IMPLEMENTED("ScalarBinaryKernel: hw4");
 }
 
 template <typename T, typename Op>
 __global__ void EwiseUnaryKernel(const T* a, T* out, size_t size, Op op) {
+  // TODO (hw4, question 2): implement EwiseUnaryKernel (Element-wise kernels)
   NEEDLE_NOT_IMPLEMENTED("EwiseUnaryKernel: hw4");
 }
 
@@ -256,6 +262,7 @@ __global__ void ReduceRowsKernel(const T* a, T* out, size_t size, T init, Op op)
   // inner == 1: block o reduces the contiguous row o. Each thread folds a strided share of the
   // row, then the block combines the kReduceThreads partial results by a tree in shared memory,
   // halving the active threads each step (Harris, "Optimizing Parallel Reduction in CUDA", 2007).
+  // TODO (hw4, question 3): implement ReduceRowsKernel (Reductions)
   NEEDLE_NOT_IMPLEMENTED("ReduceRowsKernel: hw4");
 }
 
@@ -268,6 +275,7 @@ __global__ void ReduceColumnsKernel(const T* a, T* out, size_t outer, size_t siz
   // x = b % blocks_x (blocks_x = ceil(inner / kColumnsX)). threadIdx.x picks the column, so a
   // warp reads kColumnsX neighbouring elements at once (coalesced); threadIdx.y takes every
   // kColumnsY-th row. The kColumnsY partial results of each column then meet in shared memory.
+  // TODO (hw4, question 3): implement ReduceColumnsKernel (Reductions)
   NEEDLE_NOT_IMPLEMENTED("ReduceColumnsKernel: hw4");
 }
 
@@ -277,6 +285,7 @@ template <typename T>
 __global__ void MatmulNaiveKernel(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   // out (m x p) = a (m x n) @ b (n x p): one thread per output element, a 2-D grid of 16 x 16
   // blocks with x along the columns of out.
+  // TODO (hw4, question 4): implement MatmulNaiveKernel (Matrix multiplication)
   NEEDLE_NOT_IMPLEMENTED("MatmulNaiveKernel: hw4");
 }
 
@@ -299,6 +308,7 @@ __global__ void MatmulTiledKernel(const T* a, const T* b, T* out, size_t m, size
   // kTM x kTN outer products from shared memory through registers; __syncthreads() again
   // before the next slice overwrites the tiles. Each slice is fetched into registers while the
   // one before is being used, so the loads' latency hides behind arithmetic.
+  // TODO (hw4, question 4): implement MatmulTiledKernel (Matrix multiplication)
   NEEDLE_NOT_IMPLEMENTED("MatmulTiledKernel: hw4");
 }
 

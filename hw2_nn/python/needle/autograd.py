@@ -430,6 +430,7 @@ def find_topo_sort(node_list: Sequence[Value]) -> list[Value]:
         Every node reachable from ``node_list`` through ``.inputs``, once each, in an order
         where a node's inputs come before it.
     """
+    # TODO (hw1, question 3): implement find_topo_sort (Topological sort)
     raise NotImplementedError("find_topo_sort: hw1")
 
 
@@ -445,6 +446,7 @@ def compute_gradient_of_variables(output_tensor: Tensor, out_grad: Tensor) -> No
         output_tensor: the node to differentiate.
         out_grad: its adjoint, same shape.
     """
+    # TODO (hw1, question 4): implement compute_gradient_of_variables (Reverse-mode differentiation)
     raise NotImplementedError("compute_gradient_of_variables: hw1")
 
 

@@ -51,6 +51,7 @@ class SGD(Optimizer):
         self.u: dict[int, Tensor] = {}
 
     def step(self) -> None:
+        # TODO (hw2, question 4): implement SGD.step (Optimisers)
         raise NotImplementedError("SGD.step: hw2")
 
 
@@ -71,6 +72,7 @@ class Adam(Optimizer):
         self.v: dict[int, Tensor] = {}
 
     def step(self) -> None:
+        # TODO (hw2, question 4): implement Adam.step (Optimisers)
         raise NotImplementedError("Adam.step: hw2")
 
 
@@ -83,6 +85,7 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
     Returns:
         The norm before clipping, a float.
     """
+    # TODO (hw2, question 4): implement clip_grad_norm (Optimisers)
     raise NotImplementedError("clip_grad_norm: hw2")
 
 
@@ -97,4 +100,5 @@ class StepLR:
         self.base_lr, self.epoch = optimizer.lr, 0
 
     def step(self) -> None:
+        # TODO (hw2, question 4): implement StepLR.step (Optimisers)
         raise NotImplementedError("StepLR.step: hw2")

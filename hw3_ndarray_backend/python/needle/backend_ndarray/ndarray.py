@@ -383,6 +383,7 @@ class NDArray:
             raise ValueError(f"reshape: the array of shape {self._shape} with strides "
                              f"{self._strides} and offset {self._offset} is not compact; "
                              f"call .compact() before reshaping it")
+        # TODO (hw3, question 1): implement NDArray.reshape (Strided views)
         raise NotImplementedError("NDArray.reshape: hw3")
 
     def permute(self, new_axes: Sequence[int]) -> "NDArray":
@@ -400,6 +401,7 @@ class NDArray:
             raise ValueError(f"permute: {new_axes} is not a permutation of the axes of shape "
                              f"{self._shape}")
         new_axes = tuple(ax % self.ndim for ax in new_axes)
+        # TODO (hw3, question 1): implement NDArray.permute (Strided views)
         raise NotImplementedError("NDArray.permute: hw3")
 
     def broadcast_to(self, new_shape: Sequence[int]) -> "NDArray":
@@ -414,6 +416,7 @@ class NDArray:
         lead = len(new_shape) - self.ndim
         if lead < 0 or any(n != m and n != 1 for n, m in zip(self._shape, new_shape[lead:])):
             raise ValueError(f"broadcast_to: cannot broadcast shape {self._shape} to {new_shape}")
+        # TODO (hw3, question 1): implement NDArray.broadcast_to (Strided views)
         raise NotImplementedError("NDArray.broadcast_to: hw3")
 
     def __getitem__(self, idxs) -> "NDArray":
@@ -427,6 +430,7 @@ class NDArray:
             TypeError: for an index that is not an int, slice or Ellipsis.
         """
         idxs = self._normalize_index(idxs)
+        # TODO (hw3, question 1): implement NDArray.__getitem__ (Strided views)
         raise NotImplementedError("NDArray.__getitem__: hw3")
 
     def _normalize_index(self, idxs) -> tuple[int | slice, ...]:
@@ -463,6 +467,7 @@ class NDArray:
             ValueError: if an axis is out of range.
         """
         axes = _normalize_axes(axes, self.ndim, "flip")
+        # TODO (hw3, question 1): implement NDArray.flip (Strided views)
         raise NotImplementedError("NDArray.flip: hw3")
 
     def pad(self, axes: Sequence[tuple[int, int]]) -> "NDArray":

@@ -24,6 +24,7 @@ class RandomFlipHorizontal(Transform):
         self.p = p
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
+        # TODO (hw2, question 5): implement RandomFlipHorizontal.__call__ (Data pipeline)
         raise NotImplementedError("RandomFlipHorizontal.__call__: hw2")
 
 
@@ -36,4 +37,5 @@ class RandomCrop(Transform):
         self.padding = padding
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
+        # TODO (hw2, question 5): implement RandomCrop.__call__ (Data pipeline)
         raise NotImplementedError("RandomCrop.__call__: hw2")

@@ -29,29 +29,35 @@ def calculate_gain(nonlinearity: str) -> float:
 
 def uniform(fan_in: int, fan_out: int, low: float = 0.0, high: float = 1.0, **kwargs):
     """Samples from U(low, high), shape ``(fan_in, fan_out)``."""
+    # TODO (hw2, question 2): implement uniform (Weight initialisers)
     raise NotImplementedError("uniform: hw2")
 
 
 def normal(fan_in: int, fan_out: int, mean: float = 0.0, std: float = 1.0, **kwargs):
     """Samples from N(mean, std^2), shape ``(fan_in, fan_out)``."""
+    # TODO (hw2, question 2): implement normal (Weight initialisers)
     raise NotImplementedError("normal: hw2")
 
 
 def xavier_uniform(fan_in: int, fan_out: int, gain: float = 1.0, **kwargs):
     """U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``, shape ``(fan_in, fan_out)``."""
+    # TODO (hw2, question 2): implement xavier_uniform (Weight initialisers)
     raise NotImplementedError("xavier_uniform: hw2")
 
 
 def xavier_normal(fan_in: int, fan_out: int, gain: float = 1.0, **kwargs):
     """N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``, shape ``(fan_in, fan_out)``."""
+    # TODO (hw2, question 2): implement xavier_normal (Weight initialisers)
     raise NotImplementedError("xavier_normal: hw2")
 
 
 def kaiming_uniform(fan_in: int, fan_out: int, nonlinearity: str = "relu", **kwargs):
     """U(-b, b) with ``b = gain * sqrt(3 / fan_in)`` (fan_in mode), shape ``(fan_in, fan_out)``."""
+    # TODO (hw2, question 2): implement kaiming_uniform (Weight initialisers)
     raise NotImplementedError("kaiming_uniform: hw2")
 
 
 def kaiming_normal(fan_in: int, fan_out: int, nonlinearity: str = "relu", **kwargs):
     """N(0, std^2) with ``std = gain / sqrt(fan_in)`` (fan_in mode), shape ``(fan_in, fan_out)``."""
+    # TODO (hw2, question 2): implement kaiming_normal (Weight initialisers)
     raise NotImplementedError("kaiming_normal: hw2")

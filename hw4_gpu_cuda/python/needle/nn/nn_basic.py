@@ -159,9 +159,11 @@ class Linear(Module):
                  dtype: str = "float32"):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
+        # TODO (hw2, question 3): implement Linear.__init__ (Modules)
         raise NotImplementedError("Linear.__init__: hw2")
 
     def forward(self, X: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement Linear.forward (Modules)
         raise NotImplementedError("Linear.forward: hw2")
 
 
@@ -169,6 +171,7 @@ class Flatten(Module):
     """``(N, d1, d2, ...)`` -> ``(N, d1 * d2 * ...)``."""
 
     def forward(self, X: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement Flatten.forward (Modules)
         raise NotImplementedError("Flatten.forward: hw2")
 
 
@@ -176,6 +179,7 @@ class ReLU(Module):
     """``max(x, 0)`` elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement ReLU.forward (Modules)
         raise NotImplementedError("ReLU.forward: hw2")
 
 
@@ -187,6 +191,7 @@ class Sequential(Module):
         self.modules_ = list(modules)
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement Sequential.forward (Modules)
         raise NotImplementedError("Sequential.forward: hw2")
 
 
@@ -195,6 +200,7 @@ class SoftmaxLoss(Module):
     ``mean_i logsumexp(logits_i) - logits_i[y_i]`` (``torch.nn.CrossEntropyLoss``)."""
 
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement SoftmaxLoss.forward (Modules)
         raise NotImplementedError("SoftmaxLoss.forward: hw2")
 
 
@@ -216,6 +222,7 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", init.ones(dim, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement BatchNorm1d.forward (Modules)
         raise NotImplementedError("BatchNorm1d.forward: hw2")
 
 
@@ -230,6 +237,7 @@ class LayerNorm1d(Module):
         self.bias = Parameter(init.zeros(dim, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement LayerNorm1d.forward (Modules)
         raise NotImplementedError("LayerNorm1d.forward: hw2")
 
 
@@ -244,6 +252,7 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement Dropout.forward (Modules)
         raise NotImplementedError("Dropout.forward: hw2")
 
 
@@ -255,4 +264,5 @@ class Residual(Module):
         self.fn = fn
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw2, question 3): implement Residual.forward (Modules)
         raise NotImplementedError("Residual.forward: hw2")

@@ -23,9 +23,11 @@ class LogSumExp(TensorOp):
         self.axes = (axes,) if isinstance(axes, int) else (tuple(axes) if axes is not None else None)
 
     def compute(self, Z: NDArray) -> NDArray:
+        # TODO (hw2, question 1): implement LogSumExp.compute (Log-softmax and log-sum-exp)
         raise NotImplementedError("LogSumExp.compute: hw2")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw2, question 1): implement LogSumExp.gradient (Log-softmax and log-sum-exp)
         raise NotImplementedError("LogSumExp.gradient: hw2")
 
 
@@ -41,9 +43,11 @@ class LogSoftmax(TensorOp):
     """
 
     def compute(self, Z: NDArray) -> NDArray:
+        # TODO (hw2, question 1): implement LogSoftmax.compute (Log-softmax and log-sum-exp)
         raise NotImplementedError("LogSoftmax.compute: hw2")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw2, question 1): implement LogSoftmax.gradient (Log-softmax and log-sum-exp)
         raise NotImplementedError("LogSoftmax.gradient: hw2")
 
 

@@ -37,9 +37,11 @@ class EWiseAdd(EWiseBinaryOp):
     """``a + b`` elementwise. d/da = d/db = 1."""
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement EWiseAdd.compute (Forward computation)
         raise NotImplementedError("EWiseAdd.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        # TODO (hw1, question 2): implement EWiseAdd.gradient (Backward computation)
         raise NotImplementedError("EWiseAdd.gradient: hw1")
 
 
@@ -55,9 +57,11 @@ class AddScalar(TensorOp):
         self.scalar = scalar
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement AddScalar.compute (Forward computation)
         raise NotImplementedError("AddScalar.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement AddScalar.gradient (Backward computation)
         raise NotImplementedError("AddScalar.gradient: hw1")
 
 
@@ -70,9 +74,11 @@ class EWiseMul(EWiseBinaryOp):
     """``a * b`` elementwise. d/da = b, d/db = a."""
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement EWiseMul.compute (Forward computation)
         raise NotImplementedError("EWiseMul.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        # TODO (hw1, question 2): implement EWiseMul.gradient (Backward computation)
         raise NotImplementedError("EWiseMul.gradient: hw1")
 
 
@@ -88,9 +94,11 @@ class MulScalar(TensorOp):
         self.scalar = scalar
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement MulScalar.compute (Forward computation)
         raise NotImplementedError("MulScalar.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement MulScalar.gradient (Backward computation)
         raise NotImplementedError("MulScalar.gradient: hw1")
 
 
@@ -103,9 +111,11 @@ class EWisePow(EWiseBinaryOp):
     """``a ** b`` elementwise. d/da = b a^(b-1), d/db = a^b ln a (defined for a > 0)."""
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement EWisePow.compute (Forward computation)
         raise NotImplementedError("EWisePow.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        # TODO (hw1, question 2): implement EWisePow.gradient (Backward computation)
         raise NotImplementedError("EWisePow.gradient: hw1")
 
 
@@ -121,9 +131,11 @@ class PowerScalar(TensorOp):
         self.scalar = scalar
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement PowerScalar.compute (Forward computation)
         raise NotImplementedError("PowerScalar.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement PowerScalar.gradient (Backward computation)
         raise NotImplementedError("PowerScalar.gradient: hw1")
 
 
@@ -136,9 +148,11 @@ class EWiseDiv(EWiseBinaryOp):
     """``a / b`` elementwise. d/da = 1/b, d/db = -a/b^2."""
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement EWiseDiv.compute (Forward computation)
         raise NotImplementedError("EWiseDiv.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        # TODO (hw1, question 2): implement EWiseDiv.gradient (Backward computation)
         raise NotImplementedError("EWiseDiv.gradient: hw1")
 
 
@@ -154,9 +168,11 @@ class DivScalar(TensorOp):
         self.scalar = scalar
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement DivScalar.compute (Forward computation)
         raise NotImplementedError("DivScalar.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement DivScalar.gradient (Backward computation)
         raise NotImplementedError("DivScalar.gradient: hw1")
 
 
@@ -169,9 +185,11 @@ class Negate(TensorOp):
     """``-a``. d/da = -1. Its own op (not ``mul_scalar(a, -1)``) so graphs read naturally."""
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement Negate.compute (Forward computation)
         raise NotImplementedError("Negate.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement Negate.gradient (Backward computation)
         raise NotImplementedError("Negate.gradient: hw1")
 
 
@@ -184,9 +202,11 @@ class Log(TensorOp):
     """Natural logarithm ``ln a``. d/da = 1/a."""
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement Log.compute (Forward computation)
         raise NotImplementedError("Log.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement Log.gradient (Backward computation)
         raise NotImplementedError("Log.gradient: hw1")
 
 
@@ -199,9 +219,11 @@ class Exp(TensorOp):
     """``e ** a``. d/da = e^a, the output itself."""
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement Exp.compute (Forward computation)
         raise NotImplementedError("Exp.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement Exp.gradient (Backward computation)
         raise NotImplementedError("Exp.gradient: hw1")
 
 
@@ -214,9 +236,11 @@ class ReLU(TensorOp):
     """``max(a, 0)``. d/da = 1 where a > 0, else 0 (the subgradient 0 at a = 0, as PyTorch)."""
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement ReLU.compute (Forward computation)
         raise NotImplementedError("ReLU.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement ReLU.gradient (Backward computation)
         raise NotImplementedError("ReLU.gradient: hw1")
 
 
@@ -243,9 +267,11 @@ class Transpose(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement Transpose.compute (Forward computation)
         raise NotImplementedError("Transpose.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement Transpose.gradient (Backward computation)
         raise NotImplementedError("Transpose.gradient: hw1")
 
 
@@ -267,9 +293,11 @@ class Reshape(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement Reshape.compute (Forward computation)
         raise NotImplementedError("Reshape.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement Reshape.gradient (Backward computation)
         raise NotImplementedError("Reshape.gradient: hw1")
 
 
@@ -294,9 +322,11 @@ class BroadcastTo(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement BroadcastTo.compute (Forward computation)
         raise NotImplementedError("BroadcastTo.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement BroadcastTo.gradient (Backward computation)
         raise NotImplementedError("BroadcastTo.gradient: hw1")
 
 
@@ -324,9 +354,11 @@ class Summation(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement Summation.compute (Forward computation)
         raise NotImplementedError("Summation.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw1, question 2): implement Summation.gradient (Backward computation)
         raise NotImplementedError("Summation.gradient: hw1")
 
 
@@ -352,9 +384,11 @@ class MatMul(TensorOp):
         return super().__call__(a, b)
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        # TODO (hw1, question 1): implement MatMul.compute (Forward computation)
         raise NotImplementedError("MatMul.compute: hw1")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        # TODO (hw1, question 2): implement MatMul.gradient (Backward computation)
         raise NotImplementedError("MatMul.gradient: hw1")
 
 
@@ -369,6 +403,7 @@ def sum_to_shape(x: Tensor, shape: Sequence[int]) -> Tensor:
     Sums over ``x``'s extra leading axes and over the axes where ``shape`` has length 1,
     then reshapes. ``sum_to_shape(ones((2, 3, 4)), (3, 1))`` is ``8 * ones((3, 1))``.
     """
+    # TODO (hw1, question 2): implement sum_to_shape (Backward computation)
     raise NotImplementedError("sum_to_shape: hw1")
 
 

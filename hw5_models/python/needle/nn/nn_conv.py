@@ -46,11 +46,13 @@ class Conv(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = kernel_size, stride
         self.padding = kernel_size // 2
+        # TODO (hw5, question 2): implement Conv.__init__ (Convolution)
         raise NotImplementedError("Conv.__init__: hw5")
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv: expected input (N, {self.in_channels}, H, W), got {x.shape}")
+        # TODO (hw5, question 2): implement Conv.forward (Convolution)
         raise NotImplementedError("Conv.forward: hw5")
 
 
@@ -61,4 +63,5 @@ class BatchNorm2d(BatchNorm1d):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.dim:
             raise ValueError(f"BatchNorm2d: expected input (N, {self.dim}, H, W), got {x.shape}")
+        # TODO (hw5, question 2): implement BatchNorm2d.forward (Convolution)
         raise NotImplementedError("BatchNorm2d.forward: hw5")

@@ -48,13 +48,16 @@ class RNNCell(Module):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+        # TODO (hw5, question 3): implement RNNCell.__init__ (Recurrent networks)
         raise NotImplementedError("RNNCell.__init__: hw5")
 
     def forward(self, X: Tensor, h: Tensor | None = None) -> Tensor:
+        # TODO (hw5, question 3): implement RNNCell.forward (Recurrent networks)
         raise NotImplementedError("RNNCell.forward: hw5")
 
     def _step(self, x_part: Tensor, h: Tensor | None) -> Tensor:
         """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed."""
+        # TODO (hw5, question 3): implement RNNCell._step (Recurrent networks)
         raise NotImplementedError("RNNCell._step: hw5")
 
 
@@ -98,6 +101,7 @@ class RNN(Module):
 
     def forward(self, X: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         _check_sequence("RNN", X, self.input_size)
+        # TODO (hw5, question 3): implement RNN.forward (Recurrent networks)
         raise NotImplementedError("RNN.forward: hw5")
 
 
@@ -130,9 +134,11 @@ class LSTMGates(TensorTupleOp):
     """
 
     def compute(self, pre: NDArray, c: NDArray) -> tuple[NDArray, NDArray]:
+        # TODO (hw5, question 3): implement LSTMGates.compute (Recurrent networks)
         raise NotImplementedError("LSTMGates.compute: hw5")
 
     def gradient(self, out_grad: TensorTuple, node: TensorTuple) -> tuple[Tensor, Tensor]:
+        # TODO (hw5, question 3): implement LSTMGates.gradient (Recurrent networks)
         raise NotImplementedError("LSTMGates.gradient: hw5")
 
 
@@ -157,13 +163,16 @@ class LSTMCell(Module):
                  dtype: str = "float32"):
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
+        # TODO (hw5, question 3): implement LSTMCell.__init__ (Recurrent networks)
         raise NotImplementedError("LSTMCell.__init__: hw5")
 
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        # TODO (hw5, question 3): implement LSTMCell.forward (Recurrent networks)
         raise NotImplementedError("LSTMCell.forward: hw5")
 
     def _step(self, x_part: Tensor, h: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
         """One step from ``x_part = x W_ih + b_ih + b_hh``, precomputed."""
+        # TODO (hw5, question 3): implement LSTMCell._step (Recurrent networks)
         raise NotImplementedError("LSTMCell._step: hw5")
 
 
@@ -185,6 +194,7 @@ class LSTM(Module):
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         _check_sequence("LSTM", X, self.input_size)
+        # TODO (hw5, question 3): implement LSTM.forward (Recurrent networks)
         raise NotImplementedError("LSTM.forward: hw5")
 
 
@@ -203,6 +213,7 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype: str = "float32"):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        # TODO (hw5, question 3): implement Embedding.__init__ (Recurrent networks)
         raise NotImplementedError("Embedding.__init__: hw5")
 
     def forward(self, x: Tensor) -> Tensor:
@@ -210,4 +221,5 @@ class Embedding(Module):
         bad = ids[(ids < 0) | (ids >= self.num_embeddings)]
         if bad.size:
             raise ValueError(f"Embedding: id {bad.flat[0]} is outside 0..{self.num_embeddings - 1}")
+        # TODO (hw5, question 3): implement Embedding.forward (Recurrent networks)
         raise NotImplementedError("Embedding.forward: hw5")

@@ -50,6 +50,7 @@ class MultiHeadAttention(Module):
                 or q.shape[3] != k.shape[3]:
             raise ValueError(f"MultiHeadAttention: expected q (B, heads, T, D) and k, v (B, heads, "
                              f"S, D), got {q.shape}, {k.shape}, {v.shape}")
+        # TODO (hw5, question 4): implement MultiHeadAttention.forward (Attention and the Transformer)
         raise NotImplementedError("MultiHeadAttention.forward: hw5")
 
 
@@ -88,6 +89,7 @@ class AttentionLayer(Module):
     def forward(self, q: Tensor, k: Tensor | None = None, v: Tensor | None = None) -> Tensor:
         k = q if k is None else k
         v = q if v is None else v
+        # TODO (hw5, question 4): implement AttentionLayer.forward (Attention and the Transformer)
         raise NotImplementedError("AttentionLayer.forward: hw5")
 
 
@@ -113,6 +115,7 @@ class TransformerLayer(Module):
             Linear(hidden_size, q_features, device=device, dtype=dtype), Dropout(dropout))
 
     def forward(self, x: Tensor) -> Tensor:
+        # TODO (hw5, question 4): implement TransformerLayer.forward (Attention and the Transformer)
         raise NotImplementedError("TransformerLayer.forward: hw5")
 
 
@@ -149,4 +152,5 @@ class Transformer(Module):
         if T > self.sequence_len:
             raise ValueError(f"Transformer: sequence of length {T} is longer than "
                              f"sequence_len={self.sequence_len}")
+        # TODO (hw5, question 4): implement Transformer.forward (Attention and the Transformer)
         raise NotImplementedError("Transformer.forward: hw5")

@@ -35,9 +35,11 @@ class Flip(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw5, question 1): implement Flip.compute (New ops)
         raise NotImplementedError("Flip.compute: hw5")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw5, question 1): implement Flip.gradient (New ops)
         raise NotImplementedError("Flip.gradient: hw5")
 
 
@@ -69,9 +71,11 @@ class Dilate(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw5, question 1): implement Dilate.compute (New ops)
         raise NotImplementedError("Dilate.compute: hw5")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw5, question 1): implement Dilate.gradient (New ops)
         raise NotImplementedError("Dilate.gradient: hw5")
 
 
@@ -96,9 +100,11 @@ class UnDilate(TensorOp):
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
+        # TODO (hw5, question 1): implement UnDilate.compute (New ops)
         raise NotImplementedError("UnDilate.compute: hw5")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
+        # TODO (hw5, question 1): implement UnDilate.gradient (New ops)
         raise NotImplementedError("UnDilate.gradient: hw5")
 
 
@@ -138,9 +144,11 @@ class Conv(TensorOp):
         return super().__call__(A, B)
 
     def compute(self, A: NDArray, B: NDArray) -> NDArray:
+        # TODO (hw5, question 2): implement Conv.compute (Convolution)
         raise NotImplementedError("Conv.compute: hw5")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        # TODO (hw5, question 2): implement Conv.gradient (Convolution)
         raise NotImplementedError("Conv.gradient: hw5")
 
 

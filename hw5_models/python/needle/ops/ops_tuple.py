@@ -91,9 +91,11 @@ class Stack(TensorOp):
         return super().__call__(args)
 
     def compute(self, args: tuple[NDArray, ...]) -> NDArray:
+        # TODO (hw5, question 1): implement Stack.compute (New ops)
         raise NotImplementedError("Stack.compute: hw5")
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> TensorTuple:
+        # TODO (hw5, question 1): implement Stack.gradient (New ops)
         raise NotImplementedError("Stack.gradient: hw5")
 
 
@@ -119,9 +121,11 @@ class Split(TensorTupleOp):
         return super().__call__(a)
 
     def compute(self, A: NDArray) -> tuple[NDArray, ...]:
+        # TODO (hw5, question 1): implement Split.compute (New ops)
         raise NotImplementedError("Split.compute: hw5")
 
     def gradient(self, out_grad: TensorTuple, node: TensorTuple) -> Tensor:
+        # TODO (hw5, question 1): implement Split.gradient (New ops)
         raise NotImplementedError("Split.gradient: hw5")
 
 

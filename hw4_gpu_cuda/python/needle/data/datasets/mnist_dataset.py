@@ -16,10 +16,13 @@ class MNISTDataset(Dataset):
 
     def __init__(self, image_filename: str, label_filename: str, transforms=None):
         super().__init__(transforms)
+        # TODO (hw2, question 5): implement MNISTDataset.__init__ (Data pipeline)
         raise NotImplementedError("MNISTDataset.__init__: hw2")
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        # TODO (hw2, question 5): implement MNISTDataset.__getitem__ (Data pipeline)
         raise NotImplementedError("MNISTDataset.__getitem__: hw2")
 
     def __len__(self) -> int:
+        # TODO (hw2, question 5): implement MNISTDataset.__len__ (Data pipeline)
         raise NotImplementedError("MNISTDataset.__len__: hw2")

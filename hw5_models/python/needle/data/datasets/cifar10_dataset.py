@@ -41,12 +41,15 @@ class CIFAR10Dataset(Dataset):
         if not files or not files[0].exists():
             raise FileNotFoundError(f"CIFAR10Dataset: no {'data_batch_*' if train else 'test_batch'} "
                                     f"file in {folder}; run `make data` to download CIFAR-10")
+        # TODO (hw5, question 5): implement CIFAR10Dataset.__init__ (Data)
         raise NotImplementedError("CIFAR10Dataset.__init__: hw5")
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.int64]:
+        # TODO (hw5, question 5): implement CIFAR10Dataset.__getitem__ (Data)
         raise NotImplementedError("CIFAR10Dataset.__getitem__: hw5")
 
     def __len__(self) -> int:
+        # TODO (hw5, question 5): implement CIFAR10Dataset.__len__ (Data)
         raise NotImplementedError("CIFAR10Dataset.__len__: hw5")
 
 

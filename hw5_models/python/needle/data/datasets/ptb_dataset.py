@@ -30,9 +30,11 @@ class Dictionary:
 
     def add_word(self, word: str) -> int:
         """The id of ``word``, adding it with the next id when it is new."""
+        # TODO (hw5, question 5): implement Dictionary.add_word (Data)
         raise NotImplementedError("Dictionary.add_word: hw5")
 
     def __len__(self) -> int:
+        # TODO (hw5, question 5): implement Dictionary.__len__ (Data)
         raise NotImplementedError("Dictionary.__len__: hw5")
 
 
@@ -56,6 +58,7 @@ class Corpus:
     def tokenize(self, path: str | Path, max_lines: int | None = None) -> np.ndarray:
         """The ids of the words of the first ``max_lines`` lines of ``path``, each line followed by
         ``<eos>``, adding new words to the dictionary. Returns an int64 array ``(num_tokens,)``."""
+        # TODO (hw5, question 5): implement Corpus.tokenize (Data)
         raise NotImplementedError("Corpus.tokenize: hw5")
 
 
@@ -82,6 +85,7 @@ def batchify(data: np.ndarray, batch_size: int, device=None, dtype: str = "float
     """
     if batch_size < 1 or len(data) < batch_size:
         raise ValueError(f"batchify: cannot cut {len(data)} tokens into {batch_size} columns")
+    # TODO (hw5, question 5): implement batchify (Data)
     raise NotImplementedError("batchify: hw5")
 
 
@@ -99,4 +103,5 @@ def get_batch(batches: np.ndarray, i: int, bptt: int, device=None,
     """
     if not 0 <= i < len(batches) - 1:
         raise IndexError(f"get_batch: row {i} has no next row in {len(batches)} rows")
+    # TODO (hw5, question 5): implement get_batch (Data)
     raise NotImplementedError("get_batch: hw5")
