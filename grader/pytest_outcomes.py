@@ -4,7 +4,7 @@ Use: ``python -m pytest -p grader.pytest_outcomes`` with ``NEEDLE_OUTCOMES=path.
 file maps each test's node id to ``{"outcome", "question", "exception", "message"}``: outcome is
 "passed", "failed", "skipped" or "error" (set-up or collection failed); student_backend says the
 test runs on a backend the student writes (from hw3 on); exception and message
-describe what a failing test raised. A file that fails to collect appears under its own id.
+describe what a failing test raised (message: a skipped test's reason). A file that fails to collect appears under its own id.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def pytest_runtest_makereport(item, call):
         if call.excinfo is not None:
             entry["exception"], entry["message"] = call.excinfo.type.__name__, str(call.excinfo.value)
     elif report.skipped and _entry(item.nodeid)["outcome"] == "passed":
-        _entry(item.nodeid)["outcome"] = "skipped"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _entry(item.nodeid).update(outcome="skipped", message=reason)
 
 
 def pytest_sessionfinish(session):

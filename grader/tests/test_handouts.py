@@ -1,6 +1,7 @@
 """The generated handouts, run as a student would: they build, every question's test fails on
 the stub it reaches (a NotImplementedError naming it), given code passes, and a handout whose
 stubs are filled with the reference code passes every test."""
+import importlib.util
 import json
 import re
 import subprocess
@@ -39,6 +40,17 @@ def skipped_for_want_of_a_gpu(name: str, outcome: dict) -> bool:
     return outcome["outcome"] == "skipped" and not has_gpu() and re.search(r"[\[-]cuda[\]-]", name) is not None
 
 
+def skipped_for_want_of_torch(outcome: dict) -> bool:
+    """A comparison with PyTorch, skipped (saying so) where PyTorch is not installed."""
+    return (outcome["outcome"] == "skipped" and importlib.util.find_spec("torch") is None
+            and "PyTorch is not installed" in (outcome["message"] or ""))
+
+
+def skipped_for_want_of_a_machine(name: str, outcome: dict) -> bool:
+    """A test skipped for want of what this machine lacks (a GPU, or PyTorch), as it says."""
+    return skipped_for_want_of_a_gpu(name, outcome) or skipped_for_want_of_torch(outcome)
+
+
 @pytest.mark.parametrize("homework", COURSE, ids=[hw.dir for hw in COURSE])
 def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
     handout = handouts.generate(homework, COURSE)
@@ -54,7 +66,7 @@ def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
             assert outcome["outcome"] == "passed" or skipped_for_want_of_a_gpu(name, outcome), \
                 f"{name} tests given code but {outcome}"
             continue
-        if outcome["outcome"] == "skipped":  # a PyTorch comparison on a machine without PyTorch
+        if skipped_for_want_of_a_machine(name, outcome):
             continue
         if outcome["question"] is None and outcome["outcome"] == "passed":
             continue  # given code on the student's backend that needs no stubbed kernel
@@ -83,7 +95,7 @@ def test_handout_filled_with_reference_code_passes_every_test(homework, tmp_path
     # in their own handouts, and every test, slow ones included, runs on solutions/ (make test).
     outcomes = build_and_test(folder, env, tmp_path, f"tests/{homework.id}", "-m", "not slow")
     failed = {name: o for name, o in outcomes.items()
-              if o["outcome"] != "passed" and not skipped_for_want_of_a_gpu(name, o)}
+              if o["outcome"] != "passed" and not skipped_for_want_of_a_machine(name, o)}
     assert not failed and len(outcomes) > 20
 
 
