@@ -57,14 +57,25 @@ class no_grad(contextlib.ContextDecorator):
         ...     y = x * 2
         >>> y.requires_grad, (x * 2).requires_grad
         (False, True)
+
+    One instance may be entered again while it is open (nested ``with`` blocks, or a recursive
+    function decorated with ``@no_grad()``); each exit restores the mode of its own entry.
     """
 
+    def __init__(self) -> None:
+        # One saved mode per ``with`` that is still open: the same instance may be entered again
+        # before it exits (``with ng: with ng:``, or a recursive ``@no_grad()`` function, since
+        # ContextDecorator reuses the instance), and each exit restores its own entry's mode.
+        self._previous_modes: list[bool] = []
+
     def __enter__(self) -> None:
-        self._mode = _grad_mode(False)
-        self._mode.__enter__()
+        global _GRAD_ENABLED
+        self._previous_modes.append(_GRAD_ENABLED)
+        _GRAD_ENABLED = False
 
     def __exit__(self, *exc_info) -> None:
-        self._mode.__exit__(*exc_info)
+        global _GRAD_ENABLED
+        _GRAD_ENABLED = self._previous_modes.pop()
 
 
 class Op:
