@@ -6,6 +6,7 @@ tagged <= K become stubs and blocks for later homeworks disappear.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,6 +187,24 @@ def generate_all(repo: Path = REPO, only: str | None = None) -> list[Handout]:
     return handouts
 
 
+# Where a homework's notes (course.toml) want the array contract's table.
+ARRAY_CONTRACT_SLOT = "{array_contract}"
+
+
+def array_contract_table(path: Path = SOLUTIONS / "python" / "needle" / "array_contract.py") -> str:
+    """The array contract as a Markdown table, read from its one definition (``ARRAY_API`` and
+    ``NDARRAY_METHODS`` in needle/array_contract.py) as literals, without importing needle."""
+    literals = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            literals[node.target.id] = ast.literal_eval(node.value)
+    rows = [f"| `array_api.{form.split(': ', 1)[0]}` | {form.split(': ', 1)[1]} |"
+            for form in literals["ARRAY_API"].values()]
+    rows += [f"| `{form.split(': ', 1)[0]}` | {form.split(': ', 1)[1]} |"
+             for form in literals["NDARRAY_METHODS"].values()]
+    return "| Call | What it gives |\n|---|---|\n" + "\n".join(rows)
+
+
 def readme(homework: Homework, course: list[Homework]) -> str:
     """The handout's README.md: the questions in order with their points, and how to work."""
     rows = "\n".join(f"| {q.n} | {q.title} | {q.what} | {q.points} |" for q in homework.questions)
@@ -201,7 +220,8 @@ def readme(homework: Homework, course: list[Homework]) -> str:
     notebook = (f"\nOpen `{homework.notebook}` (locally with Jupyter, or on a Colab runtime) for a "
                 f"guided tour of the questions.\n") if homework.notebook else ""
     tests = f"tests/{homework.id}"
-    notes = f"\n{homework.notes}\n" if homework.notes else ""
+    notes = f"\n{homework.notes.replace(ARRAY_CONTRACT_SLOT, array_contract_table())}\n" \
+        if homework.notes else ""
     return f"""# {homework.id}: {homework.title}
 
 {homework.summary}

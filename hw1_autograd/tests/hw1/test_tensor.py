@@ -97,6 +97,16 @@ def test_a_recursive_no_grad_function_restores_each_level():
     assert ndl.is_grad_enabled()
 
 
+def test_the_numpy_array_api_holds_exactly_the_array_contract():
+    from needle.array_contract import ARRAY_API
+    from needle.backend_numpy import array_api  # hw1's and hw2's array_api
+    assert all(callable(getattr(array_api, name)) for name in ARRAY_API)
+    assert {name for name in vars(array_api) if not name.startswith("_")} == {*ARRAY_API, "ndarray"}
+    with pytest.raises(AttributeError) as error:
+        array_api.add  # a NumPy function the NDArray module of hw3 lacks
+    assert "'add'" in str(error.value) and all(name in str(error.value) for name in ARRAY_API)
+
+
 def test_detach_and_data_cut_the_graph():
     x = ndl.Tensor([1.0, 2.0], requires_grad=True)
     y = Double()(x)
