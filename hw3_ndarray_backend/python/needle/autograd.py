@@ -63,9 +63,8 @@ class no_grad(contextlib.ContextDecorator):
     """
 
     def __init__(self) -> None:
-        # One saved mode per ``with`` that is still open: the same instance may be entered again
-        # before it exits (``with ng: with ng:``, or a recursive ``@no_grad()`` function, since
-        # ContextDecorator reuses the instance), and each exit restores its own entry's mode.
+        # The mode each still-open entry replaced, innermost last (ContextDecorator reuses one
+        # instance for every call of a decorated function, so entries can nest).
         self._previous_modes: list[bool] = []
 
     def __enter__(self) -> None:
