@@ -6,6 +6,7 @@ tagged <= K become stubs and blocks for later homeworks disappear.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -153,9 +154,9 @@ def leaks(files: dict[str, str], secrets: set[str]) -> list[str]:
 def todo_problems(files: dict[str, str]) -> list[str]:
     """Each stub without its TODO line, and each other TODO left in the code of ``files``.
 
-    Every stub must sit right under a ``TODO (hwN, question Q): ...`` line, and no other line
-    of code may say TODO: a handout's TODOs are exactly the student's work list. Markdown
-    (READMEs, notebook text cells) is not checked.
+    Every stub must sit right under a ``TODO (hwN, question Q): ...`` line, and no other
+    comment may say TODO: a handout's TODO comments are exactly the student's work list.
+    Markdown (READMEs, notebook text cells) and text that is not a comment are not checked.
     """
     problems = []
     for name, text in sorted(files.items()):
@@ -167,7 +168,8 @@ def todo_problems(files: dict[str, str]) -> list[str]:
                 following = lines[number] if number < len(lines) else ""
                 if stub_name(line) and not TODO.match(previous):
                     problems.append(f"{unit_name}:{number}: stub without its TODO line: {line.strip()!r}")
-                elif "TODO" in line and not (TODO.match(line) and stub_name(following)):
+                elif line.lstrip().startswith(("#", "//")) and "TODO" in line \
+                        and not (TODO.match(line) and stub_name(following)):
                     problems.append(f"{unit_name}:{number}: TODO that is not a stub's: {line.strip()!r}")
     return problems
 
@@ -243,6 +245,24 @@ def generate_all(repo: Path = REPO, only: str | None = None) -> list[Handout]:
     return handouts
 
 
+# Where a homework's notes (course.toml) want the array contract's table.
+ARRAY_CONTRACT_SLOT = "{array_contract}"
+
+
+def array_contract_table(path: Path = SOLUTIONS / "python" / "needle" / "array_contract.py") -> str:
+    """The array contract as a Markdown table, read from its one definition (``ARRAY_API`` and
+    ``NDARRAY_METHODS`` in needle/array_contract.py) as literals, without importing needle."""
+    literals = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            literals[node.target.id] = ast.literal_eval(node.value)
+    rows = [f"| `array_api.{form.split(': ', 1)[0]}` | {form.split(': ', 1)[1]} |"
+            for form in literals["ARRAY_API"].values()]
+    rows += [f"| `{form.split(': ', 1)[0]}` | {form.split(': ', 1)[1]} |"
+             for form in literals["NDARRAY_METHODS"].values()]
+    return "| Call | What it gives |\n|---|---|\n" + "\n".join(rows)
+
+
 def readme(homework: Homework, course: list[Homework]) -> str:
     """The handout's README.md: the questions in order with their points, and how to work."""
     rows = "\n".join(f"| {q.n} | {q.title} | {q.what} | {q.points} |" for q in homework.questions)
@@ -258,7 +278,8 @@ def readme(homework: Homework, course: list[Homework]) -> str:
     notebook = (f"\nOpen `{homework.notebook}` (locally with Jupyter, or on a Colab runtime) for a "
                 f"guided tour of the questions.\n") if homework.notebook else ""
     tests = f"tests/{homework.id}"
-    notes = f"\n{homework.notes}\n" if homework.notes else ""
+    notes = f"\n{homework.notes.replace(ARRAY_CONTRACT_SLOT, array_contract_table())}\n" \
+        if homework.notes else ""
     return f"""# {homework.id}: {homework.title}
 
 {homework.summary}

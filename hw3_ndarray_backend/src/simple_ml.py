@@ -69,10 +69,17 @@ def parse_mnist(image_filename: str, label_filename: str) -> tuple[np.ndarray, n
         (pixel / 255). ``y``: uint8 array of shape ``(m,)``, the labels.
 
     Raises:
-        ValueError: if a file's magic number is not the one its kind needs (naming the file,
-            the number read and the number expected), if a file holds fewer bytes than its
-            header announces (naming the file and both sizes), or if the two files hold
-            different numbers of examples.
+        ValueError: in each of these cases, with a message that contains the values listed
+            (file names exactly as passed; the wording is yours):
+
+            - a file's magic number is not the one its kind needs: the file name, the number
+              read and the number expected (e.g. a label file passed as the images: 2049 and
+              2051);
+            - a file holds fewer data bytes after its header than the header's dimensions
+              announce: the file name, the number of data bytes found and the number announced
+              (the product of the dimensions);
+            - the two files hold different numbers of examples: both file names, the number of
+              images and the number of labels.
     """
     # TODO (hw0, question 1): implement parse_mnist (Loading MNIST)
     raise NotImplementedError("parse_mnist: hw0")

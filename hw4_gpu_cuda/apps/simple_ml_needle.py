@@ -12,8 +12,17 @@ from simple_ml import check_labels, init_two_layer  # hw0's src/simple_ml.py
 def softmax_loss(Z: ndl.Tensor, y_one_hot: ndl.Tensor) -> ndl.Tensor:
     """Average softmax (cross-entropy) loss, built from needle ops so it is differentiable.
 
-    ``loss = mean_i [ log sum_j exp(Z[i, j]) - sum_j Z[i, j] y_one_hot[i, j] ]``. Must stay
-    finite for large logits (e.g. ``Z = 1000``).
+    ``loss = mean_i [ log sum_j exp(Z[i, j]) - sum_j Z[i, j] y_one_hot[i, j] ]``.
+
+    Stability: the loss and its gradient must stay finite and accurate for large logits (the
+    tests add 1000 or more to every logit, where ``exp`` overflows even in float64, and
+    compare with float64 NumPy at ``rtol=1e-9``). Since ``log sum_j exp(z_j) = c +
+    log sum_j exp(z_j - c)`` for any constant ``c``, shift each row by its largest logit.
+    hw1 has no max op, but the shift needs no gradient (the identity holds for every ``c``):
+    compute it from the values (``Z.numpy()``), bring it back as a constant ``ndl.Tensor`` of
+    ``Z``'s dtype, and combine it with ``Z`` through ``broadcast_to``, ``reshape``, ``exp``,
+    ``log``, ``summation`` and Tensor arithmetic. Compute in ``Z``'s dtype throughout
+    (float64 logits give a float64 loss).
 
     Args:
         Z: logits, Tensor ``(batch, k)``.
@@ -48,7 +57,8 @@ def nn_epoch(X: np.ndarray, y: np.ndarray, W1: ndl.Tensor, W2: ndl.Tensor,
         batch: minibatch size.
 
     Returns:
-        The updated ``(W1, W2)``, new Tensors.
+        The updated ``(W1, W2)``: new leaf Tensors with no graph behind them (``inputs`` empty,
+        as tensors computed under ``ndl.no_grad()`` are), in the dtype of the weights passed in.
 
     Raises:
         ValueError: if a label is outside ``0..k-1``.

@@ -42,6 +42,8 @@ def check_backward(fn: Callable[..., ndl.Tensor], *arrays: np.ndarray, seed: int
                    rtol: float = 1e-5, atol: float = 1e-6) -> list[np.ndarray]:
     """Check ``backward()`` through a whole graph ``fn`` against central differences.
 
+    On a mismatch the message also names each op of the graph whose own ``gradient``
+    disagrees with central differences (``wrong_gradients``), or says that none does.
     Returns the analytic gradients (``.grad`` of each input) as arrays.
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
@@ -50,8 +52,64 @@ def check_backward(fn: Callable[..., ndl.Tensor], *arrays: np.ndarray, seed: int
     weights = np.random.default_rng(seed).standard_normal(out.shape)
     out.backward(ndl.Tensor(weights))
     numeric = _numerical_adjoints(fn, arrays, weights)
-    for i, (t, n) in enumerate(zip(tensors, numeric)):
-        assert t.grad is not None, f"input {i} received no gradient"
-        np.testing.assert_allclose(t.grad.numpy(), n, rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of input {i}")
+    assert_grads_close(out, tensors, numeric, rtol=rtol, atol=atol)
     return [t.grad.numpy() for t in tensors]
+
+
+def assert_grads_close(output: ndl.Tensor, tensors: list[ndl.Tensor], expected: list,
+                       rtol: float = 1e-7, atol: float = 0.0) -> None:
+    """Assert that each ``tensors[i].grad`` equals ``expected[i]`` after ``output.backward()``.
+
+    A mismatch names the culprit: each op in ``output``'s graph whose gradient rule is wrong
+    (question 2), or, when every op is right, the graph traversal (questions 3 and 4).
+    """
+    for i, (t, e) in enumerate(zip(tensors, expected)):
+        try:
+            assert t.grad is not None, f"input {i} received no gradient"
+            np.testing.assert_allclose(t.grad.numpy(), e, rtol=rtol, atol=atol,
+                                       err_msg=f"gradient of input {i}")
+        except AssertionError as error:
+            raise AssertionError(f"{_diagnosis(output)}\n{error}") from None
+
+
+def _diagnosis(output: ndl.Tensor) -> str:
+    wrong = wrong_gradients(output)
+    if wrong:
+        return "wrong gradient rule (question 2): " + "; ".join(wrong)
+    return ("every op's gradient in this graph agrees with central differences, so look at "
+            "find_topo_sort and compute_gradient_of_variables (questions 3 and 4)")
+
+
+def wrong_gradients(output: ndl.Tensor) -> list[str]:
+    """Each op in ``output``'s graph whose ``gradient`` disagrees with central differences at
+    the inputs it saw, as ``"MulScalar.gradient: <why>"``, inputs before their users.
+
+    The graph is walked here (an iterative post-order search), not by the student's
+    ``find_topo_sort``, so a wrong traversal cannot hide a wrong op.
+    """
+    order, seen, stack = [], set(), [(output, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((inp, False) for inp in reversed(node.inputs))
+    found = []
+    for node in order:
+        if node.op is None:
+            continue
+        name = f"{type(node.op).__name__}.gradient"
+        try:
+            check_op_gradient(lambda *ts, op=node.op: op(*ts), *(i.numpy() for i in node.inputs))
+        except AssertionError as error:
+            found.append(f"{name}: {_first_line(error)}")
+        except Exception as error:  # noqa: BLE001 - any failure of the rule is the finding
+            found.append(f"{name} raised {type(error).__name__}: {_first_line(error)}")
+    return list(dict.fromkeys(found))
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(error).__name__

@@ -24,7 +24,7 @@ from hypothesis import settings
 settings.register_profile("needle", deadline=None, derandomize=True, max_examples=40)
 settings.load_profile("needle")
 
-# A stub's TODO line and the stub under it (grader/markers.py writes both).
+# The line above a stub that names its question, and the stub's message (grader/markers.py).
 _TODO = re.compile(r"^\s*(?:#|//) TODO \(hw(?P<hw>\d+), question (?P<q>\d+)\): implement (?P<name>\S+)")
 _STUB_MESSAGE = re.compile(r"^(?:not implemented: )?(?P<name>[\w.]+): hw(?P<hw>\d+)$")
 _TORCH_SKIP = "PyTorch is not installed"

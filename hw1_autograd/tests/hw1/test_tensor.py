@@ -70,6 +70,43 @@ def test_no_grad_works_as_a_decorator_and_restores_after_an_error():
     assert ndl.is_grad_enabled()
 
 
+def test_one_no_grad_instance_entered_twice_restores_each_level():
+    no_grad = ndl.no_grad()
+    with no_grad:
+        assert not ndl.is_grad_enabled()
+        with no_grad:
+            assert not ndl.is_grad_enabled()
+        assert not ndl.is_grad_enabled()  # the inner exit restores the outer block's mode
+    assert ndl.is_grad_enabled()
+
+
+def test_a_recursive_no_grad_function_restores_each_level():
+    modes = []  # (depth, "enter" or "after the inner call", is_grad_enabled())
+
+    @ndl.no_grad()  # one no_grad instance, entered once per call level
+    def countdown(depth):
+        modes.append((depth, "enter", ndl.is_grad_enabled()))
+        if depth > 0:
+            countdown(depth - 1)
+            modes.append((depth, "after the inner call", ndl.is_grad_enabled()))
+
+    countdown(3)
+    assert modes == [(3, "enter", False), (2, "enter", False), (1, "enter", False),
+                     (0, "enter", False), (1, "after the inner call", False),
+                     (2, "after the inner call", False), (3, "after the inner call", False)]
+    assert ndl.is_grad_enabled()
+
+
+def test_the_numpy_array_api_holds_exactly_the_array_contract():
+    from needle.array_contract import ARRAY_API
+    from needle.backend_numpy import array_api  # hw1's and hw2's array_api
+    assert all(callable(getattr(array_api, name)) for name in ARRAY_API)
+    assert {name for name in vars(array_api) if not name.startswith("_")} == {*ARRAY_API, "ndarray"}
+    with pytest.raises(AttributeError) as error:
+        array_api.add  # a NumPy function the NDArray module of hw3 lacks
+    assert "'add'" in str(error.value) and all(name in str(error.value) for name in ARRAY_API)
+
+
 def test_detach_and_data_cut_the_graph():
     x = ndl.Tensor([1.0, 2.0], requires_grad=True)
     y = Double()(x)

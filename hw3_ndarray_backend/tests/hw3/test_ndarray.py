@@ -24,6 +24,66 @@ def random(shape, seed=0, dtype="float32"):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+# ---- the array contract: what ops may call through array_api, on NumPy and on NDArray ---------
+
+def test_backend_ndarray_provides_the_array_contract():
+    import needle.backend_ndarray as backend_ndarray
+    from needle.array_contract import ARRAY_API, NDARRAY_METHODS
+    assert [name for name in ARRAY_API if not callable(getattr(backend_ndarray, name, None))] == []
+    for array_type in (NDArray, np.ndarray):
+        assert [name for name in NDARRAY_METHODS if not hasattr(array_type, name)] == []
+
+
+def contract_calls(api, a, b, c):
+    """Each array contract function called in its documented forms on (3, 4), (3, 4) and
+    (2, 3, 4) arrays: ``{name: [each result as a NumPy array]}`` (for ``empty``, its shape
+    and dtype, the values being unset)."""
+    def values(*results):
+        return [np.asarray(x if isinstance(x, (np.ndarray, np.generic)) else x.numpy()) for x in results]
+    empty = api.empty((2, 3), "float64")
+    return {
+        "array": values(api.array([[1.0, 2.0]], dtype="float32")),
+        "empty": [empty.shape, str(empty.dtype)],
+        "full": values(api.full((2, 3), 1.5, "float32")),
+        "reshape": values(api.reshape(a, (2, -1))),
+        "broadcast_to": values(api.broadcast_to(api.reshape(a, (3, 1, 4)), (2, 3, 5, 4))),
+        "swapaxes": values(api.swapaxes(c, 0, 2)),
+        "flip": values(api.flip(c, 1), api.flip(c, (0, 2))),
+        "pad": values(api.pad(a, ((1, 0), (0, 2)))),
+        "stack": values(api.stack([a, b], 1)),
+        "matmul": values(api.matmul(c, api.swapaxes(a, 0, 1))),
+        "sum": values(api.sum(c), api.sum(c, axis=1), api.sum(c, axis=(0, 2), keepdims=True)),
+        "max": values(api.max(c), api.max(c, axis=1), api.max(c, axis=(0, 2), keepdims=True)),
+        "maximum": values(api.maximum(a, b), api.maximum(a, 0.0)),
+        "power": values(api.power(api.exp(a), b), api.power(a, 2.0)),
+        "log": values(api.log(api.exp(a))),
+        "exp": values(api.exp(a)),
+        "tanh": values(api.tanh(a)),
+    }
+
+
+@pytest.mark.question(1)
+def test_the_array_contract_means_the_same_on_numpy_and_on_ndarray():
+    import needle.backend_ndarray as backend_ndarray
+    from needle.array_contract import ARRAY_API
+    from needle.backend_numpy import array_api as numpy_api
+    a, b, c = (random(shape, seed, "float64") for seed, shape in enumerate([(3, 4), (3, 4), (2, 3, 4)]))
+    previous = ndl.default_device()
+    ndl.set_default_device(ndl.cpu_numpy())  # the reference kernels: only the views are yours
+    try:
+        on_ndarray = contract_calls(backend_ndarray, *(nd(x, ndl.cpu_numpy()) for x in (a, b, c)))
+    finally:
+        ndl.set_default_device(previous)
+    on_numpy = contract_calls(numpy_api, a, b, c)
+    assert list(on_numpy) == list(on_ndarray) == list(ARRAY_API)
+    assert on_ndarray["empty"] == on_numpy["empty"]
+    for name in ARRAY_API:
+        for got, expected in zip(on_ndarray[name], on_numpy[name]):
+            if name != "empty":
+                assert got.shape == expected.shape and got.dtype == expected.dtype, name
+                np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=name)
+
+
 # ---- given code: construction, conversion and bad input --------------------------------------
 
 @pytest.mark.parametrize("device", DEVICES, ids=str)

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 import needle as ndl
 from gradcheck import numerical_gradient
-from needle_testing import check_backward
+from needle_testing import assert_grads_close, check_backward
 
 
 def leaves(*values):
@@ -70,7 +70,7 @@ def test_backward_of_a_reused_node_sums_its_adjoints():
     x, = leaves([3.0, -2.0])
     y = (x * x + x * 2.0).sum()  # x feeds three ops
     y.backward()
-    np.testing.assert_allclose(x.grad.numpy(), [8.0, -2.0])
+    assert_grads_close(y, [x], [[8.0, -2.0]])
 
 
 @pytest.mark.question(4)
@@ -89,13 +89,23 @@ def test_backward_matches_central_differences(name, fn, shapes):
 
 
 @pytest.mark.question(4)
+def test_backward_through_a_deep_chain():
+    x = leaves([1.0])[0]
+    y = x
+    for _ in range(5000):  # deeper than Python's default recursion limit
+        y = y * 1.0 + 1.0
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0])
+
+
+@pytest.mark.question(4)
 def test_backward_sets_grad_on_intermediate_nodes_and_skips_constants():
     x, = leaves([1.0, 2.0])
     c = ndl.Tensor([5.0, 7.0])  # a constant
     h = x * c
-    (h * h).sum().backward()
-    np.testing.assert_allclose(h.grad.numpy(), 2 * np.array([5.0, 14.0]))
-    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([5.0, 14.0]) * [5.0, 7.0])
+    y = (h * h).sum()
+    y.backward()
+    assert_grads_close(y, [h, x], [2 * np.array([5.0, 14.0]), 2 * np.array([5.0, 14.0]) * [5.0, 7.0]])
     assert c.grad is None
 
 
@@ -139,5 +149,6 @@ def test_hessian_vector_product_matches_central_differences():
 @given(values=arrays(np.float64, (5,), elements=st.floats(-10, 10)))
 def test_gradient_of_sum_of_squares_is_twice_x(values):
     x, = leaves(values)
-    (x * x).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 2 * values, rtol=1e-12)
+    y = (x * x).sum()
+    y.backward()
+    assert_grads_close(y, [x], [2 * values], rtol=1e-12)

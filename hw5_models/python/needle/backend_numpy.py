@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import numpy
 
-__all__ = ["Device", "CPUDevice", "cpu", "default_device", "set_default_device", "all_devices"]
+from .array_contract import ArrayNamespace
+
+__all__ = ["Device", "CPUDevice", "cpu", "default_device", "set_default_device", "all_devices",
+           "array_api"]
+
+# The NumPy functions needle code may call: the array contract's, and nothing else, so that a
+# call the NDArray module of hw3 lacks fails already here. ``ndarray`` is the array type.
+array_api = ArrayNamespace("needle.backend_numpy.array_api", numpy, ndarray=numpy.ndarray)
 
 
 class Device:

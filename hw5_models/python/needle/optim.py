@@ -26,7 +26,13 @@ class Optimizer:
         self.lr = lr
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient (one whose ``grad`` is None is skipped).
+
+        What the tests check, beyond the updated values: each parameter is given new data
+        (``p.data = ...``, computed under ``no_grad``) and stays a leaf with
+        ``requires_grad`` True and its dtype; ``p.grad`` is left as it was, the same Tensor
+        with the same values; and nothing is added to the graph.
+        """
         raise NotImplementedError()
 
     def zero_grad(self) -> None:
@@ -51,6 +57,7 @@ class SGD(Optimizer):
         self.u: dict[int, Tensor] = {}
 
     def step(self) -> None:
+        """One SGD update of every parameter with a gradient, as ``Optimizer.step`` requires."""
         # TODO (hw2, question 4): implement SGD.step (Optimisers)
         raise NotImplementedError("SGD.step: hw2")
 
@@ -72,6 +79,7 @@ class Adam(Optimizer):
         self.v: dict[int, Tensor] = {}
 
     def step(self) -> None:
+        """One Adam update of every parameter with a gradient, as ``Optimizer.step`` requires."""
         # TODO (hw2, question 4): implement Adam.step (Optimisers)
         raise NotImplementedError("Adam.step: hw2")
 

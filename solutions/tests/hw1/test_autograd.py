@@ -89,6 +89,16 @@ def test_backward_matches_central_differences(name, fn, shapes):
 
 
 @pytest.mark.question(4)
+def test_backward_through_a_deep_chain():
+    x = leaves([1.0])[0]
+    y = x
+    for _ in range(5000):  # deeper than Python's default recursion limit
+        y = y * 1.0 + 1.0
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0])
+
+
+@pytest.mark.question(4)
 def test_backward_sets_grad_on_intermediate_nodes_and_skips_constants():
     x, = leaves([1.0, 2.0])
     c = ndl.Tensor([5.0, 7.0])  # a constant

@@ -227,6 +227,8 @@ class BatchNorm1d(Module):
     Training: normalise with the batch mean and biased variance, and update the running
     statistics as ``running = (1 - momentum) * running + momentum * batch`` (the running
     variance from the unbiased batch variance, as PyTorch). Evaluation: use the running ones.
+    The running statistics are constants (``op`` None, no graph behind them), so that a
+    training step leaves no graph alive once its loss is gone.
     """
 
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, device=None,
