@@ -206,14 +206,14 @@ def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = 
         return min(tests[name]["timeout"] or timeout, budget)
 
     for spawn in itertools.count(1):
-        for stale in ("current", "collected.json", "results.jsonl"):
-            (outdir / stale).unlink(missing_ok=True)
+        for stale in ("current", "collected.json", "results.jsonl", "done.json"):
+            (outdir / stale).unlink(missing_ok=True)  # a link the sandbox left is removed, not followed
         (outdir / "done.json").write_text(json.dumps(sorted(results)))
         stream = ResultStream(outdir / "results.jsonl")
 
         def poll() -> None:
             if not tests:
-                tests.update(read_collected(outdir / "collected.json", timeout))
+                tests.update(read_collected(outdir / "collected.json"))
             for entry in stream.read():
                 settle(TestOutcome(entry["id"], entry["outcome"], entry["message"],
                                    tests.get(entry["id"], {}).get("question")))
@@ -296,10 +296,10 @@ class ResultStream:
         return entries
 
 
-def read_collected(path: Path, timeout: float) -> dict[str, dict]:
+def read_collected(path: Path) -> dict[str, dict]:
     """The tests a sandboxed pytest collected (``collected.json``), as ``{node id: {"question":
     int | None, "timeout": float | None}}`` in order; {} when absent or malformed. A marker's
-    timeout that is not a positive number is ignored (``timeout`` applies)."""
+    timeout that is not a positive number is dropped (None: the default limit applies)."""
     raw = sandbox.read_regular(path, 8 << 20)
     try:
         entries = json.loads(raw) if raw is not None else []
