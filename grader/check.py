@@ -339,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ours, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv \
         else (argv, [])
-    parser = argparse.ArgumentParser(prog="python -m grader.check",
-                                     description=__doc__.splitlines()[0].strip("`"))
+    parser = argparse.ArgumentParser(
+        prog="python -m grader.check", description=__doc__.splitlines()[0].replace("`", ""),
+        usage="%(prog)s HW [--timeout SECONDS] [-- PYTEST_ARGS...]",
+        epilog="PYTEST_ARGS go to pytest, e.g. -- -k topo_sort (only the tests matching topo_sort)")
     parser.add_argument("hw", help="a homework id (hw1) or folder (hw1_autograd)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds a test without a timeout marker may run (default {DEFAULT_TIMEOUT:g})")
     args = parser.parse_args(ours)
     for number in sandbox.STOP_SIGNALS:
