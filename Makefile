@@ -22,6 +22,7 @@ help:
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
 	@echo "make check-hw0..5    a handout folder's public tests, run the way the grader runs tests"
+	@echo "                     (ARGS='--timeout 30 -- -k topo': a test's time limit, a pytest selection)"
 	@echo "make data            download the full CIFAR-10 and Penn Treebank into data/ (says what first)"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
@@ -71,22 +72,22 @@ test-hw5: $(STAMP)
 	$(MAKE) -C hw5_models test PYTHON=$(PY)
 
 check-hw0: $(STAMP)
-	$(PY) -m grader.check hw0
+	$(PY) -m grader.check hw0 $(ARGS)
 
 check-hw1: $(STAMP)
-	$(PY) -m grader.check hw1
+	$(PY) -m grader.check hw1 $(ARGS)
 
 check-hw2: $(STAMP)
-	$(PY) -m grader.check hw2
+	$(PY) -m grader.check hw2 $(ARGS)
 
 check-hw3: $(STAMP)
-	$(PY) -m grader.check hw3
+	$(PY) -m grader.check hw3 $(ARGS)
 
 check-hw4: $(STAMP)
-	$(PY) -m grader.check hw4
+	$(PY) -m grader.check hw4 $(ARGS)
 
 check-hw5: $(STAMP)
-	$(PY) -m grader.check hw5
+	$(PY) -m grader.check hw5 $(ARGS)
 
 # The full data sets, never needed by the tests (they use the samples in data/).
 data: $(STAMP)

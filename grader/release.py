@@ -18,7 +18,7 @@ from .runner import HIDDEN
 
 # The runner pieces check-hwN needs; none holds a marker, solution text or hidden test.
 RUNNER_MODULES = ("files.py", "fill.py", "sandbox.py", "harness.py", "workspace.py", "runner.py",
-                  "check.py", "carry.py")
+                  "check.py", "check_harness.py", "carry.py")
 REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "hypothesis>=6.80",
                 "matplotlib>=3.7", "tqdm>=4.65"]
 FORBIDDEN = ("solutions/", "grader/hidden/", "grader/answers/", "grader/tests/")
@@ -87,7 +87,7 @@ test-{hw.id}: $(DEPS)
 	$(MAKE) -C {hw.dir} test PYTHON=$(PY)
 
 check-{hw.id}: $(DEPS)
-	$(PY) -m grader.check {hw.id}
+	$(PY) -m grader.check {hw.id} $(ARGS)
 """ for hw in course)
     names = " ".join(f"test-{hw.id} check-{hw.id}" for hw in course) + " carry-forward"
     return f"""# Flamethrower, student edition. `make test-hwN` runs a homework's public tests;
@@ -136,6 +136,9 @@ do, so a failing test names the function to fix.
 `make check-hwN` runs the public tests the way the grader runs its hidden ones: on a fresh copy of
 the handout holding only the files you are meant to change (those that had stubs), in a sandbox.
 If `make test-hwN` passes but `make check-hwN` does not, you changed something outside those files.
+It prints a line per test as it finishes; a test that runs past its time limit (60 s unless the
+test says otherwise) is named as timed out and the others still run.
+`make check-hw1 ARGS='--timeout 20 -- -k topo_sort'` sets that limit and runs only matching tests.
 Later homeworks contain the earlier ones' files again, with their functions stubbed: run
 `make carry-forward TO=hw2_nn` (say) to move every function you filled in the previous handout into
 the same function of the next. It never overwrites a function you have already filled there, and

@@ -24,7 +24,9 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,25 +155,51 @@ def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, st
                                                message=f"timed out after {culprit.timeout:g} s")
             else:
                 outcomes[culprit.id] = Outcome(culprit, "crash",
-                                               message=_death(child.process.returncode, log))
+                                               message=death_message(child.process.returncode, log))
         remaining = [t for t in remaining if t.id not in outcomes]
     return outcomes
 
 
 def _supervise(child: sandbox.Child, out: Path, tests: dict[str, HiddenTest]) -> str | None:
-    """Wait for the child; kill its group when the running test exceeds its time limit.
+    """Wait for the child; kill it when the running test exceeds its time limit.
 
-    Returns the name of the test killed for time, or None.
+    Returns the name of the test killed for time (the first one if none had started), or None.
     """
-    current, started = None, time.monotonic()
+    killed = supervise(child, out / "current",
+                       lambda name: tests[name].timeout if name in tests else DEFAULT_TIMEOUT)
+    if killed is None:
+        return None
+    return killed if killed in tests else next(iter(tests))
+
+
+def supervise(child: sandbox.Child, current: Path, time_limit: Callable[[str], float],
+              on_poll: Callable[[], None] = lambda: None, deadline: float = math.inf) -> str | None:
+    """Wait for ``child`` to end, killing it (its whole sandbox) when a test runs over time.
+
+    The child names the test it is running in the file ``current`` (empty or absent: none).
+    Each name's clock starts when it appears there.
+
+    Args:
+        child: a started sandboxed child.
+        current: the file the child names its running test in.
+        time_limit: seconds a name may stay in ``current`` ("" for no test running).
+        on_poll: called at every poll (every POLL_SECONDS), e.g. to stream results.
+        deadline: a ``time.monotonic()`` time at which the child is killed whatever it runs.
+
+    Returns:
+        The name in ``current`` when the child was killed for time ("" if none), or None if it
+        ended on its own. The child is killed however this returns, exceptions included.
+    """
     try:
+        name, started = None, time.monotonic()
         while child.process.poll() is None:
-            name = (read_regular(out / "current", 200) or b"").decode(errors="replace")
-            if name != current:
-                current, started = name, time.monotonic()
-            limit = tests[current].timeout if current in tests else DEFAULT_TIMEOUT
-            if time.monotonic() - started > limit:
-                return current if current in tests else next(iter(tests))
+            on_poll()
+            running = (read_regular(current, 1000) or b"").decode(errors="replace")
+            if running != name:
+                name, started = running, time.monotonic()
+            now = time.monotonic()
+            if now - started > time_limit(name) or now > deadline:
+                return name
             time.sleep(POLL_SECONDS)
         return None
     finally:
@@ -216,7 +244,8 @@ def load_values(path: Path) -> dict | None:
     return values
 
 
-def _death(returncode: int | None, log: Path) -> str:
+def death_message(returncode: int | None, log: Path) -> str:
+    """Why a sandboxed child died (its signal or exit status) and the end of its output, bounded."""
     import signal
     code = returncode if returncode is not None else 0
     # Under `unshare --fork`, a child killed by signal N comes back as 128 + N.

@@ -19,11 +19,13 @@ missing, and the grader reports those notes with every result.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import resource
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -34,6 +36,9 @@ from pathlib import Path
 
 HARNESS = Path(__file__).with_name("harness.py")
 _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+# The signals that stop a grader or ``check-hwN`` run; held back while a child is being started
+# or killed, so that no child starts unrecorded or is left half-killed.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -136,15 +141,34 @@ class Child:
 
     process: subprocess.Popen
     cgroup: Path | None
+    killed: bool = False
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.process.pid, 9)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-        if self.cgroup is not None:
-            _remove_cgroup(self.cgroup)
+        """SIGKILL the child's process group (under namespaces: ``unshare`` and the PID
+        namespace's init, whose death ends every process in it), wait for it, and empty and
+        remove its cgroup. Only the first call acts: the group's id may be reused after that."""
+        with stop_signals_held():
+            if self.killed:
+                return
+            self.killed = True
+            try:
+                os.killpg(self.process.pid, 9)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            if self.cgroup is not None:
+                _remove_cgroup(self.cgroup)
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Hold back SIGTERM, SIGINT and SIGHUP in this thread for the ``with`` block; one that
+    arrives meanwhile is delivered (its handler runs) when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def start(workspace: Path, payload: dict, log: Path, limits: Limits,
@@ -164,13 +188,10 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
         command = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork",
                    "--kill-child", "--", *command]
     cgroup = None
-    if isolation.pids_cgroup is not None:
-        cgroup = isolation.pids_cgroup / f"flamethrower-{uuid.uuid4().hex}"
-        cgroup.mkdir()
-        (cgroup / "pids.max").write_text(str(limits.processes))
     processes = None if isolation.root else _process_count() + limits.processes
 
     def limit_child() -> None:  # runs in the child between fork and exec
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held in the parent (below)
         if cgroup is not None:
             (cgroup / "cgroup.procs").write_text(str(os.getpid()))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
@@ -180,17 +201,31 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
         if processes is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output,
-                                   stderr=subprocess.STDOUT, cwd=workspace,
-                                   env=child_env(workspace), start_new_session=True,
-                                   preexec_fn=limit_child, close_fds=True)
+    # Held from the cgroup's creation until the Child that owns it exists: a signal handler
+    # that raises (as check-hwN's does) cannot leave a child that nobody kills.
+    child = None
     try:
-        process.stdin.write(json.dumps(payload).encode())
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # the child is already gone; its missing results say so
-    return Child(process, cgroup)
+        with stop_signals_held():
+            if isolation.pids_cgroup is not None:
+                cgroup = isolation.pids_cgroup / f"flamethrower-{uuid.uuid4().hex}"
+                cgroup.mkdir()
+                (cgroup / "pids.max").write_text(str(limits.processes))
+            with open(log, "wb") as output:
+                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output,
+                                           stderr=subprocess.STDOUT, cwd=workspace,
+                                           env=child_env(workspace), start_new_session=True,
+                                           preexec_fn=limit_child, close_fds=True)
+            child = Child(process, cgroup)
+        try:
+            process.stdin.write(json.dumps(payload).encode())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the child is already gone; its missing results say so
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
+    return child
 
 
 def run(workspace: Path, command: list[str], log: Path, limits: Limits, timeout: float) -> int | None:
@@ -201,8 +236,8 @@ def run(workspace: Path, command: list[str], log: Path, limits: Limits, timeout:
         everything it started are then killed).
     """
     child = start(workspace, {"out": str(workspace / "out")}, log, limits, exec_command=command)
-    deadline = time.monotonic() + timeout
     try:
+        deadline = time.monotonic() + timeout
         while child.process.poll() is None:
             if time.monotonic() > deadline:
                 return None
@@ -258,3 +293,36 @@ def read_regular(path: Path, limit: int, *, tail: bool = False) -> bytes | None:
         elif info.st_size > limit:
             return None
         return f.read(limit)
+
+
+def read_appended(path: Path, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``offset`` on of a regular file the sandbox is appending to.
+
+    For following a file as it grows; refuses what ``read_regular`` refuses, returning b"".
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return b""
+        f.seek(offset)
+        return f.read(limit)
+
+
+def printable(text: str, limit: int, *, newlines: bool = False) -> str:
+    """``text`` from the sandbox made safe to print: at most ``limit`` characters (then "..."),
+    every control or invisible character (ANSI escapes, carriage returns, bidirectional
+    overrides) written as its Python escape, so it can neither drive the terminal nor forge
+    lines; with ``newlines``, line breaks are kept.
+
+    >>> printable("ok\\x1b[2J\\rFAKE PASS", 40)
+    'ok\\\\x1b[2J\\\\rFAKE PASS'
+    >>> printable("x" * 10, 4)
+    'xxxx...'
+    """
+    safe = "".join(c if c.isprintable() or (newlines and c == "\n")
+                   else c.encode("unicode_escape").decode("ascii") for c in text[:limit + 1])
+    return safe if len(safe) <= limit else safe[:limit] + "..."
