@@ -12,7 +12,8 @@ export PATH := $(VENV)/bin:$(PATH)
 HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
 
 .PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
-        check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 data bench handouts check-handouts grade release export-gradescope carry-forward clean
+        check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
+        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 data bench handouts check-handouts grade release export-gradescope carry-forward clean
 
 help:
 	@echo "make demo            train the reference models on the MNIST and news samples, plot the curves"
@@ -23,10 +24,12 @@ help:
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
 	@echo "make check-hw0..5    a handout folder's public tests, run the way the grader runs tests"
 	@echo "                     (ARGS='--timeout 30 -- -k topo': a test's time limit, a pytest selection)"
+	@echo "make submit-hw0..5   submissions/hwN.zip: the files the grader takes, checked and graded locally"
 	@echo "make data            download the full CIFAR-10 and Penn Treebank into data/ (says what first)"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
-	@echo "make release DEST=path              write the student edition"
+	@echo "make release DEST=path [REPO_URL=url] [HOMEWORKS=hw0,hw1] [UPDATE=1]"
+	@echo "                                    write (or update) the student edition, a git repository"
 	@echo "make export-gradescope HW=hw1       a Gradescope autograder bundle in dist/"
 
 $(STAMP): pyproject.toml
@@ -89,6 +92,25 @@ check-hw4: $(STAMP)
 check-hw5: $(STAMP)
 	$(PY) -m grader.check hw5 $(ARGS)
 
+# submissions/hwN.zip: the files the grader takes from hwN's folder, read back and graded locally.
+submit-hw0: $(STAMP)
+	$(PY) -m grader.submit hw0
+
+submit-hw1: $(STAMP)
+	$(PY) -m grader.submit hw1
+
+submit-hw2: $(STAMP)
+	$(PY) -m grader.submit hw2
+
+submit-hw3: $(STAMP)
+	$(PY) -m grader.submit hw3
+
+submit-hw4: $(STAMP)
+	$(PY) -m grader.submit hw4
+
+submit-hw5: $(STAMP)
+	$(PY) -m grader.submit hw5
+
 # The full data sets, never needed by the tests (they use the samples in data/).
 data: $(STAMP)
 	$(PY) data/fetch.py
@@ -101,9 +123,12 @@ grade: $(STAMP)
 	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=hw1 SUBMISSIONS=folder"; exit 2; }
 	$(PY) -m grader grade $(HW) --dir $(SUBMISSIONS)
 
+# REPO_URL: the student repository (default: course.toml's repo_url); HOMEWORKS=hw0,hw1: only
+# those (default: all; with UPDATE=1, those already released); UPDATE=1: a new commit in DEST.
 release: $(STAMP)
-	@test -n "$(DEST)" || { echo "usage: make release DEST=path"; exit 2; }
-	$(PY) -m grader release $(DEST)
+	@test -n "$(DEST)" || { echo "usage: make release DEST=path [REPO_URL=url] [HOMEWORKS=hw0,hw1] [UPDATE=1]"; exit 2; }
+	$(PY) -m grader release $(DEST) $(if $(REPO_URL),--repo-url $(REPO_URL)) \
+	    $(if $(HOMEWORKS),--homeworks $(HOMEWORKS)) $(if $(UPDATE),--update)
 
 export-gradescope: $(STAMP)
 	@test -n "$(HW)" || { echo "usage: make export-gradescope HW=hw1"; exit 2; }

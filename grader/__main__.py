@@ -10,7 +10,9 @@ Commands:
     export-csv HW FILE             every student's latest scores as CSV
     export-gradescope HW           a Gradescope autograder bundle (setup.sh, run_autograder)
     isolation                      what this machine's sandbox can and cannot enforce
-    release DEST                   write the student edition to DEST
+    release DEST [--repo-url URL] [--homeworks hw0,hw1] [--update]
+                                   write the student edition to DEST as a git repository
+                                   (--update: add a new release to it as a new commit)
 
 HW is a homework id (hw1) or folder (hw1_autograd).
 """
@@ -63,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("isolation", help="show what the sandbox enforces here")
     release = commands.add_parser("release", help="write the student edition")
     release.add_argument("dest", type=Path)
+    release.add_argument("--repo-url", help="the student repository notebooks clone on Colab "
+                         "(default: course.toml's repo_url)")
+    release.add_argument("--homeworks", help="comma-separated homeworks to release (default: all; "
+                         "with --update, those already released)")
+    release.add_argument("--update", action="store_true", help="update an existing edition: new "
+                         "homeworks and changed given files, never a file the student changed")
     args = parser.parse_args(argv)
 
     try:
@@ -194,14 +202,25 @@ def _export_gradescope(args) -> int:
 
 def _release(args) -> int:
     from . import release
-    problems = release.release(args.dest)
-    for problem in problems:
+    homeworks = [h.strip() for h in args.homeworks.split(",") if h.strip()] if args.homeworks else None
+    report = release.release(args.dest, repo_url=args.repo_url, homeworks=homeworks,
+                             update=args.update)
+    for problem in report.problems:
         print(problem, file=sys.stderr)
-    if problems:
-        print(f"release: {len(problems)} problem(s): do not publish {args.dest}", file=sys.stderr)
+    if report.problems:
+        print(f"release: {len(report.problems)} problem(s): do not publish {args.dest}"
+              + (" (nothing was written)" if args.update else ""), file=sys.stderr)
         return 1
-    print(f"wrote the student edition to {args.dest}: handouts, public tests, data; no solutions, "
-          f"hidden tests or answers")
+    for note in report.notes:
+        print(f"note: {note}")
+    for conflict in report.conflicts:
+        print(f"conflict, left alone: {conflict}")
+    what = "updated" if args.update else "wrote"
+    print(f"{what} the student edition in {args.dest} ({', '.join(report.homeworks)}): "
+          f"{len(report.written)} file(s) written, {len(report.removed)} removed, "
+          f"{len(report.conflicts)} conflict(s); "
+          + (f"commit {report.commit[:12]}" if report.commit else "no commit")
+          + "; no solutions, hidden tests or answers")
     return 0
 
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runner, sandbox, workspace
+from . import environment, runner, sandbox, workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PRISTINE = ".pristine"  # the student edition's untouched handouts, one .tar.gz each
@@ -155,7 +155,8 @@ def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIM
         print(f"checking {folder.name} as the grader does: your {', '.join(ws.taken) or 'nothing'}", file=out)
         for note in [f"{n}: you changed it, but the grader uses the original" for n in edited] + \
                 [f"{n}: missing, so its stubs are used" for n in ws.missing] + \
-                [f"refused {n}" for n in ws.refused] + sandbox.detect().notes:
+                [f"refused {n}" for n in ws.refused] + environment.differences(repo / environment.LOCK) + \
+                sandbox.detect().notes:
             print(f"  note: {note}", file=out)
         if "CMakeLists.txt" in handout:
             ok, log = runner.build_extension(ws.root)

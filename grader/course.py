@@ -14,6 +14,8 @@ else:  # pragma: no cover
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
+# The student repository a fresh course.toml names: notebooks cloning it cannot work on Colab.
+PLACEHOLDER_REPO_URL = "https://github.com/YOUR-COURSE/flamethrower.git"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,68 @@ class Homework:
     files: tuple[str, ...]
     questions: tuple[Question, ...]
     notes: str = ""  # extra README text for this homework (how to run it, what it needs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The course-wide keys at the top of ``course.toml``.
+
+    ``repo_url`` is the student edition's git repository (notebooks clone it on Colab);
+    ``submit_url`` and ``submit_instructions`` say where ``make submit-hwN``'s zip goes
+    (empty: Gradescope).
+    """
+
+    repo_url: str = PLACEHOLDER_REPO_URL
+    submit_url: str = ""
+    submit_instructions: str = ""
+
+    @property
+    def has_real_repo_url(self) -> bool:
+        """Whether ``repo_url`` has been set to something other than the placeholder."""
+        return self.repo_url != PLACEHOLDER_REPO_URL
+
+
+def load_settings(solutions: Path = SOLUTIONS) -> Settings:
+    """The course-wide settings of ``solutions/course.toml`` (defaults for missing keys).
+
+    Raises:
+        ValueError: if a key is not a string, or ``repo_url`` is not an https:// URL.
+    """
+    with open(solutions / "course.toml", "rb") as f:
+        data = tomllib.load(f)
+    values = {}
+    for key in ("repo_url", "submit_url", "submit_instructions"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise ValueError(f"course.toml: {key} must be a string")
+            values[key] = data[key].strip()
+    settings = Settings(**values)
+    check_repo_url(settings.repo_url)
+    return settings
+
+
+def check_repo_url(url: str) -> str:
+    """``url`` if it can be cloned on Colab (``https://...``, no spaces or quotes).
+
+    Raises:
+        ValueError: otherwise, saying why.
+    """
+    if not re.fullmatch(r"https://[^\s\"'\\]+", url):
+        raise ValueError(f"repository URL {url!r}: give an https:// URL that git can clone")
+    return url
+
+
+def colab_url(repo_url: str, path: str, branch: str = "main") -> str | None:
+    """The Colab address that opens notebook ``path`` of a GitHub repository, or None when
+    ``repo_url`` is not on github.com (Colab opens notebooks from GitHub only).
+
+    >>> colab_url("https://github.com/cmu/needle-2025.git", "hw1_autograd/hw1.ipynb")
+    'https://colab.research.google.com/github/cmu/needle-2025/blob/main/hw1_autograd/hw1.ipynb'
+    """
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repo_url)
+    if not match:
+        return None
+    return f"https://colab.research.google.com/github/{match[1]}/{match[2]}/blob/{branch}/{path}"
 
 
 def load_course(solutions: Path = SOLUTIONS) -> list[Homework]:

@@ -7,16 +7,21 @@ tagged <= K become stubs and blocks for later homeworks disappear.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import nbformat
 
-from .course import REPO, SOLUTIONS, Homework, load_course, question_of
+from .course import (PLACEHOLDER_REPO_URL, REPO, SOLUTIONS, Homework, load_course, load_settings,
+                     question_of)
 from .files import tree_files, write_tree
 from .fill import TODO, stub_name
 from .markers import MarkerError, Parsed, Region, language_of, parse, render
+
+# The line of a notebook's Colab setup cell that names the repository to clone.
+REPO_URL_LINE = re.compile(r'^(\s*REPO_URL = )"[^"\n]*"', re.MULTILINE)
 
 
 @dataclass
@@ -70,15 +75,36 @@ def render_notebook(name: str, text: str, hw: int,
     return nbformat.writes(notebook) + "\n", stubs
 
 
-def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUTIONS) -> Handout:
-    """Render handout ``homework`` from ``solutions`` (nothing is written).
+def set_repo_url(name: str, text: str, url: str) -> str:
+    """Notebook ``text`` with its setup cell's ``REPO_URL = "..."`` line cloning ``url``.
+
+    Raises:
+        ValueError: if no code cell has a ``REPO_URL = "..."`` line (a notebook that could
+            not work on Colab), naming the notebook.
+    """
+    notebook = nbformat.reads(text, as_version=4)
+    found = False
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and REPO_URL_LINE.search(cell.source):
+            cell.source = REPO_URL_LINE.sub(lambda m: f'{m[1]}"{url}"', cell.source)
+            found = True
+    if not found:
+        raise ValueError(f"{name}: no setup cell with a REPO_URL = \"...\" line to clone the course on Colab")
+    return nbformat.writes(notebook) + "\n"
+
+
+def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUTIONS,
+             repo_url: str | None = None) -> Handout:
+    """Render handout ``homework`` from ``solutions`` (nothing is written); its notebook
+    clones ``repo_url`` on Colab (default: ``course.toml``'s ``repo_url``).
 
     Every stub is preceded by its TODO line (``todo_line``).
 
     Raises:
         MarkerError: for a malformed marker, naming ``file:line``.
         FileNotFoundError: for a file ``course.toml`` lists that does not exist.
-        ValueError: for a region that no question of ``course.toml`` asks for.
+        ValueError: for a region that no question of ``course.toml`` asks for, or a notebook
+            with no ``REPO_URL`` setup line (see ``set_repo_url``).
     """
     names = [name for hw in course[:homework.number + 1] for name in hw.files]
     if homework.notebook:
@@ -87,6 +113,8 @@ def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUT
     todo = todo_line(course)
     for name in names:
         text, file_stubs = render_source(name, (solutions / name).read_text(), homework.number, todo)
+        if name == homework.notebook:
+            text = set_repo_url(name, text, repo_url or load_settings(solutions).repo_url)
         files[name] = text
         stubs += file_stubs
     files["README.md"] = readme(homework, course)
@@ -197,10 +225,12 @@ def check(repo: Path = REPO) -> list[str]:
 
     A fresh generation must equal each committed handout file for file; no handout may hold a
     marker or solution text; every stub has its TODO line and no other TODO is left
-    (``todo_problems``); every file in ``solutions/`` must belong to a homework.
+    (``todo_problems``); every file in ``solutions/`` must belong to a homework; once
+    ``course.toml`` sets a real ``repo_url``, no handout may still clone the placeholder.
     """
     solutions = repo / "solutions"
     course = load_course(solutions)
+    settings = load_settings(solutions)
     problems = [f"solutions/{name}: listed by no homework in course.toml"
                 for name in unclaimed(course, solutions)]
     secrets = secret_lines(course, solutions)
@@ -226,7 +256,17 @@ def check(repo: Path = REPO) -> list[str]:
             committed_files = {name: (committed / name).read_text() for name in present}
             problems += [f"{hw.dir}/{leak}" for leak in leaks(committed_files, secrets)
                          + todo_problems(committed_files) if f"{hw.dir}/{leak}" not in problems]
+            if settings.has_real_repo_url:
+                problems += [f"{hw.dir}/{problem}" for problem in placeholders(committed_files)]
     return problems
+
+
+def placeholders(files: dict[str, str]) -> list[str]:
+    """Each file that still names the placeholder repository (``course.toml``'s default
+    ``repo_url``), as ``file: what``: for a course that has set its real one."""
+    return [f"{name}: still clones the placeholder {PLACEHOLDER_REPO_URL} (set repo_url in "
+            f"course.toml and run `make handouts`)" for name, text in sorted(files.items())
+            if PLACEHOLDER_REPO_URL in text]
 
 
 def generate_all(repo: Path = REPO, only: str | None = None) -> list[Handout]:

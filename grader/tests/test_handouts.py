@@ -131,6 +131,31 @@ def test_check_reports_missing_extra_and_unclaimed_files(repo_copy):
     assert "solutions/stray.py: listed by no homework in course.toml" in problems
 
 
+def test_check_reports_the_placeholder_repository_once_course_toml_sets_a_real_one(repo_copy):
+    from grader.course import PLACEHOLDER_REPO_URL
+    toml = repo_copy / "solutions" / "course.toml"
+    url = "https://github.com/cmu-dlsys/needle-2025.git"
+    toml.write_text(toml.read_text().replace(f'repo_url = "{PLACEHOLDER_REPO_URL}"', f'repo_url = "{url}"'))
+    problems = handouts.check(repo_copy)
+    assert "hw1_autograd/hw1.ipynb: differs from a fresh generation (run `make handouts`; " \
+        "handouts are never edited by hand)" in problems
+    assert any(p.startswith("hw1_autograd/hw1.ipynb: still clones the placeholder") for p in problems)
+    handouts.generate_all(repo_copy)
+    assert handouts.check(repo_copy) == []
+    assert f'REPO_URL = \\"{url}\\"' in (repo_copy / "hw1_autograd" / "hw1.ipynb").read_text()
+
+
+def test_every_notebook_has_a_colab_setup_cell_and_the_carry_forward_and_check_cell():
+    import nbformat
+    for hw in COURSE:
+        notebook = nbformat.reads(handouts.generate(hw, COURSE).files[hw.notebook], as_version=4)
+        sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+        assert any(handouts.REPO_URL_LINE.search(source) for source in sources), hw.id
+        commands = next(s for s in sources if f"check-{hw.id}" in s)
+        assert 'if "google.colab" in sys.modules:' in commands  # never run by CI's execution
+        assert (f"carry-forward TO={hw.dir}" in commands) == (hw.number > 0)
+
+
 def test_a_later_homework_adds_files_and_an_earlier_one_lacks_them():
     hw0, hw1 = (handouts.generate(hw, COURSE) for hw in COURSE[:2])
     assert not any(name.startswith("python/needle") for name in hw0.files)

@@ -69,7 +69,7 @@ def assert_grads_close(output: ndl.Tensor, tensors: list[ndl.Tensor], expected: 
             np.testing.assert_allclose(t.grad.numpy(), e, rtol=rtol, atol=atol,
                                        err_msg=f"gradient of input {i}")
         except AssertionError as error:
-            raise AssertionError(f"{_diagnosis(output)}\n{error}") from None
+            raise AssertionError(f"{_diagnosis(output)}\n{str(error).strip()}") from None
 
 
 def _diagnosis(output: ndl.Tensor) -> str:
@@ -104,12 +104,8 @@ def wrong_gradients(output: ndl.Tensor) -> list[str]:
         try:
             check_op_gradient(lambda *ts, op=node.op: op(*ts), *(i.numpy() for i in node.inputs))
         except AssertionError as error:
-            found.append(f"{name}: {_first_line(error)}")
+            which = [line for line in str(error).splitlines() if line.startswith("gradient of input")]
+            found.append(f"{name} ({which[0] if which else error} disagrees with central differences)")
         except Exception as error:  # noqa: BLE001 - any failure of the rule is the finding
-            found.append(f"{name} raised {type(error).__name__}: {_first_line(error)}")
+            found.append(f"{name} raised {type(error).__name__}: {str(error).strip()[:200]}")
     return list(dict.fromkeys(found))
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else type(error).__name__
