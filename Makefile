@@ -13,12 +13,14 @@ HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
 
 .PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
         check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
-        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 data bench handouts check-handouts grade release export-gradescope carry-forward clean
+        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope carry-forward clean
 
 help:
 	@echo "make demo            train the reference models on the MNIST and news samples, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
 	@echo "make test-hw0..5     a handout's public tests, as its students run them"
+	@echo "make test-torch      install PyTorch (CPU) and run the comparisons with it that make test skips"
+	@echo "make shell           a shell inside .venv (or: source .venv/bin/activate), for the handouts' commands"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
@@ -49,6 +51,7 @@ demo: build
 	$(PY) solutions/apps/models.py lm --seq-model lstm --epochs 2 --out demo-output
 
 test: check-handouts test-solutions test-grader
+	@$(PY) -c 'import importlib.util as u; u.find_spec("torch") or print("PyTorch is not installed, so the comparisons with it were skipped (counted above); make test-torch runs them.")'
 
 test-solutions: build
 	cd solutions && $(PY) -m pytest tests python/needle --doctest-modules
@@ -114,6 +117,17 @@ submit-hw5: $(STAMP)
 # The full data sets, never needed by the tests (they use the samples in data/).
 data: $(STAMP)
 	$(PY) data/fetch.py
+
+# A shell inside .venv, where the handouts' own commands (python -m pytest ...) work.
+shell: $(STAMP)
+	@echo "In $(VENV): the handouts' commands (python -m pytest ...) work here; exit leaves it."
+	@VIRTUAL_ENV=$(VENV) exec $${SHELL:-/bin/bash} -i
+
+# PyTorch (the pinned CPU build) and the tests that compare needle with it, which `make test`
+# skips without it (saying how many). CI runs this after `make test` and `make demo`.
+test-torch:
+	$(MAKE) build EXTRAS=dev,torch
+	cd solutions && $(PY) -m pytest tests -m torch
 
 carry-forward: $(STAMP)
 	@test -n "$(TO)" || { echo "usage: make carry-forward TO=hw2_nn"; exit 2; }

@@ -8,9 +8,9 @@ them once), and with PyTorch and needle's backend told the same.
 
 Ratios: for throughput rows (matmul, element-wise, reductions) ``speed`` is needle's throughput
 over the reference's (>= 1 means needle is as fast or faster); for training steps and epochs it
-is the reference's time over needle's, the same reading. Targets are DESIGN.md section 5's and,
-for the hw5 models (conv2d, LSTM language model: "at most 2x PyTorch's time", so >= 0.5), the
-issue's.
+is the reference's time over needle's, the same reading. The targets are the course's
+performance targets, kept in ``TARGETS`` below (a target of "at most 2x PyTorch's time" for a
+model row reads as speed >= 0.5).
 
 Usage::
 

@@ -339,8 +339,11 @@ hidden tests of the same questions.
 
 ## Working on it
 
-You need Python 3.10+, a C++ compiler and the packages `numpy pybind11 cmake pytest hypothesis
-matplotlib tqdm` (the repository's `make test-{homework.id}` installs them into a virtualenv).
+You need Python 3.10+, a C++ compiler and the packages `numpy pybind11 cmake pytest
+pytest-timeout hypothesis matplotlib tqdm`. From the repository root, `make test-{homework.id}`
+installs them into the virtualenv `.venv/` and runs this homework's tests. To type the commands
+below yourself, enter that virtualenv first: `source ../.venv/bin/activate` from this folder (or
+`make shell` from the repository root; `deactivate` or `exit` leaves it).
 
 ```bash
 make                                        # build the C++ extension
@@ -349,7 +352,11 @@ python -m pytest {tests} --question 3       # one question's tests
 make test-all                               # every homework's tests in this folder
 ```
 
-Each function you have to write raises `NotImplementedError("<its name>: {homework.id}")` until you
-do (a C++ or CUDA one, `RuntimeError: not implemented: <its name>: {homework.id}`), so every
-failing test names the function to fix.
+Each function you have to write has a `TODO ({homework.id}, question Q)` comment and raises
+`NotImplementedError("<its name>: {homework.id}")` until you do (a C++ or CUDA one,
+`RuntimeError: not implemented: <its name>: {homework.id}`). Tests run in question order, each
+with a time limit (60 s unless it says otherwise), so the first failure is the first question
+left to do, and a failing test names the function to fix: `EWiseAdd.compute is not implemented
+(hw1, question 1)`, or `depends on question 1: ...` when a later question's test reaches it.
+The run ends with every failure's full message; `-v` shows pytest's long tracebacks.
 {notes}{earlier}{notebook}"""

@@ -322,7 +322,7 @@ check-{hw.id}: $(DEPS)
 submit-{hw.id}: $(DEPS)
 	$(PY) -m grader.submit {hw.id}
 """ for hw in course)
-    names = " ".join(f"test-{hw.id} check-{hw.id} submit-{hw.id}" for hw in course) + " carry-forward"
+    names = " ".join(f"test-{hw.id} check-{hw.id} submit-{hw.id}" for hw in course) + " carry-forward shell"
     return f"""# Flamethrower, student edition. `make test-hwN` runs a homework's public tests;
 # `make check-hwN` runs them the way the grader does; `make submit-hwN` writes the zip to hand
 # in (see README.md). All set up .venv first, at the versions of {LOCK}.
@@ -342,6 +342,11 @@ $(STAMP): requirements.txt {LOCK}
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -c {LOCK}
 	@touch $@
+
+# A shell inside .venv, where the handouts' own commands (python -m pytest ...) work.
+shell: $(STAMP)
+	@echo "In $(VENV): the handouts' commands (python -m pytest ...) work here; exit leaves it."
+	@VIRTUAL_ENV=$(VENV) exec $${{SHELL:-/bin/bash}} -i
 
 carry-forward: $(DEPS)
 	@test -n "$(TO)" || {{ echo "usage: make carry-forward TO=hw2_nn"; exit 2; }}
@@ -372,8 +377,11 @@ tests and a notebook that runs locally or on Colab.
 
 You need Python 3.10+, `make` and a C++ compiler; the first `make` sets up `.venv/` with what the
 homeworks need, at the versions in `{LOCK}` (the ones the course was tested with; `make
-check-hwN` warns when yours differ). Every function you write raises
-`NotImplementedError("<its name>: hwN")` until you do, so a failing test names the function to fix.
+check-hwN` warns when yours differ). To type a handout's own commands (`python -m pytest
+tests/hw1 --question 3`), enter it first: `source .venv/bin/activate` (or `make shell`;
+`deactivate` or `exit` leaves it). Every function you write has a `TODO (hwN, question Q)` line
+and raises `NotImplementedError("<its name>: hwN")` until you do, so a failing test names the
+function to fix and its question.
 
 `make check-hwN` runs the public tests the way the grader runs its hidden ones: on a fresh copy of
 the handout holding only the files you are meant to change (those that had stubs), in a sandbox.

@@ -1,7 +1,8 @@
 """PyTorch as a reference, where it is installed (``pip install -e '.[torch]'``).
 
-Tests that compare with PyTorch are marked ``needs_torch``: without PyTorch they are skipped and
-say so, and the NumPy-reference tests beside them still run.
+Tests that compare with PyTorch are decorated ``@needs_torch``: they carry the ``torch`` marker
+(``pytest -m torch`` runs just them), and without PyTorch they are skipped and say so, while the
+NumPy-reference tests beside them still run. The run's last lines count those skips.
 """
 import pytest
 
@@ -10,8 +11,14 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: this comparison "
-                                 "is skipped (the NumPy reference tests still run)")
+_skip_without_torch = pytest.mark.skipif(
+    torch is None, reason="PyTorch is not installed: this comparison is skipped (the NumPy "
+    "reference tests still run)")
+
+
+def needs_torch(test):
+    """Mark ``test`` as a comparison with PyTorch: marker ``torch``, skipped without PyTorch."""
+    return pytest.mark.torch(_skip_without_torch(test))
 
 
 def to_torch(array, requires_grad: bool = False):

@@ -133,8 +133,7 @@ def pytest_terminal_summary(terminalreporter, config):
     if torch_skips:
         terminalreporter.write_line(
             f"{torch_skips} comparison(s) with PyTorch skipped: PyTorch is not installed. To run "
-            f"them, install it (`pip install torch`; in the course repository, "
-            f"`make test EXTRAS=dev,torch`).")
+            f"them, install it (`pip install torch`; in the course repository, `make test-torch`).")
 
 
 @pytest.fixture(scope="session")

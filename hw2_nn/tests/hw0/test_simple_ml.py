@@ -182,6 +182,7 @@ def test_softmax_regression_batches_run_in_order_with_a_short_last_batch(epoch, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 @pytest.mark.parametrize("cpp", [pytest.param(False, marks=pytest.mark.question(3), id="numpy"),
                                  pytest.param(True, marks=pytest.mark.question(5), id="cpp")])
 def test_softmax_regression_reaches_12_percent_on_mnist_sample(cpp):
@@ -214,6 +215,7 @@ def test_nn_epoch_one_batch_is_one_gradient_step():
 
 @pytest.mark.question(4)
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 def test_two_layer_net_reaches_7_percent_on_mnist_sample():
     X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
     W1, W2 = simple_ml.train_nn(X_tr, y_tr, X_te, y_te, hidden_dim=400, epochs=20, lr=0.2)

@@ -47,6 +47,7 @@ def test_evaluation_epoch_matches_the_model_on_all_examples():
 
 @pytest.mark.question(6)
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 def test_mlp_resnet_reaches_6_percent_on_mnist_sample(tmp_path):
     train_err, train_loss, test_err, test_loss = train_mnist(out_dir=tmp_path, progress=False)
     assert test_err <= 0.06

@@ -81,6 +81,7 @@ def test_nn_epoch_returns_weights_with_no_graph_behind_them():
 
 @pytest.mark.question(6)
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 def test_needle_two_layer_net_reaches_7_percent_on_mnist_sample():
     X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
     W1, W2 = train_nn(X_tr, y_tr, X_te, y_te, hidden_dim=400, epochs=20, lr=0.2)

@@ -158,6 +158,7 @@ def test_epoch_general_ptb_carries_the_state_and_reports_loss_per_token():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 def test_lstm_language_model_beats_a_unigram_model_on_the_news_sample(tmp_path):
     history = train_language_model(seq_model="lstm", epochs=2, out_dir=tmp_path, progress=False)
     valid = [row["valid perplexity"] for row in history]
