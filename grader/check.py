@@ -8,7 +8,7 @@ outside those has no effect on either.
 
 Like the grader, it watches each test: a line per test as it finishes (its outcome and, for a
 failure, the exception's message); a test that runs past its time limit (its
-``@pytest.mark.timeout(seconds)`` marker, else ``--timeout``, 60 s by default) or crashes the
+``@pytest.mark.timeout(seconds)`` marker, else ``--timeout``, 50 s by default) or crashes the
 interpreter is named as such, and a fresh interpreter runs the tests after it. The exit status
 is 0 when every test passed (or was skipped), 1 otherwise, and 128 + N when stopped by signal N
 (SIGTERM, SIGINT, SIGHUP), which first kills the sandbox and removes its scratch folder.
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 PRISTINE = ".pristine"  # the student edition's untouched handouts, one .tar.gz each
 HARNESS = Path(__file__).with_name("check_harness.py")
 BUDGET = 900.0           # seconds for the whole run of the tests, restarts included
-DEFAULT_TIMEOUT = 60.0   # seconds for a test without a timeout marker
+DEFAULT_TIMEOUT = 50.0   # seconds for a test without a timeout marker (as the handouts' pytest.ini)
 IDLE_TIMEOUT = 120.0     # seconds with no test running: start-up, collection, between tests
 MESSAGE_CHARS = 300      # of a failure's message, as printed
 KEPT_CHARS = 2000        # of a message or node id, as read from the sandbox

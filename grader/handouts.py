@@ -355,7 +355,7 @@ make test-all                               # every homework's tests in this fol
 Each function you have to write has a `TODO ({homework.id}, question Q)` comment and raises
 `NotImplementedError("<its name>: {homework.id}")` until you do (a C++ or CUDA one,
 `RuntimeError: not implemented: <its name>: {homework.id}`). Tests run in question order, each
-with a time limit (60 s unless it says otherwise), so the first failure is the first question
+with a time limit (50 s unless it says otherwise), so the first failure is the first question
 left to do, and a failing test names the function to fix: `EWiseAdd.compute is not implemented
 (hw1, question 1)`, or `depends on question 1: ...` when a later question's test reaches it.
 The run ends with every failure's full message; `-v` shows pytest's long tracebacks.

@@ -386,7 +386,7 @@ function to fix and its question.
 `make check-hwN` runs the public tests the way the grader runs its hidden ones: on a fresh copy of
 the handout holding only the files you are meant to change (those that had stubs), in a sandbox.
 If `make test-hwN` passes but `make check-hwN` does not, you changed something outside those files.
-It prints a line per test as it finishes; a test that runs past its time limit (60 s unless the
+It prints a line per test as it finishes; a test that runs past its time limit (50 s unless the
 test says otherwise) is named as timed out and the others still run.
 `make check-hw1 ARGS='--timeout 20 -- -k topo_sort'` sets that limit and runs only matching tests.
 Later homeworks contain the earlier ones' files again, with their functions stubbed: run

@@ -8,6 +8,7 @@ The report is built for the loop of writing one function at a time:
 - a test that fails on a stub says whose stub it is: ``EWiseAdd.compute is not implemented
   (hw1, question 1)``, or ``depends on question 1: EWiseMul.compute is not implemented`` when
   the test checks a later question (the stubs' TODO lines give their questions);
+- a test that runs past its time limit (pytest-timeout) is named, and the run stops there;
 - output is short: a stub's failure is one line, other failures a short traceback, and the run
   ends with each failure's full message (never cut to the terminal's width) and a count of the
   comparisons with PyTorch skipped for want of it. ``-v`` gives pytest's long form.
@@ -114,6 +115,10 @@ def pytest_runtest_makereport(item, call):
     report.student_message = stub or call.excinfo.exconly()
     if stub and item.config.option.verbose <= 0:
         report.longrepr = f"{item.nodeid}: {stub}"
+    if "from pytest-timeout" in str(call.excinfo.value):
+        # A hang is usually one bug that every later test would hit again, a minute each.
+        item.session.shouldstop = (f"{item.nodeid} ran past its time limit (an infinite loop?); "
+                                   f"the tests after it were not run")
 
 
 def pytest_terminal_summary(terminalreporter, config):
