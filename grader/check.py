@@ -145,7 +145,6 @@ def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIM
     """
     folder = find_folder(repo, name)
     handout = pristine_handout(repo, folder.name)
-    homework = sorted(n.split("/")[1] for n in handout if n.startswith("tests/hw"))[-1]
     allowed = set(workspace.whitelist(handout))
     edited = [n for n in sorted(handout) if n not in allowed and n != "README.md"
               and (folder / n).is_file() and (folder / n).read_text(errors="replace") != handout[n]]
@@ -158,19 +157,37 @@ def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIM
                 [f"refused {n}" for n in ws.refused] + environment.differences(repo / environment.LOCK) + \
                 sandbox.detect().notes:
             print(f"  note: {note}", file=out)
-        if "CMakeLists.txt" in handout:
-            ok, log = runner.build_extension(ws.root)
-            if not ok:
-                print(f"the C++ build failed:\n{sandbox.printable(log, 1 << 16, newlines=True)}", file=out)
-        started = time.monotonic()
-        results = run_tests(ws.root, [f"tests/{homework}", *pytest_args], timeout, out)
-        print(summary(results, time.monotonic() - started), file=out, flush=True)
-        if any(r.outcome in ("failed", "error") for r in results):
-            print(f"  for whole tracebacks: make test-{homework} (the tests in your own folder)", file=out)
-        return 0 if results and all(r.ok for r in results) else 1
+        return test_workspace(ws.root, handout, out, timeout=timeout, pytest_args=pytest_args)
     finally:
         with sandbox.stop_signals_held():  # a signal now waits until the folder is gone
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def homework_id(handout: dict[str, str]) -> str:
+    """The homework a handout is for: its newest ``tests/hwN`` folder."""
+    return sorted(n.split("/")[1] for n in handout if n.startswith("tests/hw"))[-1]
+
+
+def test_workspace(root: Path, handout: dict[str, str], out, *, timeout: float = DEFAULT_TIMEOUT,
+                   pytest_args: Sequence[str] = ()) -> int:
+    """Build the C++ extension of the grading workspace ``root`` (when the handout has one) and
+    run its homework's public tests there, a line per test, then a summary (``check`` and
+    ``submit`` both grade this way).
+
+    Returns:
+        0 when every test passed or was skipped (and at least one ran), else 1.
+    """
+    homework = homework_id(handout)
+    if "CMakeLists.txt" in handout:
+        ok, log = runner.build_extension(root)
+        if not ok:
+            print(f"the C++ build failed:\n{sandbox.printable(log, 1 << 16, newlines=True)}", file=out)
+    started = time.monotonic()
+    results = run_tests(root, [f"tests/{homework}", *pytest_args], timeout, out)
+    print(summary(results, time.monotonic() - started), file=out, flush=True)
+    if any(r.outcome in ("failed", "error") for r in results):
+        print(f"  for whole tracebacks: make test-{homework} (the tests in your own folder)", file=out)
+    return 0 if results and all(r.ok for r in results) else 1
 
 
 def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = BUDGET) -> list[TestOutcome]:
@@ -335,6 +352,13 @@ def _raise_interrupted(signum: int, frame) -> None:
     raise Interrupted(signum)
 
 
+def stop_cleanly() -> None:
+    """Make SIGTERM, SIGINT and SIGHUP raise ``Interrupted``, so that the sandbox is killed and
+    the scratch folder removed (by ``check``'s and ``submit``'s ``finally``) before exiting."""
+    for number in sandbox.STOP_SIGNALS:
+        signal.signal(number, _raise_interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line (see the module docstring); returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
@@ -348,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds a test without a timeout marker may run (default {DEFAULT_TIMEOUT:g})")
     args = parser.parse_args(ours)
-    for number in sandbox.STOP_SIGNALS:
-        signal.signal(number, _raise_interrupted)
+    stop_cleanly()
     try:
         return check(REPO, args.hw, timeout=args.timeout, pytest_args=pytest_args)
     except FileNotFoundError as error:

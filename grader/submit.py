@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from . import check, runner, sandbox, workspace
+from . import check, sandbox, workspace
 
 SUBMISSIONS = "submissions"
 MANIFEST = "MANIFEST.json"
@@ -48,11 +48,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def homework_id(handout: dict[str, str]) -> str:
-    """The homework a handout is for: its newest ``tests/hwN`` folder."""
-    return sorted(n.split("/")[1] for n in handout if n.startswith("tests/hw"))[-1]
-
-
 def write_zip(repo: Path, name: str, dest: Path | None = None) -> Submission:
     """Zip homework ``name``'s whitelisted files from its folder in ``repo``, with a manifest,
     into ``dest`` (default ``repo/submissions/hwN.zip``, replaced if there).
@@ -62,7 +57,7 @@ def write_zip(repo: Path, name: str, dest: Path | None = None) -> Submission:
     """
     folder = check.find_folder(repo, name)
     handout = check.pristine_handout(repo, folder.name)
-    homework = homework_id(handout)
+    homework = check.homework_id(handout)
     dest = dest or repo / SUBMISSIONS / f"{homework}.zip"
     files, missing = {}, []
     for path in workspace.whitelist(handout):
@@ -106,8 +101,8 @@ def unpack(archive: Path, handout: dict[str, str], scratch: Path) -> Path:
 
 def grade_locally(repo: Path, folder: str, archive: Path, out=None) -> int:
     """Unpack ``archive``, a submission of the homework in ``folder`` (see ``unpack``), build
-    a grading workspace from it and run the homework's public tests there in the sandbox;
-    pytest's exit code (1 if it did not finish).
+    a grading workspace from it and run the homework's public tests there in the sandbox, as
+    ``check-hwN`` does (``check.test_workspace``); 0 when every test passed, else 1.
 
     Raises:
         workspace.SubmissionError: if the archive cannot be read back (see ``unpack``).
@@ -123,18 +118,10 @@ def grade_locally(repo: Path, folder: str, archive: Path, out=None) -> int:
         for note in [f"{n}: not in the zip, so its stubs are graded" for n in ws.missing] + \
                 [f"refused {n}" for n in ws.refused]:
             print(f"  note: {note}", file=out)
-        if "CMakeLists.txt" in handout:
-            ok, log = runner.build_extension(ws.root)
-            if not ok:
-                print(f"the C++ build failed:\n{log}", file=out)
-        log = ws.root / "pytest.out"
-        status = sandbox.run(ws.root, [sys.executable, "-m", "pytest", f"tests/{homework_id(handout)}",
-                                       "-q", "-p", "no:cacheprovider"],
-                             log, sandbox.Limits(cpu_seconds=int(check.TIMEOUT)), check.TIMEOUT)
-        print((sandbox.read_regular(log, 64 << 10, tail=True) or b"").decode(errors="replace"), file=out)
-        return status if status is not None and status >= 0 else 1
+        return check.test_workspace(ws.root, handout, out)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with sandbox.stop_signals_held():  # a signal now waits until the folder is gone
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def upload_instructions(repo: Path, homework: str) -> str:
@@ -161,6 +148,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[-2], file=sys.stderr)
         return 2
     repo = check.REPO
+    check.stop_cleanly()
     try:
         submission = write_zip(repo, names[0])
         print(f"wrote {submission.path.relative_to(repo)}: {len(submission.files)} file(s) and "
@@ -171,6 +159,10 @@ def main(argv: list[str]) -> int:
     except (OSError, workspace.SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except check.Interrupted as stop:
+        print(f"\nstopped by {stop}: the sandbox is killed and its scratch folder removed",
+              file=sys.stderr)
+        return 128 + stop.signum
     if status != 0:
         print("some public tests fail (above): you may still hand it in.")
     print(f"{upload_instructions(repo, submission.homework)}\n  -> {submission.path}")
