@@ -101,16 +101,16 @@ def test_a_hung_test_is_named_as_timed_out_and_the_others_still_run(edition, tmp
     assert process.returncode == 1, text
     arrived = {line.split()[1]: (second, line) for second, line in lines
                if line.split()[:1] and line.split()[0] in check.LABELS.values()}
-    assert list(arrived) == [HANG, PASS, FAIL, MARKED], text
+    assert list(arrived) == [PASS, FAIL, HANG, MARKED], text  # in question order
     assert arrived[HANG][1] == (f"TIMEOUT  {HANG} (question 3): timed out after {TIMEOUT} s; "
                                 "the tests after it go on in a fresh interpreter"), text
     assert arrived[MARKED][1] == f"TIMEOUT  {MARKED} (question 3): timed out after 1 s", text
     assert arrived[PASS][1] == f"PASSED   {PASS} (question 1)", text
-    assert arrived[FAIL][1].startswith(f"FAILED   {FAIL} (question 2): NotImplementedError: "
-                                       "sum_to_shape: hw1 (at "), text
+    assert arrived[FAIL][1] == (f"FAILED   {FAIL} (question 2): sum_to_shape is not implemented "
+                                "(hw1, question 2)"), text
     assert lines[-2][1].startswith("1 passed, 1 failed, 2 timed out in "), text
     # Streamed: each line comes as its test ends, not with the last (which hangs for 1 s more).
-    assert arrived[MARKED][0] - arrived[FAIL][0] >= 0.9, text
+    assert arrived[MARKED][0] - arrived[HANG][0] >= 0.9, text
     assert arrived[HANG][0] < TIMEOUT + 30, text
 
 

@@ -114,7 +114,7 @@ def pytest_runtest_makereport(item, call):
     stub = stub_failure(item, call.excinfo.value)
     report.student_message = stub or call.excinfo.exconly()
     if stub and item.config.option.verbose <= 0:
-        report.longrepr = f"{item.nodeid}: {stub}"
+        report.longrepr = stub
     if "from pytest-timeout" in str(call.excinfo.value):
         # A hang is usually one bug that every later test would hit again, a minute each.
         item.session.shouldstop = (f"{item.nodeid} ran past its time limit (an infinite loop?); "
