@@ -1,6 +1,7 @@
 """Source trees as ``{relative path: text}``: listing one (build outputs left out), writing one."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 # Build and tool outputs that live beside the sources but are never part of them.
@@ -35,3 +36,8 @@ def write_tree(files: dict[str, str], dest: Path) -> None:
     for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
+
+
+def sha256(data: bytes) -> str:
+    """The SHA-256 of ``data``, in hex (the release's and the submission's manifests)."""
+    return hashlib.sha256(data).hexdigest()

@@ -179,12 +179,16 @@ def leaks(files: dict[str, str], secrets: set[str]) -> list[str]:
     return problems
 
 
+_TODO_COMMENT = re.compile(r"(?:#|//|/\*)\s*TODO\b")
+
+
 def todo_problems(files: dict[str, str]) -> list[str]:
     """Each stub without its TODO line, and each other TODO left in the code of ``files``.
 
     Every stub must sit right under a ``TODO (hwN, question Q): ...`` line, and no other
-    comment may say TODO: a handout's TODO comments are exactly the student's work list.
-    Markdown (READMEs, notebook text cells) and text that is not a comment are not checked.
+    comment may say TODO (``# TODO``, ``// TODO``, ``/* TODO``, at the start of a line or after
+    code): a handout's TODO comments are exactly the student's work list. Markdown (READMEs,
+    notebook text cells) and strings are not checked.
     """
     problems = []
     for name, text in sorted(files.items()):
@@ -196,8 +200,7 @@ def todo_problems(files: dict[str, str]) -> list[str]:
                 following = lines[number] if number < len(lines) else ""
                 if stub_name(line) and not TODO.match(previous):
                     problems.append(f"{unit_name}:{number}: stub without its TODO line: {line.strip()!r}")
-                elif line.lstrip().startswith(("#", "//")) and "TODO" in line \
-                        and not (TODO.match(line) and stub_name(following)):
+                elif _TODO_COMMENT.search(line) and not (TODO.match(line) and stub_name(following)):
                     problems.append(f"{unit_name}:{number}: TODO that is not a stub's: {line.strip()!r}")
     return problems
 

@@ -17,7 +17,6 @@ change it too, it is reported as a conflict and left alone.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -30,7 +29,7 @@ from . import check
 from .course import (REPO, Homework, Settings, check_repo_url, colab_url, find_homework,
                      load_course, load_settings)
 from .environment import LOCK, lock_text
-from .files import is_ignored, tree_files
+from .files import is_ignored, sha256, tree_files
 from .handouts import generate, leaks, placeholders, secret_lines, source_lines
 from .runner import HIDDEN
 
@@ -149,6 +148,8 @@ def release(dest: Path, repo: Path = REPO, repo_url: str | None = None,
         write_files(dest, files)
         report.written = sorted(files)
         write_manifest(dest, files, report.homeworks, settings)
+        if report.problems:
+            return report  # written for the instructor to inspect, never committed
     else:
         if report.problems:
             return report  # never write a leaking release into a student's repository
@@ -181,11 +182,6 @@ def write_manifest(dest: Path, files: dict[str, bytes], homeworks: list[str], se
                          "submit_instructions": settings.submit_instructions},
               "files": {name: sha256(data) for name, data in sorted(files.items())}}
     (dest / MANIFEST).write_text(json.dumps(record, indent=1) + "\n")
-
-
-def sha256(data: bytes) -> str:
-    """The SHA-256 of ``data``, in hex."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_files(dest: Path, files: dict[str, bytes]) -> None:

@@ -191,6 +191,8 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
     processes = None if isolation.root else _process_count() + limits.processes
 
     def limit_child() -> None:  # runs in the child between fork and exec
+        for number in STOP_SIGNALS:  # not the parent's handlers (check-hwN's raise)
+            signal.signal(number, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held in the parent (below)
         if cgroup is not None:
             (cgroup / "cgroup.procs").write_text(str(os.getpid()))
@@ -224,6 +226,8 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
     except BaseException:
         if child is not None:
             child.kill()
+        elif cgroup is not None and cgroup.exists():
+            _remove_cgroup(cgroup)  # Popen failed: no child owns the cgroup
         raise
     return child
 

@@ -14,7 +14,6 @@ skips the public tests.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import stat
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import check, sandbox, workspace
+from .files import sha256
 
 SUBMISSIONS = "submissions"
 MANIFEST = "MANIFEST.json"
@@ -41,11 +41,6 @@ class Submission:
     path: Path
     files: dict[str, str]   # path in the zip -> sha256
     missing: list[str]      # whitelisted files not in the folder (the grader keeps their stubs)
-
-
-def sha256(data: bytes) -> str:
-    """The SHA-256 of ``data``, in hex."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_zip(repo: Path, name: str, dest: Path | None = None) -> Submission:
@@ -102,7 +97,7 @@ def unpack(archive: Path, handout: dict[str, str], scratch: Path) -> Path:
 def grade_locally(repo: Path, folder: str, archive: Path, out=None) -> int:
     """Unpack ``archive``, a submission of the homework in ``folder`` (see ``unpack``), build
     a grading workspace from it and run the homework's public tests there in the sandbox, as
-    ``check-hwN`` does (``check.test_workspace``); 0 when every test passed, else 1.
+    ``check-hwN`` does (``check.run_public_tests``); 0 when every test passed, else 1.
 
     Raises:
         workspace.SubmissionError: if the archive cannot be read back (see ``unpack``).
@@ -118,7 +113,7 @@ def grade_locally(repo: Path, folder: str, archive: Path, out=None) -> int:
         for note in [f"{n}: not in the zip, so its stubs are graded" for n in ws.missing] + \
                 [f"refused {n}" for n in ws.refused]:
             print(f"  note: {note}", file=out)
-        return check.test_workspace(ws.root, handout, out)
+        return check.run_public_tests(ws.root, handout, out)
     finally:
         with sandbox.stop_signals_held():  # a signal now waits until the folder is gone
             shutil.rmtree(scratch, ignore_errors=True)
@@ -141,11 +136,14 @@ def upload_instructions(repo: Path, homework: str) -> str:
     return instructions + (f" ({url})" if url else "")
 
 
+USAGE = "usage: python -m grader.submit HW [--no-test]   (HW: hw1 or hw1_autograd)"
+
+
 def main(argv: list[str]) -> int:
     """``python -m grader.submit hwN [--no-test]``: write, check and explain the submission."""
     names = [a for a in argv if not a.startswith("--")]
     if len(names) != 1 or set(argv) - {*names, "--no-test"}:
-        print(__doc__.strip().splitlines()[-2], file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     repo = check.REPO
     check.stop_cleanly()
@@ -156,7 +154,8 @@ def main(argv: list[str]) -> int:
         for path in submission.missing:
             print(f"  note: {path} is missing from your folder: the grader will use its stubs")
         status = 0 if "--no-test" in argv else grade_locally(repo, submission.folder, submission.path)
-    except (OSError, workspace.SubmissionError) as error:
+        where = upload_instructions(repo, submission.homework)
+    except (OSError, ValueError, workspace.SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except check.Interrupted as stop:
@@ -165,7 +164,7 @@ def main(argv: list[str]) -> int:
         return 128 + stop.signum
     if status != 0:
         print("some public tests fail (above): you may still hand it in.")
-    print(f"{upload_instructions(repo, submission.homework)}\n  -> {submission.path}")
+    print(f"{where}\n  -> {submission.path}")
     return 0
 
 

@@ -193,11 +193,12 @@ def test_check_reports_a_stub_without_its_todo_and_a_stray_todo(repo_copy):
     path = repo_copy / "hw1_autograd" / "python" / "needle" / "autograd.py"
     text = path.read_text()
     text = text.replace("    # TODO (hw1, question 3): implement find_topo_sort (Topological sort)\n", "")
-    path.write_text(text + "\n# TODO: tidy up\n")
+    path.write_text(text + "\n# TODO: tidy up\nx = 1  # TODO later\n")
     problems = handouts.check(repo_copy)
     assert any("stub without its TODO line: 'raise NotImplementedError(\"find_topo_sort: hw1\")'" in p
                for p in problems), problems
     assert any("TODO that is not a stub's: '# TODO: tidy up'" in p for p in problems), problems
+    assert any("TODO that is not a stub's: 'x = 1  # TODO later'" in p for p in problems), problems
 
 
 def test_each_region_belongs_to_exactly_one_question():

@@ -10,8 +10,9 @@ The report is built for the loop of writing one function at a time:
   the test checks a later question (the stubs' TODO lines give their questions);
 - a test that runs past its time limit (pytest-timeout) is named, and the run stops there;
 - output is short: a stub's failure is one line, other failures a short traceback, and the run
-  ends with each failure's full message (never cut to the terminal's width) and a count of the
-  comparisons with PyTorch skipped for want of it. ``-v`` gives pytest's long form.
+  ends with each failure's message, whole lines never cut to the terminal's width (up to
+  ``_MESSAGE_LINES`` lines each; ``-v`` shows the rest), and a count of the comparisons with
+  PyTorch skipped for want of it. ``-v`` gives pytest's long form.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from hypothesis import settings
 settings.register_profile("needle", deadline=None, derandomize=True, max_examples=40)
 settings.load_profile("needle")
 
-# The line above a stub that names its question, and the stub's message (grader/markers.py).
+# The line above a stub that names its question (as grader/fill.py's TODO, which this folder
+# does not ship), and the stub's message (grader/markers.py).
 _TODO = re.compile(r"^\s*(?:#|//) TODO \(hw(?P<hw>\d+), question (?P<q>\d+)\): implement (?P<name>\S+)")
 _STUB_MESSAGE = re.compile(r"^(?:not implemented: )?(?P<name>[\w.]+): hw(?P<hw>\d+)$")
 _TORCH_SKIP = "PyTorch is not installed"
@@ -42,8 +44,8 @@ def pytest_configure(config):
     if config.option.verbose > 0:  # -v: pytest's long tracebacks, unless --tb was given
         if not any(arg.startswith("--tb") for arg in config.invocation_params.args):
             config.option.tbstyle = "long"
-    else:  # our summary replaces pytest's, whose lines are cut to the terminal's width
-        config.option.reportchars = "N"
+    elif not any(arg.startswith("-r") for arg in config.invocation_params.args):
+        config.option.reportchars = "N"  # our summary replaces pytest's, cut to the terminal's width
     config.stash[_STUBS] = None
 
 

@@ -9,6 +9,10 @@ hw2 ``array_api`` holds nothing else (and ``ndarray``, the array type), so any o
 raises AttributeError at once.
 
 Everything else is done with the arrays' operators and the attributes in ``NDARRAY_METHODS``.
+Only the function names are enforced in hw1 and hw2: the arrays there are plain NumPy arrays,
+so a method outside ``NDARRAY_METHODS`` (``a.T``, ``a.mean()``, ``a.clip()``) or a keyword not
+in the call forms below (``flip(a, axis=...)``) still works there and fails at hw3. Pass the
+arguments positionally, as written below, and use only the listed methods.
 From hw5 on, needle runs on the NDArray module alone, and hw5's ops also call the functions
 that module adds (``backend_ndarray.ndarray.__all__``: ``sigmoid``, ``take_rows``, ...).
 
