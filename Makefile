@@ -121,7 +121,7 @@ data: $(STAMP)
 # A shell inside .venv, where the handouts' own commands (python -m pytest ...) work.
 shell: $(STAMP)
 	@echo "In $(VENV): the handouts' commands (python -m pytest ...) work here; exit leaves it."
-	@VIRTUAL_ENV=$(VENV) exec $${SHELL:-/bin/bash} -i
+	@exec bash --init-file "$(VENV)/bin/activate" -i
 
 # PyTorch (the pinned CPU build) and the tests that compare needle with it, which `make test`
 # skips without it (saying how many). CI runs this after `make test` and `make demo`.

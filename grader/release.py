@@ -342,7 +342,7 @@ $(STAMP): requirements.txt {LOCK}
 # A shell inside .venv, where the handouts' own commands (python -m pytest ...) work.
 shell: $(STAMP)
 	@echo "In $(VENV): the handouts' commands (python -m pytest ...) work here; exit leaves it."
-	@VIRTUAL_ENV=$(VENV) exec $${{SHELL:-/bin/bash}} -i
+	@exec bash --init-file "$(VENV)/bin/activate" -i
 
 carry-forward: $(DEPS)
 	@test -n "$(TO)" || {{ echo "usage: make carry-forward TO=hw2_nn"; exit 2; }}
