@@ -1,10 +1,16 @@
-"""Hidden tests for hw0: shapes and corners the public tests do not use."""
+"""Hidden tests for hw0: shapes and corners the public tests do not use.
+
+Bounds on MNIST error are judged in the grader from returned logits (``threshold`` markers): these
+tests train with the student's epoch functions only, on data and initial weights of their own.
+"""
 import gzip
 import os
 import struct
 
 import numpy as np
 import pytest
+
+from _hidden_mnist import mnist, two_layer_init
 
 
 def _problem(seed, m, n, k, dtype=np.float32):
@@ -96,11 +102,15 @@ def test_softmax_regression_uneven_batches():
 @pytest.mark.question(3)
 @pytest.mark.points(8)
 @pytest.mark.timeout(120)
-def test_softmax_regression_mnist_error_bound():
-    import simple_ml
-    X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
-    theta = simple_ml.train_softmax(X_tr, y_tr, X_te, y_te, epochs=10, lr=0.2, batch=50)
-    return {"within_12_percent": simple_ml.loss_err(X_te @ theta, y_te)[1] <= 0.12}
+@pytest.mark.threshold("error_rate", predictions="logits", labels="labels", at_most=0.12)
+def test_softmax_regression_mnist_error_bound(mnist_dir):
+    from simple_ml import softmax_regression_epoch
+    X_tr, y_tr = mnist(mnist_dir, "train")
+    X_te, y_te = mnist(mnist_dir, "t10k")
+    theta = np.zeros((X_tr.shape[1], 10), dtype=np.float32)
+    for _ in range(10):
+        softmax_regression_epoch(X_tr, y_tr, theta, lr=0.2, batch=50)
+    return {"logits": X_te @ np.asarray(theta, dtype=np.float32), "labels": y_te}
 
 
 # ---- Question 4: nn_epoch (30 points) ---------------------------------------------------------
@@ -120,12 +130,16 @@ def test_nn_epoch_uneven_batches():
 @pytest.mark.question(4)
 @pytest.mark.points(12)
 @pytest.mark.timeout(120)
-def test_two_layer_net_mnist_error_bound():
-    import simple_ml
-    X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
-    W1, W2 = simple_ml.train_nn(X_tr, y_tr, X_te, y_te, hidden_dim=200, epochs=15, lr=0.2, seed=3)
-    error = simple_ml.loss_err(np.maximum(X_te @ W1, 0) @ W2, y_te)[1]
-    return {"within_7_percent": error <= 0.07}
+@pytest.mark.threshold("error_rate", predictions="logits", labels="labels", at_most=0.07)
+def test_two_layer_net_mnist_error_bound(mnist_dir):
+    from simple_ml import nn_epoch
+    X_tr, y_tr = mnist(mnist_dir, "train")
+    X_te, y_te = mnist(mnist_dir, "t10k")
+    W1, W2 = two_layer_init(X_tr.shape[1], 200, 10, seed=3)
+    for _ in range(15):
+        nn_epoch(X_tr, y_tr, W1, W2, lr=0.2, batch=100)
+    W1, W2 = np.asarray(W1, dtype=np.float32), np.asarray(W2, dtype=np.float32)
+    return {"logits": np.maximum(X_te @ W1, 0) @ W2, "labels": y_te}
 
 
 # ---- Question 5: softmax_regression_epoch_cpp (30 points) ------------------------------------
@@ -145,9 +159,11 @@ def test_cpp_uneven_batches():
 @pytest.mark.points(12)
 @pytest.mark.tolerance(rtol=1e-3, atol=1e-4)
 @pytest.mark.timeout(120)
-def test_cpp_matches_a_long_run():
-    import simple_ml
-    X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
-    theta = simple_ml.train_softmax(X_tr[:1000], y_tr[:1000], X_te, y_te, epochs=3, lr=0.2, cpp=True)
-    return {"theta_column_sums": theta.sum(axis=0, dtype=np.float64),
-            "test_error": simple_ml.loss_err(X_te @ theta, y_te)[1]}
+def test_cpp_matches_a_long_run(mnist_dir):
+    from simple_ml import softmax_regression_epoch_cpp
+    X_tr, y_tr = mnist(mnist_dir, "train")
+    X_tr, y_tr = X_tr[:1000], y_tr[:1000]
+    theta = np.zeros((X_tr.shape[1], 10), dtype=np.float32)
+    for _ in range(3):
+        softmax_regression_epoch_cpp(X_tr, y_tr, theta, lr=0.2, batch=100)
+    return {"theta_column_sums": theta.sum(axis=0, dtype=np.float64)}
