@@ -44,8 +44,12 @@ class GradeResult:
 
 
 def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,
-          student: str | None = None, scratch: Path | None = None) -> GradeResult:
+          student: str | None = None, scratch: Path | None = None,
+          handout=None) -> GradeResult:
     """Grade one submission (a folder, ``.zip`` or ``.tar.gz``) of ``homework``.
+
+    ``handout``: the homework's handout when it is not to be generated from ``solutions/``
+    (the Gradescope bundle ships a frozen one, and no ``solutions/``).
 
     Never raises for anything the submission does: a bad archive, a failed build, a crash or
     a timeout all come back as zero-score results with a message.
@@ -58,7 +62,7 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     own_scratch = scratch is None
     scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-")) if own_scratch else scratch
     try:
-        handout = generate(homework, load_course())
+        handout = handout or generate(homework, load_course())  # given: a frozen one (Gradescope)
         try:
             root = workspace.submission_root(submission, scratch, workspace.whitelist(handout.files))
         except workspace.SubmissionError as error:
