@@ -188,8 +188,9 @@ def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, st
         # says) forfeits that test, whatever files it left for it (student code may have written
         # them). Each spawn settles at least one test, so a child that dies before its first
         # test cannot loop the supervisor.
-        culprit = None if progress.finished else by_name.get(progress.name)
-        if culprit is None and not progress.finished and not any(t.id in outcomes for t in remaining):
+        clean = progress.finished and not progress.killed
+        culprit = None if clean else by_name.get(progress.name)
+        if culprit is None and not clean and not any(t.id in outcomes for t in remaining):
             culprit = remaining[0]
         if culprit is not None:
             if progress.killed and progress.over_budget:
