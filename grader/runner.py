@@ -188,9 +188,8 @@ def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, st
         # says) forfeits that test, whatever files it left for it (student code may have written
         # them). Each spawn settles at least one test, so a child that dies before its first
         # test cannot loop the supervisor.
-        clean = progress.finished and not progress.killed
-        culprit = None if clean else by_name.get(progress.name)
-        if culprit is None and not clean and not any(t.id in outcomes for t in remaining):
+        culprit = None if progress.finished else by_name.get(progress.name)
+        if culprit is None and not any(t.id in outcomes for t in remaining):
             culprit = remaining[0]
         if culprit is not None:
             if progress.killed and progress.over_budget:
@@ -211,7 +210,7 @@ class Progress:
     """What the supervisor saw of a child, from its validated progress channel.
 
     name: the test the parent holds to be running ("" before the first one started).
-    finished: the child reported a clean finish after its last expected test.
+    finished: the child ended on its own with ``current`` cleared, as the harness leaves it.
     killed: the child was killed for time (its test's limit, or the deadline).
     over_budget: the kill came from ``deadline`` (the submission's budget).
     """
@@ -232,16 +231,15 @@ def watch(child: sandbox.Child, current: Path, time_limit: Callable[[str], float
 
     - with ``expected`` (the tests the parent gave the child, in order), a name counts only if
       it comes after the test running now (usually the next one; later ones if the parent
-      missed a short test between two polls), and an empty name only after the last one (a
-      clean finish); anything else is ignored, so each test's clock starts at most once and
-      the child can move forward through its own tests but never back;
+      missed a short test between two polls); anything else is ignored, so each test's clock
+      starts at most once and the child can move forward through its own tests but never
+      back. An empty name when the child has exited is a clean finish (``finished``);
     - without it (``check-hwN``, where pytest finds the tests), any name never seen before
       counts; a name seen before does not restart its clock, and an empty name ("between
       tests") starts an idle clock of ``time_limit("")``.
 
-    A test's clock starts when the parent first sees it and is never restarted; at a clean
-    finish the last test's clock keeps running until the child exits. Whatever the child
-    writes, it is killed at ``deadline``.
+    A test's clock starts when the parent first sees it and is never restarted. Whatever the
+    child writes, it is killed at ``deadline``.
 
     Args:
         child: a started sandboxed child.
@@ -258,18 +256,25 @@ def watch(child: sandbox.Child, current: Path, time_limit: Callable[[str], float
     progress = Progress()
     started = {"": time.monotonic()}   # each name's clock, from when the parent first saw it
     position = -1                       # in ``expected``: the last test seen starting
+
+    def claimed() -> str:
+        return (read_regular(current, 1000) or b"").decode(errors="replace")
+
+    def advance(claim: str, now: float) -> bool:
+        """Move to ``claim`` if it is a later expected test (one may be missed between polls)."""
+        nonlocal position
+        if claim not in expected[position + 1:]:
+            return False
+        position = expected.index(claim, position + 1)
+        progress.name, started[claim] = claim, now
+        return True
+
     try:
         while child.process.poll() is None:
             on_poll()
-            claim = (read_regular(current, 1000) or b"").decode(errors="replace")
-            now = time.monotonic()
+            claim, now = claimed(), time.monotonic()
             if expected is not None:
-                if claim in expected[position + 1:]:  # a later test (one missed between polls)
-                    position = expected.index(claim, position + 1)
-                    progress.name = claim
-                    started[claim] = now
-                elif claim == "" and expected and position == len(expected) - 1:
-                    progress.finished = True
+                advance(claim, now)
             elif claim != progress.name:
                 if claim == "":
                     started[""] = now              # between tests: a fresh idle clock
@@ -280,6 +285,12 @@ def watch(child: sandbox.Child, current: Path, time_limit: Callable[[str], float
                 progress.killed, progress.over_budget = True, now > deadline
                 return progress
             time.sleep(POLL_SECONDS)
+        if expected is not None:  # the child ended on its own: what did it last claim?
+            claim = claimed()
+            if claim == "":
+                progress.finished = True  # the harness clears ``current`` when it is done
+            else:
+                advance(claim, time.monotonic())
         return progress
     finally:
         child.kill()
