@@ -15,7 +15,6 @@ import sys
 import textwrap
 import time
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import numpy as np
