@@ -59,12 +59,14 @@ class Settings:
 
     ``repo_url`` is the student edition's git repository (notebooks clone it on Colab);
     ``submit_url`` and ``submit_instructions`` say where ``make submit-hwN``'s zip goes
-    (empty: Gradescope).
+    (empty: Gradescope); ``feedback`` is how much graded feedback tells about a failed test
+    (``grader.feedback.LEVELS``; the default tells nothing derived from the answer key).
     """
 
     repo_url: str = PLACEHOLDER_REPO_URL
     submit_url: str = ""
     submit_instructions: str = ""
+    feedback: str = "messages"
 
     @property
     def has_real_repo_url(self) -> bool:
@@ -76,18 +78,21 @@ def load_settings(solutions: Path = SOLUTIONS) -> Settings:
     """The course-wide settings of ``solutions/course.toml`` (defaults for missing keys).
 
     Raises:
-        ValueError: if a key is not a string, or ``repo_url`` is not an https:// URL.
+        ValueError: if a key is not a string, ``repo_url`` is not an https:// URL, or
+            ``feedback`` is not a feedback level.
     """
     with open(solutions / "course.toml", "rb") as f:
         data = tomllib.load(f)
     values = {}
-    for key in ("repo_url", "submit_url", "submit_instructions"):
+    for key in ("repo_url", "submit_url", "submit_instructions", "feedback"):
         if key in data:
             if not isinstance(data[key], str):
                 raise ValueError(f"course.toml: {key} must be a string")
             values[key] = data[key].strip()
     settings = Settings(**values)
     check_repo_url(settings.repo_url)
+    from .feedback import check_level  # here, not at the top: feedback imports the sandbox
+    check_level(settings.feedback)
     return settings
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import answers, runner, sandbox, workspace
-from .course import REPO, Homework, load_course
+from . import answers, feedback, runner, sandbox, workspace
+from .course import REPO, Homework, load_course, load_settings
 from .handouts import generate
 from .scoring import TestResult, score
 
@@ -59,6 +59,14 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     key = key or answers.load(homework)
     graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     notes = list(sandbox.detect().notes)
+    if not feedback.is_safe_student_id(student):
+        # Ids name folders and lines of reports: one outside the safe alphabet is not graded.
+        note = (f"submission not graded: the student id {sandbox.printable(student, 80)!r} is "
+                f"not 1 to 64 letters, digits and . _ @ - (starting with a letter or digit)")
+        results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing", note)
+                   for t in key.tests]
+        return GradeResult(feedback.stand_in_id(student), homework.id, graded_at, results,
+                           notes + [note], seconds=time.monotonic() - started)
     own_scratch = scratch is None
     scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-")) if own_scratch else scratch
     try:
@@ -79,8 +87,9 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
             if not ok:
                 notes.append("the C++ extension did not build (see the build log): the tests "
                              "that need it score 0")
-        outcomes = runner.run_suite(ws.root, homework.id, key.tests)
-        results = [score(outcomes[t.id], key.values[t.id]) for t in key.tests]
+        outcomes = runner.run_suite(ws.root, homework.id, key.tests, expected=key.values)
+        level, hidden = load_settings().feedback, runner.hidden_sources(homework.id)
+        results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]
         return GradeResult(student, homework.id, graded_at, results, notes, build_log,
                            time.monotonic() - started)
     finally:

@@ -1,7 +1,10 @@
 """What a grade becomes: student feedback (Markdown and terminal), Gradescope's results.json, CSV.
 
 All read one ``GradeResult``. Feedback names failed tests and says why, never a hidden test's
-source or an expected value (scoring's messages do not hold them).
+source or an expected value (scoring's messages are redacted). Everything a submission can
+influence (messages, notes, the build log, the student id) is escaped for where it goes:
+Markdown metacharacters backslash-escaped, logs in a fence they cannot close, control
+characters written as escapes on a terminal, plain text (not Markdown or HTML) for Gradescope.
 """
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ import csv
 import json
 from pathlib import Path
 
+from .feedback import markdown_block, markdown_text
 from .grade import GradeResult
+from .sandbox import printable
+
+TERMINAL_CHARS = 500  # the most characters of one message on a terminal
 
 
 def _by_question(result: GradeResult) -> dict[int, list]:
@@ -21,7 +28,7 @@ def _by_question(result: GradeResult) -> dict[int, list]:
 
 def feedback_markdown(result: GradeResult) -> str:
     """A student's feedback report in Markdown."""
-    lines = [f"# {result.homework} feedback for {result.student}", "",
+    lines = [f"# {result.homework} feedback for {markdown_text(result.student)}", "",
              f"**Score: {result.score:g} / {result.max_score:g}** (graded {result.graded_at})", "",
              "| Question | Score | Tests passed |", "|---|---|---|"]
     for question, tests in _by_question(result).items():
@@ -32,25 +39,27 @@ def feedback_markdown(result: GradeResult) -> str:
         lines += ["", "## Tests that did not pass", ""]
         for test in failed:
             lines.append(f"- **{test.name}** (question {test.question}, {test.max_score:g} points): "
-                         f"{test.status}: {test.message}")
+                         f"{test.status}: {markdown_text(test.message)}")
     if result.notes:
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in result.notes]
+        lines += ["", "## Notes", ""] + [f"- {markdown_text(note)}" for note in result.notes]
     if result.build_log and any("did not build" in n for n in result.notes):
-        lines += ["", "## Build log (end)", "", "```", result.build_log[-4000:], "```"]
+        lines += ["", "## Build log (end)", "", markdown_block(result.build_log[-4000:])]
     return "\n".join(lines) + "\n"
 
 
 def feedback_terminal(result: GradeResult) -> str:
     """The same report for a terminal: one line per question, then the failures."""
-    lines = [f"{result.homework} · {result.student}: {result.score:g} / {result.max_score:g}"]
+    student = printable(result.student, 80)
+    lines = [f"{result.homework} · {student}: {result.score:g} / {result.max_score:g}"]
     for question, tests in _by_question(result).items():
         score, most = sum(t.score for t in tests), sum(t.max_score for t in tests)
         mark = "ok " if score == most else "-- "
         lines.append(f"  {mark} question {question}: {score:g} / {most:g}")
     for test in result.results:
         if not test.passed:
-            lines.append(f"  FAIL {test.name}: {test.status}: {test.message}")
-    lines += [f"  note: {note}" for note in result.notes]
+            lines.append(f"  FAIL {test.name}: {test.status}: "
+                         f"{printable(test.message, TERMINAL_CHARS)}")
+    lines += [f"  note: {printable(note, TERMINAL_CHARS)}" for note in result.notes]
     return "\n".join(lines)
 
 
@@ -58,18 +67,23 @@ def gradescope_results(result: GradeResult) -> dict:
     """Gradescope's ``results.json``: ``score``, ``max_score`` and ``tests[]``.
 
     Each test has ``name``, ``score``, ``max_score``, ``visibility`` and ``output``
-    (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
+    (https://gradescope-autograders.readthedocs.io/en/latest/specs/). Outputs are plain text
+    (``output_format``), so a message cannot render as Markdown or HTML on Gradescope.
     """
     return {
         "score": result.score,
         "max_score": result.max_score,
         "visibility": "visible",
-        "output": "\n".join(result.notes),
+        "output_format": "text",
+        "test_output_format": "text",
+        "output": "\n".join(printable(note, TERMINAL_CHARS) for note in result.notes),
         "execution_time": round(result.seconds, 1),
         "tests": [{"name": f"Q{t.question} {t.name}", "number": f"{t.question}",
                    "score": t.score, "max_score": t.max_score, "visibility": t.visibility,
                    "status": "passed" if t.passed else "failed",
-                   "output": t.message or "passed"} for t in result.results],
+                   "output_format": "text",
+                   "output": printable(t.message, TERMINAL_CHARS) or "passed"}
+                  for t in result.results],
     }
 
 
