@@ -348,7 +348,7 @@ class Workspace:
         return self.root / "out"
 
 
-class _Refused(Exception):
+class RefusedFile(Exception):
     """A whitelisted file that is there but may not be taken; the reason."""
 
 
@@ -362,7 +362,7 @@ def read_submitted(root: Path, name: str) -> str | None:
     device is never opened) and with ``fstat`` after (the same file).
 
     Raises:
-        _Refused: with the reason, for anything else at that path.
+        RefusedFile: with the reason, for anything else at that path.
     """
     parts = PurePosixPath(name).parts
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -373,9 +373,9 @@ def read_submitted(root: Path, name: str) -> str | None:
             except FileNotFoundError:
                 return None
             if stat.S_ISLNK(info.st_mode):
-                raise _Refused(f"a symlink on its path ({part})")
+                raise RefusedFile(f"a symlink on its path ({part})")
             if not stat.S_ISDIR(info.st_mode):
-                raise _Refused(f"{part} on its path is not a folder")
+                raise RefusedFile(f"{part} on its path is not a folder")
             child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = child
@@ -384,29 +384,29 @@ def read_submitted(root: Path, name: str) -> str | None:
         except FileNotFoundError:
             return None
         if not stat.S_ISREG(info.st_mode):
-            raise _Refused("not a regular file")
+            raise RefusedFile("not a regular file")
         if info.st_nlink != 1:
-            raise _Refused("a hard link")
+            raise RefusedFile("a hard link")
         if info.st_size > MAX_SOURCE_BYTES:
-            raise _Refused(f"larger than {MAX_SOURCE_BYTES} bytes")
+            raise RefusedFile(f"larger than {MAX_SOURCE_BYTES} bytes")
         file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
         with os.fdopen(file_fd, "rb") as f:
             opened = os.fstat(f.fileno())
             if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino) or opened.st_nlink != 1:
-                raise _Refused("changed while it was read")
+                raise RefusedFile("changed while it was read")
             data = f.read(MAX_SOURCE_BYTES + 1)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise _Refused("a symlink on its path") from None
-        raise _Refused(f"cannot be read ({error.strerror})") from None
+            raise RefusedFile("a symlink on its path") from None
+        raise RefusedFile(f"cannot be read ({error.strerror})") from None
     finally:
         os.close(fd)
     if len(data) > MAX_SOURCE_BYTES:
-        raise _Refused(f"larger than {MAX_SOURCE_BYTES} bytes")
+        raise RefusedFile(f"larger than {MAX_SOURCE_BYTES} bytes")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise _Refused("not UTF-8 text") from None
+        raise RefusedFile("not UTF-8 text") from None
 
 
 def build(handout: dict[str, str], submission: Path, dest: Path, data_dir: Path) -> Workspace:
@@ -426,7 +426,7 @@ def build(handout: dict[str, str], submission: Path, dest: Path, data_dir: Path)
     for name in whitelist(handout):
         try:
             text = read_submitted(submission, name)
-        except _Refused as reason:
+        except RefusedFile as reason:
             workspace.refused.append(f"{name}: {reason}")
             continue
         if text is None:

@@ -91,7 +91,7 @@ def test_links_fifos_and_folders_at_a_whitelisted_path_are_refused(make, reason,
     target.unlink()
     (target.with_name("other.py")).write_text("x = 1\n")
     make(target)
-    with pytest.raises(workspace._Refused, match=reason):
+    with pytest.raises(workspace.RefusedFile, match=reason):
         workspace.read_submitted(sub, "python/needle/autograd.py")
     ws = workspace.build(generate(HW1, COURSE).files, sub, tmp_path / "ws", REPO / "data")
     assert "python/needle/autograd.py: " + reason in ws.refused
