@@ -29,6 +29,7 @@ import gzip
 import os
 import shutil
 import stat
+import struct
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -166,6 +167,7 @@ def _open_archive(archive: Path, dest: Path) -> Iterator[list[_Entry]]:
         SubmissionError: see ``extract``.
     """
     if archive.name.endswith(".zip"):
+        _check_zip_directory(archive)
         with zipfile.ZipFile(archive) as zf:
             yield _zip_entries(zf, archive)
     elif archive.name.endswith((".tar.gz", ".tgz")):
@@ -175,6 +177,37 @@ def _open_archive(archive: Path, dest: Path) -> Iterator[list[_Entry]]:
                 yield _tar_entries(tf, archive, dest)
     else:
         raise SubmissionError(f"{archive.name}: a submission is a folder, a .zip or a .tar.gz")
+
+
+MAX_ZIP_DIRECTORY_BYTES = MAX_ARCHIVE_FILES * (46 + MAX_PATH_BYTES) + (1 << 20)
+
+
+def _check_zip_directory(archive: Path) -> None:
+    """Refuse a zip whose central directory is too big to parse, from its end record alone.
+
+    ``zipfile.ZipFile`` reads the whole central directory into memory before any cap can be
+    checked; its size and entry count are in the end-of-central-directory record (the last
+    22 bytes, or up to 64 KiB earlier behind a comment). Zip64 archives (over 65,535 entries
+    or 4 GiB) are beyond every cap and refused. Without an end record the file is left to
+    ``zipfile``, which refuses it as unreadable.
+
+    Raises:
+        SubmissionError: for a zip64 archive, more than MAX_ARCHIVE_FILES entries, or a central
+            directory over MAX_ZIP_DIRECTORY_BYTES.
+    """
+    with open(archive, "rb") as f:
+        f.seek(max(0, archive.stat().st_size - (22 + 0xFFFF)))
+        tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return
+    _, _, _, _, entries, size, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
+    if entries == 0xFFFF or size == 0xFFFFFFFF:
+        raise SubmissionError(f"{archive.name} is a zip64 archive, beyond the submission caps")
+    _check_totals(entries, 0, archive)
+    if size > MAX_ZIP_DIRECTORY_BYTES:
+        raise SubmissionError(f"{archive.name} has a central directory of {size} bytes, more "
+                              f"than {MAX_ZIP_DIRECTORY_BYTES}")
 
 
 def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:

@@ -341,3 +341,18 @@ def test_zip_members_with_other_type_bits_are_still_refused(mode, tmp_path):
         zf.writestr(info, "/work/main/solutions/python/needle/autograd.py")
     with pytest.raises(workspace.SubmissionError, match="not a regular file or folder"):
         workspace.extract(tmp_path / "a.zip", tmp_path / "x")
+
+
+def test_a_zip_directory_too_big_to_parse_is_refused_from_its_end_record(tmp_path):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(workspace.MAX_ARCHIVE_FILES + 1):
+            zf.writestr(f"{i}", "")
+    tracemalloc.start()
+    try:
+        with pytest.raises(workspace.SubmissionError, match="entries, more than"):
+            workspace._check_zip_directory(archive)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
