@@ -141,12 +141,15 @@ def _grade(args) -> int:
     paths = _submissions(args)
     if len(paths) > 1 and (args.student or args.results_json):
         raise ValueError("--student and --results-json are for a single submission")
-    results = grade.grade_many(homework, paths, jobs=args.jobs, progress=sys.stderr.isatty()) \
-        if len(paths) > 1 else [grade.grade(homework, paths[0], student=args.student)]
-    for path, result in zip(paths, results):
-        _save(result, path, args)
+    if len(paths) > 1:  # each result is saved the moment its submission is graded
+        results = grade.grade_many(homework, paths, jobs=args.jobs, progress=sys.stderr.isatty(),
+                                   on_result=lambda result, path: _save(result, path, args))
+    else:
+        results = [grade.grade(homework, paths[0], student=args.student)]
+        _save(results[0], paths[0], args)
         if args.results_json:
-            reports.write_gradescope(result, args.results_json)
+            reports.write_gradescope(results[0], args.results_json)
+    for result in results:
         print(reports.feedback_terminal(result))
     print(f"graded {len(results)} submission(s) of {homework.id}; feedback and results.json in "
           f"{args.out / homework.id}, gradebook {args.gradebook}")

@@ -9,15 +9,17 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
-import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import answers, feedback, runner, sandbox, workspace
 from .course import REPO, Homework, load_course, load_settings
+from .files import remove_tree
 from .handouts import generate
 from .scoring import TestResult, score
 
@@ -51,25 +53,30 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     ``handout``: the homework's handout when it is not to be generated from ``solutions/``
     (the Gradescope bundle ships a frozen one, and no ``solutions/``).
 
-    Never raises for anything the submission does: a bad archive, a failed build, a crash or
-    a timeout all come back as zero-score results with a message.
+    Never raises (but for KeyboardInterrupt and SystemExit): a bad archive, a failed build, a
+    crash or a timeout all come back as zero-score results with a message, and so does a
+    failure of the grader itself on this submission (``failed_result``: a note to regrade).
+    A scratch folder made here is removed whatever happened (``files.remove_tree``, which
+    holds up against any depth).
     """
     started = time.monotonic()
     student = student or workspace.student_id(submission)
-    key = key or answers.load(homework)
     graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    notes = list(sandbox.detect().notes)
     if not feedback.is_safe_student_id(student):
         # Ids name folders and lines of reports: one outside the safe alphabet is not graded.
+        key = key or answers.load(homework)
         note = (f"submission not graded: the student id {sandbox.printable(student, 80)!r} is "
                 f"not 1 to 64 letters, digits and . _ @ - (starting with a letter or digit)")
         results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing", note)
                    for t in key.tests]
         return GradeResult(feedback.stand_in_id(student), homework.id, graded_at, results,
-                           notes + [note], seconds=time.monotonic() - started)
+                           list(sandbox.detect().notes) + [note], seconds=time.monotonic() - started)
     own_scratch = scratch is None
-    scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-")) if own_scratch else scratch
     try:
+        key = key or answers.load(homework)
+        notes = list(sandbox.detect().notes)
+        if own_scratch:
+            scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
         handout = handout or generate(homework, load_course())  # given: a frozen one (Gradescope)
         try:
             root = workspace.submission_root(submission, scratch, workspace.whitelist(handout.files))
@@ -92,34 +99,54 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]
         return GradeResult(student, homework.id, graded_at, results, notes, build_log,
                            time.monotonic() - started)
+    except Exception as error:  # noqa: BLE001 - one submission never stops the grader
+        return failed_result(homework, student, key, error, graded_at)
     finally:
-        if own_scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if own_scratch and scratch is not None:
+            try:
+                remove_tree(scratch)
+            except OSError:
+                pass  # left in the temporary folder; nothing else depends on it
+
+
+def failed_result(homework: Homework, student: str, key: answers.AnswerKey | None,
+                  error: BaseException, graded_at: str | None = None) -> GradeResult:
+    """The result of a submission the grader itself failed on: every test 0 (none if there is
+    no answer key), and a first note naming the error and how to regrade."""
+    tests = key.tests if key is not None else []
+    results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
+                          "not graded: the grader failed on this submission") for t in tests]
+    graded_at = graded_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return GradeResult(student, homework.id, graded_at, results,
+                       [f"the grader failed on this submission ({type(error).__name__}: "
+                        f"{str(error)[:500]}); regrade it with "
+                        f"`python -m grader regrade {homework.id} {student}`"])
 
 
 def _grade_one(args: tuple[str, str]) -> GradeResult:
-    """One batch worker's job. A failure of the grader itself on one submission (not of the
-    submission, which ``grade`` absorbs) still yields a result: zero, with a note to regrade."""
+    """One batch worker's job: ``grade``, which never raises; a failure before it (the course
+    or the key cannot be loaded) still yields a result: zero, with a note to regrade."""
     homework_id, path = args
     course = load_course()
     homework = next(hw for hw in course if hw.id == homework_id)
-    key = answers.load(homework)
+    key = None
     try:
-        return grade(homework, Path(path), key)
+        key = answers.load(homework)
     except Exception as error:  # noqa: BLE001 - the batch must go on; the note says what happened
-        results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
-                              "not graded: the grader failed on this submission") for t in key.tests]
-        return GradeResult(workspace.student_id(Path(path)), homework.id,
-                           datetime.now(timezone.utc).isoformat(timespec="seconds"), results,
-                           [f"the grader failed on this submission ({type(error).__name__}: {error}); "
-                            f"regrade it with `python -m grader regrade {homework.id} <student>`"])
+        return failed_result(homework, workspace.student_id(Path(path)), key, error)
+    return grade(homework, Path(path), key)
 
 
 def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = None,
-               progress: bool = True) -> list[GradeResult]:
+               progress: bool = True,
+               on_result: Callable[[GradeResult, Path], None] | None = None) -> list[GradeResult]:
     """Grade submissions in parallel, one worker process per core, with a progress bar.
 
-    Workers are started with ``spawn``: fresh interpreters, never forks of the grader.
+    Workers are started with ``spawn``: fresh interpreters, never forks of the grader. Each
+    result is handed to ``on_result(result, submission)`` the moment it is known (the caller
+    saves it there), so a batch that stops early loses nothing already graded. Never raises for
+    one submission: a worker that dies gives that submission a ``failed_result``, and an
+    exception from ``on_result`` is reported on stderr and the batch goes on.
     """
     answers.load(homework)  # build the key once, before the workers need it
     jobs = jobs or os.cpu_count() or 1
@@ -127,9 +154,20 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
     results: list[GradeResult] = []
     from tqdm import tqdm
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(_grade_one, (homework.id, str(p))) for p in submissions]
+        futures = {pool.submit(_grade_one, (homework.id, str(p))): p for p in submissions}
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc=f"grading {homework.id}", unit="submission", disable=not progress):
-            results.append(future.result())
+            path = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - a worker died (BrokenProcessPool)
+                result = failed_result(homework, workspace.student_id(path), None, error)
+            results.append(result)
+            if on_result is not None:
+                try:
+                    on_result(result, path)
+                except Exception as error:  # noqa: BLE001 - the others must still be saved
+                    print(f"error: could not save the result of {result.student!r}: "
+                          f"{type(error).__name__}: {error}", file=sys.stderr)
     order = {workspace.student_id(p): i for i, p in enumerate(submissions)}
     return sorted(results, key=lambda r: order.get(r.student, len(order)))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import stat
 from pathlib import Path
 
+from .files import sha256_file, walk
 from .grade import GradeResult
 from .scoring import TestResult
+from .workspace import MAX_DEPTH
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -52,13 +55,25 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def digest(submission: Path) -> str:
-    """SHA-256 of a submission archive, or of a folder's files (paths and contents)."""
+    """SHA-256 of a submission archive, or of a folder's regular files (paths and contents).
+
+    Never raises and never holds a whole file: files are hashed in 1 MiB pieces, a folder is
+    walked without recursion or following links, at most ``workspace.MAX_DEPTH`` + 1 levels
+    deep (what the grader refuses anyway). Whatever cannot be read adds its error to the hash,
+    so the digest is still the same for the same files.
+    """
     h = hashlib.sha256()
-    if submission.is_file():
-        h.update(submission.read_bytes())
-    else:
-        for file in sorted(p for p in submission.rglob("*") if p.is_file() and not p.is_symlink()):
-            h.update(str(file.relative_to(submission)).encode() + b"\0" + file.read_bytes())
+    try:
+        if submission.is_file():
+            sha256_file(submission.resolve(), h)
+        else:
+            files = sorted(path for path, info in walk(submission, MAX_DEPTH + 1)
+                           if stat.S_ISREG(info.st_mode))
+            for path in files:
+                h.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
+                sha256_file(submission / path, h)
+    except OSError as error:
+        h.update(f"\0unreadable: {type(error).__name__} {error.errno}".encode())
     return h.hexdigest()
 
 
