@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sandbox
+from .files import remove_tree
 from .sandbox import Limits, read_regular
 
 HIDDEN = Path(__file__).with_name("hidden")
@@ -167,8 +168,11 @@ def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, st
                                             "time budget ran out before this test")
             break
         spawn += 1
-        for stale in out.glob("current*"):
-            stale.unlink()
+        for stale in out.glob("current*"):  # whatever the last child left there, even a folder
+            if stale.is_dir() and not stale.is_symlink():
+                remove_tree(stale)
+            else:
+                stale.unlink()
         payload = {"out": str(out), "paths": [str(workspace / p) for p in ("python", "src", ".")],
                    "modules": {**helpers, module: source}, "test_module": module,
                    "tests": [t.name for t in remaining],

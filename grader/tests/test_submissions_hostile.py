@@ -266,7 +266,8 @@ def test_a_folder_named_out_current_gives_a_result(deep_cleanup):
 """, 1))
     latest, done = batch(deep_cleanup, hostile)
     assert_others_intact(latest, done, "mallory")
-    assert latest["mallory"].score < 100 and latest["mallory"].results
+    # Only the tests that reach the sabotaged EWiseAdd.compute fail; the rest still score.
+    assert 0 < latest["mallory"].score < 100 and latest["mallory"].results
 
 
 def _zip(path: Path, names: list[str]) -> Path:
