@@ -70,7 +70,8 @@ class Limits:
         output_bytes: how much of the output's end the grader keeps, bytes.
         total_memory_bytes: memory of all the sandbox's processes together (a memory cgroup,
             where there is one), bytes.
-        cpus: CPUs' worth of time the sandbox gets at once (a cpu cgroup's quota).
+        cpus: CPUs' worth of time the sandbox gets at once (a cpu cgroup's quota; the
+            handouts build with `make -j 2`).
     """
 
     cpu_seconds: int = 300
@@ -79,7 +80,7 @@ class Limits:
     file_bytes: int = 64 << 20
     output_bytes: int = 16 << 10
     total_memory_bytes: int = 4 << 30
-    cpus: float = 1.0
+    cpus: float = 2.0
 
 
 @dataclass(frozen=True)

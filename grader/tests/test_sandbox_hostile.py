@@ -204,3 +204,18 @@ def test_the_sandbox_cannot_read_shadow_or_see_host_processes(tmp_path):
     assert os.getpid() not in results["pids"] or max(results["pids"]) < 10
     assert len(results["pids"]) <= 4, results  # the PID namespace's init, the payload
     assert not any("pytest" in c for c in results["cmdlines"]), results["cmdlines"]
+
+
+def test_isolation_names_what_a_bare_machine_lacks():
+    bare = sandbox.Isolation(landlock_abi=0, namespaces=False, cgroups=(), root=False)
+    notes = "\n".join(bare.notes)
+    for missing in ("no Landlock", "namespaces", "SysV IPC", "not root", "no cgroups"):
+        assert missing in notes, notes
+    assert bare.protections == []
+    root = sandbox.Isolation(landlock_abi=3, namespaces=True, cgroups=(), root=True,
+                             problems=("could not run the sandbox as uid 65534 (x)",))
+    notes = "\n".join(root.notes)
+    for missing in ("mapped to host root", "pids cgroup", "memory cgroup", "cpu cgroup",
+                    "no mount namespace", "uid 65534"):
+        assert missing in notes, notes
+    assert any("user" in line for line in root.protections)
