@@ -208,7 +208,7 @@ def detect() -> Isolation:
         if candidate.sandbox_uid is not None and not problems:
             problems.append(f"could not run the sandbox as uid {candidate.sandbox_uid} ({why}); "
                             "falling back to a user namespace mapped to root")
-    return base
+    return Isolation(abi, False, cgroups, root, problems=tuple(problems))
 
 
 def _detect_cgroups() -> tuple[tuple[str, Path], ...]:
@@ -280,8 +280,9 @@ def _probe(isolation: Isolation) -> str | None:
         (workspace / "out").mkdir()
         (workspace / "tmp").mkdir()
         log = workspace / "probe.log"
+        listing = "os.listdir('/proc')" if isolation.private_mounts else "[]"
         check = ("import os, json; open('out/probe', 'w').write(json.dumps("
-                 "[os.getuid(), os.listdir('/proc')]))")
+                 f"[os.getuid(), {listing}]))")
         try:
             child = _start(isolation, workspace, {"out": str(workspace / "out")}, log,
                            Limits(), [sys.executable, "-I", "-c", check])

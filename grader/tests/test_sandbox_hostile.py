@@ -219,3 +219,22 @@ def test_isolation_names_what_a_bare_machine_lacks():
                     "no mount namespace", "uid 65534"):
         assert missing in notes, notes
     assert any("user" in line for line in root.protections)
+
+
+@pytest.mark.skipif(not (ISOLATION.root and ISOLATION.hidden),
+                    reason="needs a root grader whose interpreter the sandbox uid cannot reach")
+def test_an_unreachable_interpreter_without_mounts_falls_back_with_a_note(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "_MOUNT", ["--mount", "--no-such-option"])  # mounts fail
+    isolation = sandbox.detect.__wrapped__()
+    assert isolation.sandbox_uid is None and not isolation.private_mounts
+    assert any("could not run the sandbox as uid" in note for note in isolation.notes)
+    assert any("mapped to host root" in note for note in isolation.notes)
+    assert any("no mount namespace" in note for note in isolation.notes)
+    # grading still works, as before
+    ws = make_workspace(tmp_path)
+    (ws / "payload.py").write_text("open('out/ok', 'w').write('1')\n")
+    child = sandbox._start(isolation, ws, {"out": str(ws / "out")}, ws / "log", sandbox.Limits(),
+                           [sys.executable, "-I", "payload.py"])
+    assert child.process.wait(timeout=60) == 0, (ws / "log").read_text()
+    child.kill()
+    assert (ws / "out" / "ok").read_text() == "1"
