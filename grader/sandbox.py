@@ -257,10 +257,11 @@ def _reachable(path: str, uid: int, gid: int) -> bool:
     return True
 
 
-def _unreachable_roots(uid: int, gid: int) -> list[str]:
-    """The outermost folders the sandbox uid cannot enter that hold the Python installation."""
+def _unreachable_roots(uid: int, gid: int, paths: list[str] | None = None) -> list[str]:
+    """The outermost folders the sandbox uid cannot enter that hold ``paths`` (by default the
+    Python installation)."""
     roots = []
-    for prefix in _prefixes():
+    for prefix in _prefixes() if paths is None else paths:
         if _reachable(prefix, uid, gid):
             continue
         parts = Path(prefix).parts
@@ -420,7 +421,13 @@ def _start(isolation: Isolation, workspace: Path, payload: dict, log: Path, limi
     workspace = Path(os.path.realpath(workspace))
     sandbox = {}
     if isolation.private_mounts:
-        sandbox["hide"] = ["/tmp", *isolation.hidden]
+        hide = ["/tmp", *isolation.hidden]
+        if isolation.sandbox_uid is not None:  # a workspace under a folder closed to the uid
+            hide += _unreachable_roots(isolation.sandbox_uid, isolation.sandbox_gid,
+                                       [str(workspace)])
+        # an empty tmpfs over the outermost folders only: what lies below them is hidden too
+        sandbox["hide"] = sorted(h for h in set(hide) if not any(
+            h != o and h.startswith(o.rstrip("/") + "/") for o in hide))
         sandbox["expose"] = [str(workspace), *_prefixes()]
         sandbox["tmpfs"] = PRIVATE_TMP_OPTIONS
     if isolation.sandbox_uid is not None:
