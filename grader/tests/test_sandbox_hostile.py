@@ -238,3 +238,24 @@ def test_an_unreachable_interpreter_without_mounts_falls_back_with_a_note(monkey
     assert child.process.wait(timeout=60) == 0, (ws / "log").read_text()
     child.kill()
     assert (ws / "out" / "ok").read_text() == "1"
+
+
+@needs_landlock
+@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler")
+def test_a_cpp_include_cannot_read_host_files_outside_the_read_set(tmp_path):
+    """World-readable files outside the read set stay unreadable: Landlock, not permissions."""
+    ws = make_workspace(tmp_path)
+    (ws / "leak.cpp").write_text('#include "/etc/hostname"\n#include "/etc/shadow"\n')
+    status = sandbox.run(ws, ["c++", "-E", "leak.cpp"], ws / "build.log", sandbox.Limits(), 60)
+    log = (ws / "build.log").read_text(errors="replace")
+    assert status != 0 and Path("/etc/hostname").read_text().strip() not in log, log
+    results = run_payload(ws, """
+        found = {}
+        for path in ("/etc/hostname", "/etc/hosts", "/etc/machine-id"):
+            try:
+                found[path] = open(path).read()
+            except OSError as error:
+                found[path] = type(error).__name__
+        report(found)
+        """)
+    assert set(results.values()) <= {"PermissionError", "FileNotFoundError"}, results
