@@ -230,9 +230,16 @@ def _release(args) -> int:
 def _isolation(args) -> int:
     from . import sandbox
     isolation = sandbox.detect()
+    cgroups = ", ".join(name for name, _ in isolation.cgroups) or "none"
     print(f"Landlock ABI {isolation.landlock_abi}, namespaces {'yes' if isolation.namespaces else 'no'}, "
-          f"pids cgroup {isolation.pids_cgroup or 'none'}, root {isolation.root}")
-    for note in isolation.notes or ["every protection is in force"]:
+          f"private mounts {'yes' if isolation.private_mounts else 'no'}, cgroups {cgroups}, "
+          f"root {isolation.root}, sandbox uid "
+          f"{isolation.sandbox_uid if isolation.sandbox_uid is not None else 'none'}")
+    print("In force:")
+    for line in isolation.protections or ["nothing"]:
+        print(f"+ {line}")
+    print("Missing:")
+    for note in isolation.notes or ["nothing: every protection is in force"]:
         print(f"- {note}")
     return 0
 

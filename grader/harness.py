@@ -4,7 +4,8 @@ Run only by ``grader.runner`` as ``python -I -c <this file's source>`` with a JS
 standard input, so that no copy of it sits where student code could rewrite it between runs.
 It is self-contained (standard library and NumPy only).
 
-It first locks itself in (Landlock: read-only access to the Python installation and system
+It first leaves root where the grader is root (private mounts for ``/tmp`` and folders the
+sandbox uid cannot enter, then an unprivileged uid with no capabilities), locks itself in (Landlock: read-only access to the Python installation and system
 libraries, read-write to its own workspace, no TCP, no signals to processes outside), then
 builds the hidden test module from source held in memory, and runs the tests one at a time.
 Each test returns a dict of arrays; the harness writes them to ``out/<test>.npz`` (plain
@@ -103,6 +104,62 @@ def landlock(read_paths, write_paths):
     return abi
 
 
+# ---- leaving root: private mounts, then an unprivileged uid (when the grader is root) --------
+_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC = 2, 4, 4096, 16384
+_PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+
+
+def private_mounts(hide, expose, tmpfs_options):
+    """In this (new) mount namespace: an empty tmpfs over each folder of ``hide`` (``/tmp``,
+    and folders the sandbox uid cannot enter), then each path of ``expose`` (the workspace,
+    the Python installation) bound back at its own place if it was hidden."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def mount(source, target, kind, flags, data):
+        if libc.mount(source.encode(), target.encode(), kind.encode() if kind else None,
+                      ctypes.c_ulong(flags), data.encode() if data else None) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"mount {source} on {target}: {os.strerror(error)}")
+
+    fds = {}
+    for path in expose:
+        if any(path == h or path.startswith(h.rstrip("/") + "/") for h in hide):
+            fds[path] = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    for folder in hide:
+        options = tmpfs_options if folder == "/tmp" else "size=1m,nr_inodes=1024,mode=755"
+        mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+    for path, fd in fds.items():
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
+        os.close(fd)
+
+
+def drop_privileges(uid, gid):
+    """Become ``uid``/``gid`` for good: no supplementary groups, an empty capability bounding
+    set, no ambient, permitted or effective capabilities, no_new_privs. Checked, not assumed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(64):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":", 1) for line in f if ":" in line)
+    caps = [int(status[k].strip(), 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+            if k in status]
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid) or os.getgroups() \
+            or any(caps) or status.get("NoNewPrivs", "1").strip() != "1":
+        raise OSError("could not drop privileges")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise OSError("still able to become root")
+
+
 # ---- running tests ---------------------------------------------------------------------------
 
 def _atomic_write(path, data):
@@ -165,8 +222,13 @@ def run_tests(payload):
 def main():
     exec_mode = len(sys.argv) > 1 and sys.argv[1] == "--exec"
     payload = json.loads(sys.stdin.read())
+    sandbox = payload.get("sandbox", {})
+    if sandbox.get("hide"):
+        private_mounts(sandbox["hide"], sandbox["expose"], sandbox["tmpfs"])
+    if "uid" in sandbox:
+        drop_privileges(sandbox["uid"], sandbox["gid"])
     os.chdir(payload["workspace"])
-    report = {"landlock": 0}
+    report = {"landlock": 0, "uid": os.getuid()}
     if payload.get("landlock"):
         report["landlock"] = landlock(payload["read"], payload["write"])
     if exec_mode:

@@ -5,14 +5,20 @@ grader) in its own session, so the whole group can be killed, with:
 
 - rlimits: CPU seconds, address space, open-file size (caps output floods), no core files,
   and, for a non-root grader, a process count;
-- namespaces where ``unshare`` allows them (user, network, PID): no network at all, a process
-  tree that dies with its root, and no privilege over the real system even when the grader
-  runs as root;
-- a ``pids`` cgroup when the grader runs as root (whom RLIMIT_NPROC does not bind): the
-  fork-bomb limit;
-- Landlock, applied by the harness itself: the workspace read-write, the Python installation
-  and system libraries read-only, nothing else (not the repository, the hidden tests, the
-  answer key, or other students' workspaces).
+- namespaces where ``unshare`` allows them (network, PID, IPC, UTS, mount; a user namespace
+  when the grader is not root): no network, no SysV IPC or hostname shared with anyone, a
+  process tree that dies with its root, a fresh ``/proc`` showing only the sandbox's processes
+  and a private ``/tmp``;
+- when the grader runs as root, an unprivileged uid/gid (``FLAMETHROWER_SANDBOX_UID``/``_GID``,
+  default 65534 nobody/nogroup): the harness drops to it (no groups, every capability gone,
+  bounding set emptied, no_new_privs) before any student code runs, so nothing in the sandbox
+  is host root; an interpreter under a folder that uid cannot enter (``/root``, mode 700) is
+  shown to it through a private mount that hides the rest of that folder;
+- cgroups when the grader runs as root: ``pids`` (the fork-bomb limit), ``memory`` (all the
+  sandbox's processes together) and ``cpu`` (a CPU quota), v2 or v1, whichever exist;
+- Landlock, applied by the harness itself: the workspace read-write; the Python installation,
+  the compiler and system libraries read-only (``read_only_paths``), nothing else (not the
+  repository, the hidden tests, the answer key, ``/etc/shadow`` or other students' workspaces).
 
 ``detect()`` says which of these this machine provides; ``Isolation.notes`` names what is
 missing, and the grader reports those notes with every result.
@@ -35,10 +41,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HARNESS = Path(__file__).with_name("harness.py")
-_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 # The signals that stop a grader or ``check-hwN`` run; held back while a child is being started
 # or killed, so that no child starts unrecorded or is left half-killed.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Where a sandbox run by a root grader runs as (nobody/nogroup unless configured).
+SANDBOX_UID = int(os.environ.get("FLAMETHROWER_SANDBOX_UID", "65534"))
+SANDBOX_GID = int(os.environ.get("FLAMETHROWER_SANDBOX_GID", "65534"))
+_CGROUP_V2 = Path("/sys/fs/cgroup")
+_CGROUP_V1 = {"pids": Path("/sys/fs/cgroup/pids"), "memory": Path("/sys/fs/cgroup/memory"),
+              "cpu": Path("/sys/fs/cgroup/cpu")}
+_CGROUP_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.max", "memory.limit_in_bytes"),
+                 "cpu": ("cpu.max", "cpu.cfs_quota_us")}  # (v2, v1)
+_NAMESPACES = ["--net", "--pid", "--fork", "--kill-child", "--ipc", "--uts"]
+_MOUNT = ["--mount", "--mount-proc"]
+PRIVATE_TMP_OPTIONS = "size=64m,nr_inodes=16384,mode=1777"
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,10 @@ class Limits:
         file_bytes: the largest file a process may write (RLIMIT_FSIZE), bytes; its own
             stdout and stderr go to a file, so this also stops an output flood.
         output_bytes: how much of the output's end the grader keeps, bytes.
+        total_memory_bytes: memory of all the sandbox's processes together (a memory cgroup,
+            where there is one), bytes.
+        cpus: CPUs' worth of time the sandbox gets at once (a cpu cgroup's quota; the
+            handouts build with `make -j 2`).
     """
 
     cpu_seconds: int = 300
@@ -59,16 +79,70 @@ class Limits:
     processes: int = 64
     file_bytes: int = 64 << 20
     output_bytes: int = 16 << 10
+    total_memory_bytes: int = 4 << 30
+    cpus: float = 2.0
 
 
 @dataclass(frozen=True)
 class Isolation:
-    """What this machine lets the grader use (see ``detect``)."""
+    """What this machine lets the grader use (see ``detect``).
+
+    Attributes:
+        landlock_abi: Landlock's ABI version (0: none).
+        namespaces: whether the sandbox gets its own network, PID, IPC and UTS namespaces.
+        private_mounts: whether it gets a mount namespace with a fresh ``/proc`` and a private
+            ``/tmp``.
+        cgroups: the cgroup controllers in force (``pids``, ``memory``, ``cpu``), each with the
+            folder the sandbox's cgroup is made in.
+        root: whether the grader runs as root.
+        sandbox_uid: the uid student code runs as when the grader is root (None: it is not
+            root, or it could not drop to an unprivileged uid and student code runs as uid 0 of
+            a user namespace mapped to host root; ``problems`` says why).
+        hidden: folders the sandbox uid cannot enter that hold the interpreter; shown to it
+            through private mounts.
+        problems: why a protection that should be in force is not.
+    """
 
     landlock_abi: int
     namespaces: bool
-    pids_cgroup: Path | None
+    cgroups: tuple[tuple[str, Path], ...]
     root: bool
+    private_mounts: bool = False
+    sandbox_uid: int | None = None
+    sandbox_gid: int | None = None
+    hidden: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def pids_cgroup(self) -> Path | None:
+        """The folder the sandbox's pids cgroup is made in, or None."""
+        return dict(self.cgroups).get("pids")
+
+    @property
+    def protections(self) -> list[str]:
+        """One line per protection in force, for ``python -m grader isolation``."""
+        lines = []
+        if self.landlock_abi >= 1:
+            lines.append(f"Landlock ABI {self.landlock_abi}: reads limited to the workspace and "
+                         f"{', '.join(read_only_paths(private_proc=self.private_mounts))}; writes to "
+                         "the workspace only")
+        if self.sandbox_uid is not None:
+            lines.append(f"unprivileged: student code runs as uid {self.sandbox_uid} gid "
+                         f"{self.sandbox_gid}, no groups, no capabilities, no_new_privs")
+        if self.hidden:
+            lines.append(f"the interpreter under {', '.join(self.hidden)} is shown to the sandbox "
+                         "through a private mount; the rest of that folder is hidden")
+        if self.namespaces:
+            lines.append("namespaces: network (no network), PID, IPC (no SysV IPC shared), UTS"
+                         + ("" if self.root and self.sandbox_uid is not None else ", user"))
+        if self.private_mounts:
+            lines.append("mount namespace: /proc shows only the sandbox's processes; private /tmp "
+                         f"(tmpfs, {PRIVATE_TMP_OPTIONS})")
+        for controller, base in self.cgroups:
+            what = {"pids": "processes", "memory": "memory of all its processes together",
+                    "cpu": "CPU quota"}[controller]
+            lines.append(f"{controller} cgroup ({what}) under {base}")
+        return lines
 
     @property
     def notes(self) -> list[str]:
@@ -81,35 +155,156 @@ class Isolation:
             notes.append(f"Landlock ABI {self.landlock_abi}: signals to the grader are blocked "
                          "only by the PID namespace (ABI >= 6 blocks them itself)")
         if not self.namespaces:
-            notes.append("no user/network/PID namespaces (unshare failed): the network is not "
-                         "cut, and a child that leaves its process group can outlive its run")
-        if self.root and self.pids_cgroup is None:
-            notes.append("running as root without a writable pids cgroup: no fork-bomb limit")
+            notes.append("no user/network/PID/IPC namespaces (unshare failed): the network is not "
+                         "cut, SysV IPC is shared between students, and a child that leaves its "
+                         "process group can outlive its run")
+        elif not self.private_mounts:
+            notes.append("no mount namespace: /proc shows every host process and /tmp is shared")
+        if self.root and self.sandbox_uid is None:
+            notes.append("student code runs as root of a user namespace mapped to host root: it "
+                         "can chmod, chown, setxattr and touch host files that Landlock lets it "
+                         "see (Landlock does not cover those)")
+        if not self.root:
+            notes.append("the grader is not root: student code runs as the grader's own uid (in a "
+                         "user namespace) and could chmod or touch the grader's own files that "
+                         "Landlock lets it see; no cgroups (memory and processes limited per "
+                         "process by rlimits only)")
+        else:
+            for controller in ("pids", "memory", "cpu"):
+                if controller not in dict(self.cgroups):
+                    notes.append(f"running as root without a writable {controller} cgroup: "
+                                 + {"pids": "no fork-bomb limit",
+                                    "memory": "memory is limited per process only (RLIMIT_AS)",
+                                    "cpu": "no CPU quota (CPU time per process only)"}[controller])
+        notes.extend(self.problems)
         return notes
 
 
 @functools.lru_cache(maxsize=1)
 def detect() -> Isolation:
-    """Probe this machine once for Landlock, namespaces and a pids cgroup."""
-    namespace = shutil.which("unshare") is not None and subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "true"],
-        capture_output=True).returncode == 0
+    """Probe this machine once: Landlock, namespaces, cgroups, and an unprivileged sandbox
+    (started for real on a scratch workspace, so that what is reported is what works)."""
     abi = _landlock_abi()
     root = os.geteuid() == 0
-    cgroup = None
+    cgroups = _detect_cgroups() if root else ()
+    base = Isolation(abi, False, cgroups, root)
+    if shutil.which("unshare") is None:
+        return base
+    problems = []
+    candidates = []
+    hidden = tuple(_unreachable_roots(SANDBOX_UID, SANDBOX_GID)) if root else ()
     if root:
-        for base in _CGROUP_ROOTS:
-            probe = base / f"flamethrower-probe-{uuid.uuid4().hex[:8]}"
-            try:
-                probe.mkdir()
-                ok = (probe / "pids.max").exists() and (probe / "cgroup.procs").exists()
+        candidates.append(Isolation(abi, True, cgroups, root, True, SANDBOX_UID, SANDBOX_GID, hidden))
+        if not hidden:  # no private mount needed to reach the interpreter
+            candidates.append(Isolation(abi, True, cgroups, root, False, SANDBOX_UID, SANDBOX_GID))
+    candidates.append(Isolation(abi, True, cgroups, root, True))
+    candidates.append(Isolation(abi, True, cgroups, root, False))
+    for candidate in candidates:
+        why = _probe(candidate)
+        if why is None:
+            return Isolation(candidate.landlock_abi, candidate.namespaces, candidate.cgroups,
+                             candidate.root, candidate.private_mounts, candidate.sandbox_uid,
+                             candidate.sandbox_gid, candidate.hidden, tuple(problems))
+        if candidate.sandbox_uid is not None and not problems:
+            problems.append(f"could not run the sandbox as uid {candidate.sandbox_uid} ({why}); "
+                            "falling back to a user namespace mapped to root")
+    return Isolation(abi, False, cgroups, root, problems=tuple(problems))
+
+
+def _detect_cgroups() -> tuple[tuple[str, Path], ...]:
+    found = []
+    v2 = (_CGROUP_V2 / "cgroup.controllers").exists()
+    for controller in ("pids", "memory", "cpu"):
+        base = _CGROUP_V2 if v2 else _CGROUP_V1[controller]
+        if v2:
+            with contextlib.suppress(OSError):
+                (base / "cgroup.subtree_control").write_text(f"+{controller}")
+        probe = base / f"flamethrower-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            probe.mkdir()
+        except OSError:
+            continue
+        try:
+            if (probe / _CGROUP_FILES[controller][0 if v2 else 1]).exists() and \
+                    (probe / "cgroup.procs").exists():
+                found.append((controller, base))
+        finally:
+            with contextlib.suppress(OSError):
                 probe.rmdir()
-            except OSError:
-                continue
-            if ok:
-                cgroup = base
+    return tuple(found)
+
+
+def _reachable(path: str, uid: int, gid: int) -> bool:
+    """Whether ``uid``/``gid`` (no supplementary groups) can enter every folder down to ``path``
+    and read it."""
+    parts = Path(path).parts
+    for depth in range(1, len(parts) + 1):
+        folder = Path(*parts[:depth])
+        try:
+            info = os.stat(folder)
+        except OSError:
+            return False
+        need = stat.S_IXOTH | (stat.S_IROTH if depth == len(parts) else 0)
+        mode = info.st_mode
+        if info.st_uid == uid:
+            bits = (mode >> 6) & 7
+        elif info.st_gid == gid:
+            bits = (mode >> 3) & 7
+        else:
+            bits = mode & 7
+        if bits & need != need:
+            return False
+    return True
+
+
+def _unreachable_roots(uid: int, gid: int, paths: list[str] | None = None) -> list[str]:
+    """The outermost folders the sandbox uid cannot enter that hold ``paths`` (by default the
+    Python installation)."""
+    roots = []
+    for prefix in _prefixes() if paths is None else paths:
+        if _reachable(prefix, uid, gid):
+            continue
+        parts = Path(prefix).parts
+        for depth in range(2, len(parts) + 1):
+            if not _reachable(str(Path(*parts[:depth])), uid, gid):
+                roots.append(str(Path(*parts[:depth])))
                 break
-    return Isolation(abi, namespace, cgroup, root)
+    return sorted(set(roots))
+
+
+def _probe(isolation: Isolation) -> str | None:
+    """Start a sandbox as ``isolation`` describes and check that Python runs in it; None if it
+    did, else why not."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="flamethrower-probe-") as scratch:
+        workspace = Path(scratch)
+        (workspace / "out").mkdir()
+        (workspace / "tmp").mkdir()
+        log = workspace / "probe.log"
+        listing = "os.listdir('/proc')" if isolation.private_mounts else "[]"
+        check = ("import os, json; open('out/probe', 'w').write(json.dumps("
+                 f"[os.getuid(), {listing}]))")
+        try:
+            child = _start(isolation, workspace, {"out": str(workspace / "out")}, log,
+                           Limits(), [sys.executable, "-I", "-c", check])
+        except OSError as error:
+            return str(error)
+        try:
+            child.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            return "the probe timed out"
+        finally:
+            child.kill()
+        try:
+            uid, listing = json.loads((workspace / "out" / "probe").read_text())
+        except (OSError, ValueError):
+            tail = (read_regular(log, 300, tail=True) or b"").decode(errors="replace").strip()
+            return f"exit status {child.process.returncode}: {printable(tail, 300)}"
+        if isolation.sandbox_uid is not None and uid != isolation.sandbox_uid:
+            return f"it ran as uid {uid}"
+        if isolation.private_mounts and str(os.getpid()) in listing:
+            return "its /proc shows host processes"
+        return None
 
 
 def _landlock_abi() -> int:
@@ -118,13 +313,32 @@ def _landlock_abi() -> int:
     return max(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)), 0)
 
 
-def read_only_paths() -> list[str]:
-    """What a sandboxed child may read (and execute) besides its workspace."""
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix,
-                str(Path(os.path.realpath(sys.executable)).parent.parent)}
-    system = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys",
-              "/dev/urandom", "/dev/random", "/dev/zero"]
-    return sorted(prefixes) + system
+def _prefixes() -> list[str]:
+    return sorted({os.path.realpath(p) for p in (
+        sys.prefix, sys.base_prefix, sys.exec_prefix,
+        str(Path(os.path.realpath(sys.executable)).parent.parent))})
+
+
+# What the sandbox may read besides its workspace and the Python installation: system
+# libraries, the compiler and its headers, and the few files of /etc that the dynamic loader,
+# locale, time zone and compiler alternatives need. Not /etc as a whole (/etc/shadow, keys).
+SYSTEM_READ = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
+               "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+               "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
+               "/etc/fonts", "/etc/os-release",
+               "/sys/devices/system/cpu", "/sys/devices/system/node",
+               "/dev/urandom", "/dev/random", "/dev/zero", "/dev/full"]
+# Without a fresh /proc (no mount namespace) only these host-wide files are readable.
+PROC_READ = ["/proc/cpuinfo", "/proc/meminfo", "/proc/stat"]
+
+
+def read_only_paths(private_proc: bool | None = None) -> list[str]:
+    """What a sandboxed child may read (and execute) besides its workspace: the Python
+    installation, ``SYSTEM_READ``, and ``/proc`` where it is the sandbox's own (else
+    ``PROC_READ``)."""
+    if private_proc is None:
+        private_proc = detect().private_mounts
+    return _prefixes() + SYSTEM_READ + (["/proc"] if private_proc else PROC_READ)
 
 
 def child_env(workspace: Path) -> dict[str, str]:
@@ -140,13 +354,17 @@ class Child:
     """A running sandboxed child; ``kill()`` ends it and everything it started."""
 
     process: subprocess.Popen
-    cgroup: Path | None
+    cgroups: tuple[Path, ...] = ()
     killed: bool = False
+
+    @property
+    def cgroup(self) -> Path | None:
+        return self.cgroups[0] if self.cgroups else None
 
     def kill(self) -> None:
         """SIGKILL the child's process group (under namespaces: ``unshare`` and the PID
         namespace's init, whose death ends every process in it), wait for it, and empty and
-        remove its cgroup. Only the first call acts: the group's id may be reused after that."""
+        remove its cgroups. Only the first call acts: the group's id may be reused after that."""
         with stop_signals_held():
             if self.killed:
                 return
@@ -156,8 +374,8 @@ class Child:
             except ProcessLookupError:
                 pass
             self.process.wait()
-            if self.cgroup is not None:
-                _remove_cgroup(self.cgroup)
+            for cgroup in self.cgroups:
+                _remove_cgroup(cgroup)
 
 
 @contextlib.contextmanager
@@ -178,23 +396,65 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
     With ``exec_command``, the harness locks itself in and then runs that command instead of
     tests (the sandboxed build).
     """
-    isolation = detect()
+    return _start(detect(), workspace, payload, log, limits, exec_command)
+
+
+def give_workspace(workspace: Path, uid: int, gid: int) -> None:
+    """Make ``workspace`` (its whole tree, links not followed, hard-linked files left alone)
+    owned by the sandbox's uid/gid, so that the sandbox can write there; the root grader can
+    still read and remove everything."""
+    for folder, dirs, files in os.walk(workspace):
+        for name in [".", *dirs, *files]:
+            path = os.path.join(folder, name)
+            try:
+                info = os.lstat(path)
+                if (info.st_uid, info.st_gid) == (uid, gid) or \
+                        (not stat.S_ISDIR(info.st_mode) and info.st_nlink != 1):
+                    continue
+                os.chown(path, uid, gid, follow_symlinks=False)
+            except OSError:
+                pass
+
+
+def _start(isolation: Isolation, workspace: Path, payload: dict, log: Path, limits: Limits,
+           exec_command: list[str] | None = None) -> Child:
+    workspace = Path(os.path.realpath(workspace))
+    sandbox = {}
+    if isolation.private_mounts:
+        hide = ["/tmp", *isolation.hidden]
+        if isolation.sandbox_uid is not None:  # a workspace under a folder closed to the uid
+            hide += _unreachable_roots(isolation.sandbox_uid, isolation.sandbox_gid,
+                                       [str(workspace)])
+        # an empty tmpfs over the outermost folders only: what lies below them is hidden too
+        sandbox["hide"] = sorted(h for h in set(hide) if not any(
+            h != o and h.startswith(o.rstrip("/") + "/") for o in hide))
+        sandbox["expose"] = [str(workspace), *_prefixes()]
+        sandbox["tmpfs"] = PRIVATE_TMP_OPTIONS
+    if isolation.sandbox_uid is not None:
+        sandbox["uid"], sandbox["gid"] = isolation.sandbox_uid, isolation.sandbox_gid
+        give_workspace(workspace, isolation.sandbox_uid, isolation.sandbox_gid)
     payload = {**payload, "workspace": str(workspace), "landlock": isolation.landlock_abi > 0,
-               "read": read_only_paths(), "write": [str(workspace), "/dev/null"]}
+               "read": read_only_paths(isolation.private_mounts),
+               "write": [str(workspace), "/dev/null"], "sandbox": sandbox}
     command = [sys.executable, "-I", "-c", HARNESS.read_text()]
     if exec_command:
         command += ["--exec", *exec_command]
     if isolation.namespaces:
-        command = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork",
-                   "--kill-child", "--", *command]
-    cgroup = None
-    processes = None if isolation.root else _process_count() + limits.processes
+        user = [] if isolation.sandbox_uid is not None else ["--user", "--map-root-user"]
+        mount = _MOUNT if isolation.private_mounts else []
+        command = ["unshare", *user, *_NAMESPACES, *mount, "--", *command]
+    cgroups: list[Path] = []
+    processes = None
+    if not isolation.root:
+        processes = _process_count(os.getuid()) + limits.processes
+    elif isolation.pids_cgroup is None and isolation.sandbox_uid is not None:
+        processes = _process_count(isolation.sandbox_uid) + limits.processes
 
     def limit_child() -> None:  # runs in the child between fork and exec
         for number in STOP_SIGNALS:  # not the parent's handlers (check-hwN's raise)
             signal.signal(number, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held in the parent (below)
-        if cgroup is not None:
+        for cgroup in cgroups:
             (cgroup / "cgroup.procs").write_text(str(os.getpid()))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -203,21 +463,18 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
         if processes is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
-    # Held from the cgroup's creation until the Child that owns it exists: a signal handler
+    # Held from the cgroups' creation until the Child that owns them exists: a signal handler
     # that raises (as check-hwN's does) cannot leave a child that nobody kills.
     child = None
     try:
         with stop_signals_held():
-            if isolation.pids_cgroup is not None:
-                cgroup = isolation.pids_cgroup / f"flamethrower-{uuid.uuid4().hex}"
-                cgroup.mkdir()
-                (cgroup / "pids.max").write_text(str(limits.processes))
+            _make_cgroups(isolation, limits, cgroups)
             with open(log, "wb") as output:
                 process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output,
                                            stderr=subprocess.STDOUT, cwd=workspace,
                                            env=child_env(workspace), start_new_session=True,
                                            preexec_fn=limit_child, close_fds=True)
-            child = Child(process, cgroup)
+            child = Child(process, tuple(cgroups))
         try:
             process.stdin.write(json.dumps(payload).encode())
             process.stdin.close()
@@ -226,10 +483,43 @@ def start(workspace: Path, payload: dict, log: Path, limits: Limits,
     except BaseException:
         if child is not None:
             child.kill()
-        elif cgroup is not None and cgroup.exists():
-            _remove_cgroup(cgroup)  # Popen failed: no child owns the cgroup
+        else:
+            for cgroup in cgroups:  # Popen failed: no child owns them
+                if cgroup.exists():
+                    _remove_cgroup(cgroup)
         raise
     return child
+
+
+def _make_cgroups(isolation: Isolation, limits: Limits, made: list[Path]) -> None:
+    """Make the sandbox's cgroup(s) (one per v1 hierarchy, one in all under v2), appending each
+    to ``made`` as soon as it exists, and set their limits."""
+    name = f"flamethrower-{uuid.uuid4().hex}"
+    folders: dict[Path, Path] = {}
+    for controller, base in isolation.cgroups:
+        if base not in folders:
+            folders[base] = base / name
+            folders[base].mkdir()
+            made.append(folders[base])
+        folder = folders[base]
+        v2 = (folder / "cgroup.controllers").exists()
+        if controller == "pids":
+            (folder / "pids.max").write_text(str(limits.processes))
+        elif controller == "memory" and v2:
+            (folder / "memory.max").write_text(str(limits.total_memory_bytes))
+            with contextlib.suppress(OSError):
+                (folder / "memory.swap.max").write_text("0")
+        elif controller == "memory":
+            (folder / "memory.limit_in_bytes").write_text(str(limits.total_memory_bytes))
+            with contextlib.suppress(OSError):
+                (folder / "memory.memsw.limit_in_bytes").write_text(str(limits.total_memory_bytes))
+        elif controller == "cpu":
+            quota = max(int(limits.cpus * 100_000), 1000)
+            if v2:
+                (folder / "cpu.max").write_text(f"{quota} 100000")
+            else:
+                (folder / "cpu.cfs_period_us").write_text("100000")
+                (folder / "cpu.cfs_quota_us").write_text(str(quota))
 
 
 def run(workspace: Path, command: list[str], log: Path, limits: Limits, timeout: float) -> int | None:
@@ -251,8 +541,7 @@ def run(workspace: Path, command: list[str], log: Path, limits: Limits, timeout:
         child.kill()
 
 
-def _process_count() -> int:
-    uid = os.getuid()
+def _process_count(uid: int) -> int:
     count = 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -1,0 +1,261 @@
+"""Hostile payloads run inside the sandbox the way the grader runs student code (issue 13).
+
+Each test writes a small Python payload into a fresh workspace and runs it with
+``sandbox.run`` (the same harness, namespaces, uid, cgroups and Landlock as a hidden test), then
+checks that the attack failed and that a root-owned decoy file outside the workspace is
+unchanged: mode, owner, extended attributes and times.
+"""
+import json
+import os
+import shutil
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader import sandbox
+
+ISOLATION = sandbox.detect()
+needs_root_drop = pytest.mark.skipif(ISOLATION.sandbox_uid is None,
+                                     reason="the grader is not root or cannot drop to an "
+                                            "unprivileged uid here (see `python -m grader isolation`)")
+needs_namespaces = pytest.mark.skipif(not ISOLATION.namespaces, reason="no namespaces")
+needs_mounts = pytest.mark.skipif(not ISOLATION.private_mounts, reason="no mount namespace")
+needs_landlock = pytest.mark.skipif(ISOLATION.landlock_abi < 1, reason="no Landlock")
+
+
+def make_workspace(root: Path) -> Path:
+    ws = root / "ws"
+    for folder in (ws / "out", ws / "tmp"):
+        folder.mkdir(parents=True)
+    return ws
+
+
+def run_payload(ws: Path, code: str, limits=sandbox.Limits(), timeout=60.0) -> dict:
+    """Run ``code`` in the sandbox on ``ws``; it reports through ``report(dict)``."""
+    prelude = ("import json, os\n"
+               "def report(value):\n"
+               "    open('out/report.json', 'w').write(json.dumps(value))\n")
+    (ws / "payload.py").write_text(prelude + textwrap.dedent(code))
+    status = sandbox.run(ws, [sys.executable, "-I", "payload.py"], ws / "payload.log", limits,
+                         timeout)
+    log = (ws / "payload.log").read_text(errors="replace")
+    assert status == 0, f"status {status}: {log[-2000:]}"
+    return json.loads((ws / "out" / "report.json").read_text())
+
+
+def snapshot(path: Path) -> tuple:
+    info = os.lstat(path)
+    xattrs = {name: os.getxattr(path, name, follow_symlinks=False)
+              for name in os.listxattr(path, follow_symlinks=False)}
+    return (info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns, info.st_ctime_ns, xattrs,
+            path.read_bytes() if stat.S_ISREG(info.st_mode) else None)
+
+
+@pytest.fixture
+def decoy(tmp_path_factory):
+    """A root-owned file in a world-readable folder outside any workspace: only missing
+    privilege may keep a sandbox from changing it."""
+    folder = tmp_path_factory.mktemp("decoy")
+    os.chmod(folder, 0o755)
+    path = folder / "tool"
+    path.write_text("#!/bin/sh\necho decoy\n")
+    os.chmod(path, 0o755)
+    for parent in [folder, *folder.parents]:
+        if parent != Path("/") and os.stat(parent).st_mode & 0o005 != 0o005:
+            os.chmod(parent, os.stat(parent).st_mode | 0o005)  # pytest's basetemp is 0700
+    yield path
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+ATTACKS = """
+import os
+results = {}
+def attempt(name, action):
+    try:
+        action()
+        results[name] = "done"
+    except OSError as error:
+        results[name] = type(error).__name__
+for target in TARGETS:
+    attempt(f"setuid {target}", lambda: os.chmod(target, 0o4755))
+    attempt(f"chmod {target}", lambda: os.chmod(target, 0o644))
+    attempt(f"chown {target}", lambda: os.chown(target, os.getuid(), os.getgid()))
+    attempt(f"setxattr {target}", lambda: os.setxattr(target, "user.pwned", b"1"))
+    attempt(f"setcap {target}", lambda: os.setxattr(target, "security.capability",
+            b"\\x01\\x00\\x00\\x02" + b"\\xff" * 4 + b"\\x00" * 12))
+    attempt(f"utime {target}", lambda: os.utime(target, (0, 0)))
+results["uid"] = [os.getuid(), os.geteuid(), os.getgid()]
+report(results)
+"""
+
+
+@needs_root_drop
+def test_host_files_cannot_be_chmodded_chowned_xattred_or_touched(decoy, tmp_path):
+    interpreter = Path(os.path.realpath(sys.executable))
+    targets = [decoy, interpreter]
+    before = {t: snapshot(t) for t in targets}
+    ws = make_workspace(tmp_path)
+    results = run_payload(ws, f"TARGETS = {[str(t) for t in targets]!r}\n" + ATTACKS)
+    assert results.pop("uid") == [ISOLATION.sandbox_uid, ISOLATION.sandbox_uid,
+                                  ISOLATION.sandbox_gid]
+    assert results and all(outcome != "done" for outcome in results.values()), results
+    assert {t: snapshot(t) for t in targets} == before
+    # what the sandbox wrote is the trusted side's to read and remove
+    assert json.loads((ws / "out" / "report.json").read_text())
+    shutil.rmtree(ws)
+
+
+@needs_root_drop
+def test_the_sandbox_has_no_capabilities_and_cannot_regain_root(tmp_path):
+    results = run_payload(make_workspace(tmp_path), """
+        import subprocess
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        caps = {k: status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+        try:
+            os.setuid(0)
+            became = True
+        except OSError:
+            became = False
+        report({"caps": caps, "no_new_privs": status["NoNewPrivs"].strip(), "setuid": became,
+                "groups": os.getgroups()})
+        """)
+    assert set(results["caps"].values()) == {"0000000000000000"}, results
+    assert results["no_new_privs"] == "1" and not results["setuid"] and results["groups"] == []
+
+
+IPC = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+KEY, IPC_CREAT = 0x46544852, 0o1000
+"""
+
+
+@needs_namespaces
+def test_sysv_shared_memory_does_not_reach_another_sandbox(tmp_path):
+    writer = run_payload(make_workspace(tmp_path / "a"), IPC + textwrap.dedent("""
+        shm = libc.shmget(KEY, 4096, IPC_CREAT | 0o666)
+        address = libc.shmat(shm, None, 0)
+        ctypes.memmove(address, b"answers", 7)
+        report({"shm": shm})
+        """))
+    assert writer["shm"] >= 0  # the segment was made (and outlives its creator in its namespace)
+    reader = run_payload(make_workspace(tmp_path / "b"), IPC + textwrap.dedent("""
+        shm = libc.shmget(KEY, 0, 0)
+        report({"shm": shm, "errno": ctypes.get_errno(), "hostname": os.uname().nodename,
+                "ipcs": open("/proc/sysvipc/shm").read().splitlines()[1:]})
+        """))
+    assert reader["shm"] == -1 and reader["ipcs"] == [], reader
+    assert reader["hostname"] == os.uname().nodename  # its own UTS namespace, a copy of ours
+
+
+@pytest.mark.skipif("memory" not in dict(ISOLATION.cgroups), reason="no memory cgroup")
+def test_memory_is_limited_for_all_the_sandboxs_processes_together(tmp_path):
+    limits = sandbox.Limits(total_memory_bytes=256 << 20)
+    results = run_payload(make_workspace(tmp_path), """
+        import signal, time
+        children = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                hoard = bytearray(200 << 20)  # zero-filled: every page touched
+                hoard[::4096] = b"x" * len(hoard[::4096])
+                time.sleep(3)
+                os._exit(0)
+            children.append(pid)
+        statuses = [os.waitpid(pid, 0)[1] for pid in children]
+        report({"killed": [os.WIFSIGNALED(s) and os.WTERMSIG(s) == signal.SIGKILL
+                           for s in statuses]})
+        """, limits=limits)
+    assert any(results["killed"]), results
+
+
+@needs_mounts
+@needs_landlock
+def test_the_sandbox_cannot_read_shadow_or_see_host_processes(tmp_path):
+    ws = make_workspace(tmp_path)
+    results = run_payload(ws, """
+        found = {}
+        for path in ("/etc/shadow", "/etc/ssh", "/root", "/tmp"):
+            try:
+                if os.path.isdir(path):
+                    found[path] = sorted(os.listdir(path))
+                else:
+                    found[path] = len(open(path, "rb").read())
+            except OSError as error:
+                found[path] = type(error).__name__
+        pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+        cmdlines = []
+        for pid in pids:
+            try:
+                cmdlines.append(open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace"))
+            except OSError:
+                pass
+        report({"found": found, "pids": pids, "cmdlines": cmdlines})
+        """)
+    found = results["found"]
+    assert found["/etc/shadow"] == "PermissionError", found
+    assert not isinstance(found["/etc/ssh"], list), found
+    assert found["/tmp"] in ([], "PermissionError"), found  # a private /tmp: nothing of the host's
+    assert not isinstance(found["/root"], list) or set(found["/root"]) <= {".pyenv"}, found
+    assert os.getpid() not in results["pids"] or max(results["pids"]) < 10
+    assert len(results["pids"]) <= 4, results  # the PID namespace's init, the payload
+    assert not any("pytest" in c for c in results["cmdlines"]), results["cmdlines"]
+
+
+def test_isolation_names_what_a_bare_machine_lacks():
+    bare = sandbox.Isolation(landlock_abi=0, namespaces=False, cgroups=(), root=False)
+    notes = "\n".join(bare.notes)
+    for missing in ("no Landlock", "namespaces", "SysV IPC", "not root", "no cgroups"):
+        assert missing in notes, notes
+    assert bare.protections == []
+    root = sandbox.Isolation(landlock_abi=3, namespaces=True, cgroups=(), root=True,
+                             problems=("could not run the sandbox as uid 65534 (x)",))
+    notes = "\n".join(root.notes)
+    for missing in ("mapped to host root", "pids cgroup", "memory cgroup", "cpu cgroup",
+                    "no mount namespace", "uid 65534"):
+        assert missing in notes, notes
+    assert any("user" in line for line in root.protections)
+
+
+@pytest.mark.skipif(not (ISOLATION.root and ISOLATION.hidden),
+                    reason="needs a root grader whose interpreter the sandbox uid cannot reach")
+def test_an_unreachable_interpreter_without_mounts_falls_back_with_a_note(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "_MOUNT", ["--mount", "--no-such-option"])  # mounts fail
+    isolation = sandbox.detect.__wrapped__()
+    assert isolation.sandbox_uid is None and not isolation.private_mounts
+    assert any("could not run the sandbox as uid" in note for note in isolation.notes)
+    assert any("mapped to host root" in note for note in isolation.notes)
+    assert any("no mount namespace" in note for note in isolation.notes)
+    # grading still works, as before
+    ws = make_workspace(tmp_path)
+    (ws / "payload.py").write_text("open('out/ok', 'w').write('1')\n")
+    child = sandbox._start(isolation, ws, {"out": str(ws / "out")}, ws / "log", sandbox.Limits(),
+                           [sys.executable, "-I", "payload.py"])
+    assert child.process.wait(timeout=60) == 0, (ws / "log").read_text()
+    child.kill()
+    assert (ws / "out" / "ok").read_text() == "1"
+
+
+@needs_landlock
+@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler")
+def test_a_cpp_include_cannot_read_host_files_outside_the_read_set(tmp_path):
+    """World-readable files outside the read set stay unreadable: Landlock, not permissions."""
+    ws = make_workspace(tmp_path)
+    (ws / "leak.cpp").write_text('#include "/etc/hostname"\n#include "/etc/shadow"\n')
+    status = sandbox.run(ws, ["c++", "-E", "leak.cpp"], ws / "build.log", sandbox.Limits(), 60)
+    log = (ws / "build.log").read_text(errors="replace")
+    assert status != 0 and Path("/etc/hostname").read_text().strip() not in log, log
+    results = run_payload(ws, """
+        found = {}
+        for path in ("/etc/hostname", "/etc/hosts", "/etc/machine-id"):
+            try:
+                found[path] = open(path).read()
+            except OSError as error:
+                found[path] = type(error).__name__
+        report(found)
+        """)
+    assert set(results.values()) <= {"PermissionError", "FileNotFoundError"}, results
