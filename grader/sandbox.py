@@ -577,10 +577,11 @@ def read_regular(path: Path, limit: int, *, tail: bool = False) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # before fdopen: it refuses folders
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            return None
         if tail and info.st_size > limit:
             f.seek(info.st_size - limit)
         elif info.st_size > limit:
