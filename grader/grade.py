@@ -47,11 +47,12 @@ class GradeResult:
 
 def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,
           student: str | None = None, scratch: Path | None = None,
-          handout=None) -> GradeResult:
+          handout=None, feedback_level: str | None = None) -> GradeResult:
     """Grade one submission (a folder, ``.zip`` or ``.tar.gz``) of ``homework``.
 
-    ``handout``: the homework's handout when it is not to be generated from ``solutions/``
-    (the Gradescope bundle ships a frozen one, and no ``solutions/``).
+    ``handout`` and ``feedback_level``: the homework's handout and the course's feedback level
+    when they are not to be read from ``solutions/`` (the Gradescope bundle ships them frozen,
+    and no ``solutions/``).
 
     Never raises (but for KeyboardInterrupt and SystemExit): a bad archive, a failed build, a
     crash or a timeout all come back as zero-score results with a message, and so does a
@@ -95,7 +96,8 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
                 notes.append("the C++ extension did not build (see the build log): the tests "
                              "that need it score 0")
         outcomes = runner.run_suite(ws.root, homework.id, key.tests, expected=key.values)
-        level, hidden = load_settings().feedback, runner.hidden_sources(homework.id)
+        level = feedback_level or load_settings().feedback
+        hidden = runner.hidden_sources(homework.id)
         results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]
         return GradeResult(student, homework.id, graded_at, results, notes, build_log,
                            time.monotonic() - started)

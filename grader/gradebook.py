@@ -67,11 +67,11 @@ def digest(submission: Path) -> str:
         if submission.is_file():
             sha256_file(submission.resolve(), h)
         else:
-            files = sorted(path for path, info in walk(submission, MAX_DEPTH + 1)
-                           if stat.S_ISREG(info.st_mode))
-            for path in files:
-                h.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
-                sha256_file(submission / path, h)
+            regular = sorted(path for path, info in walk(submission, MAX_DEPTH + 1)
+                             if stat.S_ISREG(info.st_mode))
+            for relative in regular:
+                h.update(str(relative).encode("utf-8", "surrogateescape") + b"\0")
+                sha256_file(submission / relative, h)
     except OSError as error:
         h.update(f"\0unreadable: {type(error).__name__} {error.errno}".encode())
     return h.hexdigest()

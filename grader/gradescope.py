@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import answers
-from .course import REPO, Homework, Question, load_course
+from .course import REPO, Homework, Question, load_course, load_settings
 from .files import is_ignored
 from .handouts import Handout, generate
 from .markers import Region
@@ -95,6 +95,7 @@ def frozen_assignment(homework: Homework, handout: Handout) -> str:
     where its stubs are (path, homework, name; never a region's body)."""
     return json.dumps({
         "homework": dataclasses.asdict(homework),
+        "feedback": load_settings().feedback,  # the course's feedback level (course.toml)
         "files": handout.files,
         "stubs": [{"path": r.path, "hw": r.hw, "qualname": r.qualname} for r in handout.stubs],
     }, indent=1, sort_keys=True)
@@ -176,11 +177,14 @@ def grade_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-json", type=Path, required=True)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    homework, handout = thaw_assignment((REPO / "assignment" / f"{args.hw}.json").read_text())
+    frozen = (REPO / "assignment" / f"{args.hw}.json").read_text()
+    homework, handout = thaw_assignment(frozen)
+    level = json.loads(frozen).get("feedback")
     key = load_key(homework.id)
     report, safe = isolation_report()
     if safe:
-        result = grade.grade(homework, args.submission, key, student="submission", handout=handout)
+        result = grade.grade(homework, args.submission, key, student="submission", handout=handout,
+                             feedback_level=level)
     else:
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result = grade.GradeResult("submission", homework.id, graded_at, [
