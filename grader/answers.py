@@ -34,7 +34,7 @@ class AnswerKey:
 def fingerprint(homework: Homework, course: list[Homework]) -> str:
     """A hash of everything the key depends on: hidden tests, grader code, solution sources."""
     digest = hashlib.sha256()
-    paths = sorted((runner.HIDDEN / homework.id).glob("*.py"))
+    paths = sorted((runner.HIDDEN / homework.id).glob("*.py")) + sorted(runner.HIDDEN.glob("_*.py"))
     paths += [Path(__file__).with_name(n) for n in ("harness.py", "runner.py")]
     paths += [SOLUTIONS / name for hw in course[:homework.number + 1] for name in hw.files]
     for path in paths:

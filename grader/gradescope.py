@@ -79,7 +79,9 @@ def bundle_files(homework: Homework) -> list[Path]:
         if is_ignored(relative) or (top == "grader" and rest[:1] == ("tests",)):
             return False
         if top == "grader" and rest[:1] in (("hidden",), ("answers",)) and len(rest) > 1:
-            return rest[1] in (homework.id, "README.md") or rest[1].startswith(homework.id + ".")
+            shared_helper = rest[0] == "hidden" and len(rest) == 2 and rest[1].startswith("_")
+            return rest[1] in (homework.id, "README.md") or rest[1].startswith(homework.id + ".") \
+                or shared_helper
         return True
 
     files = [REPO / "pyproject.toml", REPO / "README.md"]

@@ -116,15 +116,22 @@ def _marks(node: ast.FunctionDef) -> dict[str, tuple[tuple, dict]]:
     return marks
 
 
+def helper_paths(hw_id: str, hidden: Path = HIDDEN) -> list[Path]:
+    """Helper modules the hidden tests import: the course's (``hidden/_*.py``), then the
+    homework's own (``hidden/<hw_id>/_*.py``, which win on a shared name)."""
+    return sorted(hidden.glob("_*.py")) + sorted((hidden / hw_id).glob("_*.py"))
+
+
 def helper_sources(hw_id: str, hidden: Path = HIDDEN) -> dict[str, str]:
-    """Helper modules the hidden tests import (``hidden/<hw_id>/_*.py``), by module name."""
-    return {p.stem: p.read_text() for p in sorted((hidden / hw_id).glob("_*.py"))}
+    """The helper modules (``helper_paths``), by module name."""
+    return {p.stem: p.read_text() for p in helper_paths(hw_id, hidden)}
 
 
 def hidden_sources(hw_id: str, hidden: Path = HIDDEN) -> list[str]:
     """The text of every hidden file of ``hw_id`` (test modules and helpers): what feedback
     must never show (see ``feedback.hidden_secrets``)."""
-    return [path.read_text() for path in sorted((hidden / hw_id).glob("*.py"))]
+    paths = sorted(hidden.glob("_*.py")) + sorted((hidden / hw_id).glob("*.py"))
+    return [path.read_text() for path in paths]
 
 
 def default_budget(tests: Sequence[HiddenTest]) -> float:

@@ -132,8 +132,8 @@ def test_the_hidden_suites_never_call_student_helpers_and_mark_every_bound():
             assert "error_bound" not in path.read_text() or "pytest.mark.threshold" in path.read_text()
     bounds = [t.id for hw in COURSE[:3] for t in runner.discover(hw.id) if "error_bound" in t.name]
     assert len(bounds) == 4 and all(thresholds.of(t) is not None for t in bounds)
-    mnist = {(runner.HIDDEN / hw / "_hidden_mnist.py").read_text() for hw in ("hw0", "hw1", "hw2")}
-    assert len(mnist) == 1  # one reader, copied where it is needed
+    for hw in ("hw0", "hw1", "hw2"):  # one trusted reader, the course's, sent with every suite
+        assert "_hidden_mnist" in runner.helper_sources(hw)
 
 
 def test_the_reference_meets_every_bound_it_sets(keys):
