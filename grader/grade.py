@@ -23,6 +23,9 @@ from .files import remove_tree
 from .handouts import generate
 from .scoring import TestResult, score
 
+# The limits every submission is graded under (``sandbox.Limits``: time, memory, processes, disk).
+LIMITS = sandbox.Limits()
+
 
 @dataclass
 class GradeResult:
@@ -79,23 +82,26 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         if own_scratch:
             scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
         handout = handout or generate(homework, load_course())  # given: a frozen one (Gradescope)
-        try:
-            root = workspace.submission_root(submission, scratch, workspace.whitelist(handout.files))
-        except workspace.SubmissionError as error:
-            results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
-                                  f"submission not graded: {error}") for t in key.tests]
-            return GradeResult(student, homework.id, graded_at, results, notes + [str(error)],
-                               seconds=time.monotonic() - started)
-        ws = workspace.build(handout.files, root, scratch / "ws", REPO / "data")
-        notes += [f"not in the submission (the stub was graded): {n}" for n in ws.missing]
-        notes += [f"refused: {n}" for n in ws.refused]
-        build_log = ""
-        if answers.needs_build(handout, homework):
-            ok, build_log = runner.build_extension(ws.root)
-            if not ok:
-                notes.append("the C++ extension did not build (see the build log): the tests "
-                             "that need it score 0")
-        outcomes = runner.run_suite(ws.root, homework.id, key.tests, expected=key.values)
+        # everything of this submission's (its files, workspace, build, what its tests write)
+        # lives in one size- and inode-limited folder, a tmpfs where the grader is root
+        with sandbox.disk_limited(scratch / "area", LIMITS) as area:
+            try:
+                root = workspace.submission_root(submission, area, workspace.whitelist(handout.files))
+            except workspace.SubmissionError as error:
+                results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
+                                      f"submission not graded: {error}") for t in key.tests]
+                return GradeResult(student, homework.id, graded_at, results, notes + [str(error)],
+                                   seconds=time.monotonic() - started)
+            ws = workspace.build(handout.files, root, area / "ws", REPO / "data")
+            notes += [f"not in the submission (the stub was graded): {n}" for n in ws.missing]
+            notes += [f"refused: {n}" for n in ws.refused]
+            build_log = ""
+            if answers.needs_build(handout, homework):
+                ok, build_log = runner.build_extension(ws.root, limits=LIMITS)
+                if not ok:
+                    notes.append("the C++ extension did not build (see the build log): the tests "
+                                 "that need it score 0")
+            outcomes = runner.run_suite(ws.root, homework.id, key.tests, LIMITS, expected=key.values)
         level = feedback_level or load_settings().feedback
         hidden = runner.hidden_sources(homework.id)
         results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]

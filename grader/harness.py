@@ -27,6 +27,7 @@ import types
 # ---- Landlock (Linux >= 5.13), through raw system calls --------------------------------------
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
 _FS_READ = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
 _FS_FILE_ONLY = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # rights a file rule may hold
 # Everything but MAKE_SYM (12) and REFER (13): no symlinks or cross-folder hard links, so the
@@ -227,6 +228,9 @@ def main():
         private_mounts(sandbox["hide"], sandbox["expose"], sandbox["tmpfs"])
     if "uid" in sandbox:
         drop_privileges(sandbox["uid"], sandbox["gid"])
+        # changing uid cleared the parent-death signal that ``unshare --kill-child`` set: re-arm
+        # it, so that this process (and with it the whole PID namespace) dies with the grader
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
     os.chdir(payload["workspace"])
     report = {"landlock": 0, "uid": os.getuid()}
     if payload.get("landlock"):

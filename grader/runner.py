@@ -31,6 +31,7 @@ import ast
 import functools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -414,7 +415,8 @@ def load_values(path: Path, expected: dict | None = None) -> dict | None:
 
 
 def death_message(returncode: int | None, log: Path) -> str:
-    """Why a sandboxed child died (its signal or exit status) and the end of its output, bounded."""
+    """Why a sandboxed child died (its signal or exit status, and a full disk quota) and the end
+    of its output, bounded."""
     import signal
     code = returncode if returncode is not None else 0
     # Under `unshare --fork`, a child killed by signal N comes back as 128 + N.
@@ -429,6 +431,13 @@ def death_message(returncode: int | None, log: Path) -> str:
         text = f"the process died ({name}: {why})"
     else:
         text = f"the process exited with status {code} before the test finished"
+    try:
+        disk = os.statvfs(log.parent)
+        if disk.f_bavail == 0 or disk.f_favail == 0:
+            text += ("; the submission's disk quota is full (what it wrote in its workspace "
+                     "left no room, even for the test's result)")
+    except OSError:
+        pass
     tail = (read_regular(log, 600, tail=True) or b"").decode(errors="replace").strip()
     return text + (f"; its last output: {tail[-300:]}" if tail else "")
 

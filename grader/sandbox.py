@@ -16,6 +16,13 @@ grader) in its own session, so the whole group can be killed, with:
   shown to it through a private mount that hides the rest of that folder;
 - cgroups when the grader runs as root: ``pids`` (the fork-bomb limit), ``memory`` (all the
   sandbox's processes together) and ``cpu`` (a CPU quota), v2 or v1, whichever exist;
+- a disk quota when the grader runs as root: each submission's scratch folder is a tmpfs of
+  ``Limits.disk_bytes`` and ``Limits.disk_files`` (``disk_limited``), so what the build and the
+  tests write together is bounded, not just each file (RLIMIT_FSIZE);
+- nothing outlives its grader: every child gets SIGKILL when the grader dies (a parent-death
+  signal, re-armed by the harness after it drops root), and the cgroups and tmpfs mounts of a
+  grader that was killed carry its pid in their names, so the next grader removes them
+  (``sweep_orphans``, run once per process by ``detect``);
 - Landlock, applied by the harness itself: the workspace read-write; the Python installation,
   the compiler and system libraries read-only (``read_only_paths``), nothing else (not the
   repository, the hidden tests, the answer key, ``/etc/shadow`` or other students' workspaces).
@@ -26,9 +33,12 @@ missing, and the grader reports those notes with every result.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import functools
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -37,8 +47,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import remove_tree
 
 HARNESS = Path(__file__).with_name("harness.py")
 # The signals that stop a grader or ``check-hwN`` run; held back while a child is being started
@@ -55,6 +69,11 @@ _CGROUP_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.max", "mem
 _NAMESPACES = ["--net", "--pid", "--fork", "--kill-child", "--ipc", "--uts"]
 _MOUNT = ["--mount", "--mount-proc"]
 PRIVATE_TMP_OPTIONS = "size=64m,nr_inodes=16384,mode=1777"
+# What this grader's cgroups and tmpfs mounts are named (``flamethrower-<pid>-...``; the mount's
+# source is ``flamethrower-<pid>``): ``sweep_orphans`` removes those of pids no longer alive.
+ORPHAN_NAME = re.compile(r"flamethrower-(\d{1,9})(?:-[0-9a-f]+)?")
+_PR_SET_PDEATHSIG = 1
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,10 @@ class Limits:
             where there is one), bytes.
         cpus: CPUs' worth of time the sandbox gets at once (a cpu cgroup's quota; the
             handouts build with `make -j 2`).
+        disk_bytes: what a submission's scratch folder may hold in all (the submission, its
+            workspace, the build and everything the tests write), bytes; a tmpfs's size where
+            the grader is root (``disk_limited``).
+        disk_files: files and folders that scratch folder may hold (the tmpfs's inodes).
     """
 
     cpu_seconds: int = 300
@@ -81,6 +104,8 @@ class Limits:
     output_bytes: int = 16 << 10
     total_memory_bytes: int = 4 << 30
     cpus: float = 2.0
+    disk_bytes: int = 512 << 20
+    disk_files: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,8 @@ class Isolation:
             a user namespace mapped to host root; ``problems`` says why).
         hidden: folders the sandbox uid cannot enter that hold the interpreter; shown to it
             through private mounts.
+        disk_quota: whether each submission's scratch folder is a size- and inode-limited
+            tmpfs (``disk_limited``; root only).
         problems: why a protection that should be in force is not.
     """
 
@@ -111,6 +138,7 @@ class Isolation:
     sandbox_uid: int | None = None
     sandbox_gid: int | None = None
     hidden: tuple[str, ...] = ()
+    disk_quota: bool = False
     problems: tuple[str, ...] = ()
 
     @property
@@ -142,6 +170,14 @@ class Isolation:
             what = {"pids": "processes", "memory": "memory of all its processes together",
                     "cpu": "CPU quota"}[controller]
             lines.append(f"{controller} cgroup ({what}) under {base}")
+        if self.disk_quota:
+            limits = Limits()
+            lines.append(f"disk: each submission's scratch folder is a tmpfs of "
+                         f"{limits.disk_bytes >> 20} MiB and {limits.disk_files} files")
+        if self.namespaces:
+            lines.append("a sandbox dies with its grader (a parent-death signal to its PID "
+                         "namespace's init)" + ("; a killed grader's cgroups and mounts are "
+                                                "removed by the next one" if self.root else ""))
         return lines
 
     @property
@@ -168,8 +204,12 @@ class Isolation:
             notes.append("the grader is not root: student code runs as the grader's own uid (in a "
                          "user namespace) and could chmod or touch the grader's own files that "
                          "Landlock lets it see; no cgroups (memory and processes limited per "
-                         "process by rlimits only)")
+                         "process by rlimits only); no disk quota (each file is limited by "
+                         "RLIMIT_FSIZE, not their total)")
         else:
+            if not self.disk_quota:
+                notes.append("running as root but a tmpfs cannot be mounted: no disk quota (each "
+                             "file is limited by RLIMIT_FSIZE, not their total)")
             for controller in ("pids", "memory", "cpu"):
                 if controller not in dict(self.cgroups):
                     notes.append(f"running as root without a writable {controller} cgroup: "
@@ -186,29 +226,32 @@ def detect() -> Isolation:
     (started for real on a scratch workspace, so that what is reported is what works)."""
     abi = _landlock_abi()
     root = os.geteuid() == 0
+    if root:
+        sweep_orphans()
     cgroups = _detect_cgroups() if root else ()
-    base = Isolation(abi, False, cgroups, root)
+    disk = root and _can_mount_tmpfs()
+    base = Isolation(abi, False, cgroups, root, disk_quota=disk)
     if shutil.which("unshare") is None:
         return base
     problems = []
     candidates = []
     hidden = tuple(_unreachable_roots(SANDBOX_UID, SANDBOX_GID)) if root else ()
     if root:
-        candidates.append(Isolation(abi, True, cgroups, root, True, SANDBOX_UID, SANDBOX_GID, hidden))
+        candidates.append(Isolation(abi, True, cgroups, root, True, SANDBOX_UID, SANDBOX_GID, hidden,
+                                    disk))
         if not hidden:  # no private mount needed to reach the interpreter
-            candidates.append(Isolation(abi, True, cgroups, root, False, SANDBOX_UID, SANDBOX_GID))
-    candidates.append(Isolation(abi, True, cgroups, root, True))
-    candidates.append(Isolation(abi, True, cgroups, root, False))
+            candidates.append(Isolation(abi, True, cgroups, root, False, SANDBOX_UID, SANDBOX_GID,
+                                        disk_quota=disk))
+    candidates.append(Isolation(abi, True, cgroups, root, True, disk_quota=disk))
+    candidates.append(Isolation(abi, True, cgroups, root, False, disk_quota=disk))
     for candidate in candidates:
         why = _probe(candidate)
         if why is None:
-            return Isolation(candidate.landlock_abi, candidate.namespaces, candidate.cgroups,
-                             candidate.root, candidate.private_mounts, candidate.sandbox_uid,
-                             candidate.sandbox_gid, candidate.hidden, tuple(problems))
+            return dataclasses.replace(candidate, problems=tuple(problems))
         if candidate.sandbox_uid is not None and not problems:
             problems.append(f"could not run the sandbox as uid {candidate.sandbox_uid} ({why}); "
                             "falling back to a user namespace mapped to root")
-    return Isolation(abi, False, cgroups, root, problems=tuple(problems))
+    return Isolation(abi, False, cgroups, root, disk_quota=disk, problems=tuple(problems))
 
 
 def _detect_cgroups() -> tuple[tuple[str, Path], ...]:
@@ -219,7 +262,7 @@ def _detect_cgroups() -> tuple[tuple[str, Path], ...]:
         if v2:
             with contextlib.suppress(OSError):
                 (base / "cgroup.subtree_control").write_text(f"+{controller}")
-        probe = base / f"flamethrower-probe-{uuid.uuid4().hex[:8]}"
+        probe = base / f"flamethrower-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             probe.mkdir()
         except OSError:
@@ -307,9 +350,114 @@ def _probe(isolation: Isolation) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(folder: Path, limits: Limits) -> None:
+    """Mount a tmpfs of ``limits.disk_bytes`` and ``limits.disk_files`` on ``folder``, named
+    after this process (see ``ORPHAN_NAME``).
+
+    Raises:
+        OSError: if the mount fails (not root, no tmpfs).
+    """
+    options = f"size={limits.disk_bytes},nr_inodes={limits.disk_files},mode=0755"
+    if _libc().mount(f"flamethrower-{os.getpid()}".encode(), str(folder).encode(), b"tmpfs",
+                     ctypes.c_ulong(_MS_NOSUID | _MS_NODEV), options.encode()) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"mounting a tmpfs on {folder}: {os.strerror(error)}")
+
+
+def _unmount(folder: str | Path) -> None:
+    """Detach the mount on ``folder`` (lazily: it goes once nothing uses it); no error if none."""
+    _libc().umount2(str(folder).encode(), _MNT_DETACH)
+
+
+def _can_mount_tmpfs() -> bool:
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="flamethrower-probe-") as scratch:
+        try:
+            _mount_tmpfs(Path(scratch), Limits(disk_bytes=1 << 20, disk_files=16))
+        except OSError:
+            return False
+        _unmount(scratch)
+        return True
+
+
+@contextlib.contextmanager
+def disk_limited(folder: Path, limits: Limits = Limits()) -> Iterator[Path]:
+    """Make the folder ``folder`` (which must not exist) and, where ``detect().disk_quota``, mount
+    a tmpfs of ``limits.disk_bytes`` bytes and ``limits.disk_files`` inodes on it for the
+    ``with`` block: whatever is written there, by the grader or the sandbox, stops with ENOSPC
+    at those sizes. On leaving, the tmpfs is detached (its contents go with it) and the folder
+    removed. Without a quota it is a plain folder, removed with all it holds.
+
+    Raises:
+        FileExistsError: if ``folder`` exists.
+    """
+    folder.mkdir(mode=0o755)
+    mounted = False
+    if detect().disk_quota:
+        with stop_signals_held():  # no mount left unrecorded by a stop signal
+            _mount_tmpfs(folder, limits)
+            mounted = True
+    try:
+        yield folder
+    finally:
+        if mounted:
+            _unmount(folder)
+        remove_tree(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def sweep_orphans() -> list[str]:
+    """Remove what graders that died without cleaning up (SIGKILL, a crash) left behind: the
+    tmpfs mounts and cgroups named after a pid that is no longer alive (``ORPHAN_NAME``); the
+    processes still in such a cgroup are killed first. Root only; those of live graders are
+    left alone.
+
+    Returns:
+        The mount points and cgroup folders removed.
+    """
+    removed = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if " - " not in line or len(fields) < 5:
+                continue
+            kind, source = line.split(" - ", 1)[1].split()[:2]
+            match = ORPHAN_NAME.fullmatch(source)
+            if kind == "tmpfs" and match and not _alive(int(match[1])):
+                target = fields[4].encode().decode("unicode_escape")  # mountinfo's \040 escapes
+                _unmount(target)
+                removed.append(target)
+                for folder in (target, os.path.dirname(target)):  # an empty scratch folder
+                    if os.path.basename(folder).startswith(("flamethrower-", "area")):
+                        with contextlib.suppress(OSError):
+                            os.rmdir(folder)
+    bases = {_CGROUP_V2} if (_CGROUP_V2 / "cgroup.controllers").exists() else set(_CGROUP_V1.values())
+    for base in bases:
+        with contextlib.suppress(OSError):
+            for folder in base.iterdir():
+                match = ORPHAN_NAME.fullmatch(folder.name)
+                if folder.is_dir() and match and not _alive(int(match[1])):
+                    _remove_cgroup(folder)
+                    removed.append(str(folder))
+    return removed
+
+
 def _landlock_abi() -> int:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     return max(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)), 0)
 
 
@@ -450,7 +598,10 @@ def _start(isolation: Isolation, workspace: Path, payload: dict, log: Path, limi
     elif isolation.pids_cgroup is None and isolation.sandbox_uid is not None:
         processes = _process_count(isolation.sandbox_uid) + limits.processes
 
+    libc = _libc()
+
     def limit_child() -> None:  # runs in the child between fork and exec
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grader
         for number in STOP_SIGNALS:  # not the parent's handlers (check-hwN's raise)
             signal.signal(number, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held in the parent (below)
@@ -494,7 +645,7 @@ def _start(isolation: Isolation, workspace: Path, payload: dict, log: Path, limi
 def _make_cgroups(isolation: Isolation, limits: Limits, made: list[Path]) -> None:
     """Make the sandbox's cgroup(s) (one per v1 hierarchy, one in all under v2), appending each
     to ``made`` as soon as it exists, and set their limits."""
-    name = f"flamethrower-{uuid.uuid4().hex}"
+    name = f"flamethrower-{os.getpid()}-{uuid.uuid4().hex[:16]}"
     folders: dict[Path, Path] = {}
     for controller, base in isolation.cgroups:
         if base not in folders:

@@ -209,14 +209,15 @@ def test_the_sandbox_cannot_read_shadow_or_see_host_processes(tmp_path):
 def test_isolation_names_what_a_bare_machine_lacks():
     bare = sandbox.Isolation(landlock_abi=0, namespaces=False, cgroups=(), root=False)
     notes = "\n".join(bare.notes)
-    for missing in ("no Landlock", "namespaces", "SysV IPC", "not root", "no cgroups"):
+    for missing in ("no Landlock", "namespaces", "SysV IPC", "not root", "no cgroups",
+                    "no disk quota"):
         assert missing in notes, notes
     assert bare.protections == []
     root = sandbox.Isolation(landlock_abi=3, namespaces=True, cgroups=(), root=True,
                              problems=("could not run the sandbox as uid 65534 (x)",))
     notes = "\n".join(root.notes)
     for missing in ("mapped to host root", "pids cgroup", "memory cgroup", "cpu cgroup",
-                    "no mount namespace", "uid 65534"):
+                    "no mount namespace", "uid 65534", "no disk quota"):
         assert missing in notes, notes
     assert any("user" in line for line in root.protections)
 
@@ -259,3 +260,140 @@ def test_a_cpp_include_cannot_read_host_files_outside_the_read_set(tmp_path):
         report(found)
         """)
     assert set(results.values()) <= {"PermissionError", "FileNotFoundError"}, results
+
+
+# ---- finding 7 (disk): the whole scratch folder is bounded, not just each file -----------------
+
+needs_disk_quota = pytest.mark.skipif(not ISOLATION.disk_quota,
+                                      reason="no disk quota here (the grader is not root)")
+FILL_DISK = """
+    import errno
+    written, files, error = 0, 0, None
+    try:
+        while written < 256 << 20:  # far past the quota; every file under RLIMIT_FSIZE
+            with open(f"tmp/fill{files}", "wb") as f:
+                files += 1
+                for _ in range(4):
+                    f.write(b"x" * (1 << 20))
+                    written += 1 << 20
+    except OSError as e:
+        error = errno.errorcode[e.errno]
+    inodes, inode_error = 0, None
+    try:
+        while inodes < 100_000:
+            open(f"tmp/empty{inodes}", "w").close()
+            inodes += 1
+    except OSError as e:
+        inode_error = errno.errorcode[e.errno]
+    for name in os.listdir("tmp"):
+        os.remove(os.path.join("tmp", name))
+    report({"written": written, "error": error, "inodes": inodes, "inode_error": inode_error})
+    """
+
+
+@needs_disk_quota
+def test_what_a_sandbox_writes_in_all_stops_at_the_disk_quota(tmp_path):
+    limits = sandbox.Limits(disk_bytes=24 << 20, disk_files=300)
+    with sandbox.disk_limited(tmp_path / "area", limits) as area:
+        assert (tmp_path / "area") in [Path(line.split()[4]) for line in
+                                       Path("/proc/self/mountinfo").read_text().splitlines()]
+        results = run_payload(make_workspace(area), FILL_DISK, limits)
+    assert results["error"] == "ENOSPC" and results["written"] <= 24 << 20, results
+    assert results["inode_error"] == "ENOSPC" and results["inodes"] < 300, results
+    # the tmpfs is gone with the block, and what was written with it
+    assert not any(str(tmp_path / "area") in line
+                   for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    assert not (tmp_path / "area").exists()
+
+
+# ---- nothing outlives its grader -----------------------------------------------------------------
+
+# A grader that starts a sandbox (sleeping forever) in a disk-limited folder, then waits to be
+# killed: it never runs Child.kill or leaves the ``with`` block.
+KILLED_GRADER = """
+import sys, time
+from pathlib import Path
+from grader import sandbox
+area_cm = sandbox.disk_limited(Path(sys.argv[1]) / "area")
+area = area_cm.__enter__()
+ws = area / "ws"
+(ws / "out").mkdir(parents=True); (ws / "tmp").mkdir()
+(ws / "sleeper.py").write_text("import time\\nopen('out/started', 'w').close()\\ntime.sleep(600)\\n")
+child = sandbox.start(ws, {"out": str(ws / "out")}, ws / "log", sandbox.Limits(),
+                      exec_command=[sys.executable, "-I", str(ws / "sleeper.py")])
+print(child.cgroup, flush=True)
+time.sleep(600)
+"""
+
+
+def _processes_running(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@needs_namespaces
+def test_a_killed_grader_leaves_no_sandbox_running_and_the_next_one_sweeps_up(tmp_path):
+    import signal
+    import subprocess
+    import time
+    grader = subprocess.Popen([sys.executable, "-c", KILLED_GRADER, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(sandbox.__file__).parents[1])
+    try:
+        cgroup = grader.stdout.readline().strip()
+        marker = str(tmp_path / "area" / "ws" / "sleeper.py")
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "area" / "ws" / "out" / "started").exists():
+            assert time.monotonic() < deadline and grader.poll() is None, "the sandbox never started"
+            time.sleep(0.05)
+        assert _processes_running(marker)
+    finally:
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while _processes_running(marker):  # the parent-death signal reaches the whole sandbox
+        assert time.monotonic() < deadline, f"sandbox still running: {_processes_running(marker)}"
+        time.sleep(0.05)
+    if ISOLATION.root:  # its cgroups and tmpfs stayed behind; the next grader removes them
+        removed = sandbox.sweep_orphans()
+        if cgroup != "None":
+            assert cgroup in removed and not Path(cgroup).exists(), removed
+        if ISOLATION.disk_quota:
+            assert str(tmp_path / "area") in removed, removed
+            assert str(tmp_path / "area") not in Path("/proc/self/mountinfo").read_text()
+        assert sandbox.sweep_orphans() == []  # and nothing of a live grader's is touched
+
+
+@needs_disk_quota
+@needs_namespaces
+def test_a_submission_filling_the_disk_is_stopped_at_the_quota_and_graded(monkeypatch, tmp_path):
+    from grader import answers, grade
+    from grader.tests.test_grader import HW1, attacked_submission, solution_submission
+    key = answers.load(HW1)
+    monkeypatch.setattr(grade, "LIMITS", sandbox.Limits(disk_bytes=64 << 20, disk_files=4000))
+    attack = """
+        import os
+        n = len(os.listdir("tmp"))
+        while True:  # 1 MiB files until the disk is full: OSError ENOSPC ends it
+            with open(f"tmp/fill{n}", "wb") as f:
+                f.write(b"x" * (1 << 20))
+            n += 1"""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = grade.grade(HW1, attacked_submission(tmp_path / "sub", attack), key, scratch=scratch)
+    # the first test that adds fails with ENOSPC; after that the full disk leaves no room for any
+    # test's result, and each is a crash that says so: the submission hurt only itself
+    full = [r for r in result.results if "No space left on device" in r.message
+            or "disk quota is full" in r.message]
+    assert full and all(r.score == 0 for r in full), result.results
+    assert any("disk quota is full" in r.message for r in full), result.results
+    assert str(scratch) not in Path("/proc/self/mountinfo").read_text()
+    assert not (scratch / "area").exists()  # the filled tmpfs is gone
+    # the next submission graded in the same place starts with an empty quota
+    again = grade.grade(HW1, solution_submission(tmp_path / "good"), key, scratch=scratch)
+    assert again.score == again.max_score, again.results
