@@ -6,7 +6,8 @@ It is self-contained (standard library and NumPy only).
 
 It first leaves root where the grader is root (private mounts for ``/tmp`` and folders the
 sandbox uid cannot enter, then an unprivileged uid with no capabilities), locks itself in (Landlock: read-only access to the Python installation and system
-libraries, read-write to its own workspace, no TCP, no signals to processes outside), then
+libraries, read-write to its own workspace, no TCP, no signals to processes outside; seccomp:
+no kernel keyring, bpf, perf_event_open or userfaultfd), then
 builds the hidden test module from source held in memory, and runs the tests one at a time.
 Each test returns a dict of arrays; the harness writes them to ``out/<test>.npz`` (plain
 numeric arrays only, never pickles) and its status to ``out/<test>.json``. Before each test it
@@ -103,6 +104,61 @@ def landlock(read_paths, write_paths):
     finally:
         os.close(ruleset)
     return abi
+
+
+# ---- seccomp: the few system calls that reach past every namespace ----------------------------
+# The kernel keyring is not namespaced: two sandboxes running as the same uid (nobody) share its
+# user keyring, a channel between students that outlives both. bpf, perf_event_open and
+# userfaultfd are kernel attack surface no test needs. Docker's default profile refuses them all.
+_REFUSED_SYSCALLS = {
+    # machine: (AUDIT_ARCH, {name: number})
+    "x86_64": (0xC000003E, {"add_key": 248, "request_key": 249, "keyctl": 250,
+                            "perf_event_open": 298, "bpf": 321, "userfaultfd": 323}),
+    "aarch64": (0xC00000B7, {"add_key": 217, "request_key": 218, "keyctl": 219,
+                             "perf_event_open": 241, "bpf": 280, "userfaultfd": 282}),
+}
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+
+
+def refuse_syscalls():
+    """Install a seccomp filter failing ``_REFUSED_SYSCALLS`` with EPERM for this process and its
+    descendants (no_new_privs must be set); returns the names refused, [] on another machine.
+
+    The filter (a classic BPF program, as in seccomp(2)): a call from another architecture, or
+    an x32 call on x86_64, is refused outright; then each listed number is refused, and the
+    rest allowed.
+    """
+    import platform
+    machine = platform.machine()
+    if machine not in _REFUSED_SYSCALLS:
+        return []
+    arch, numbers = _REFUSED_SYSCALLS[machine]
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+
+    deny = _SECCOMP_RET_ERRNO | _EPERM
+    body = [(_BPF_JEQ_K, 0, 1, n) for n in numbers.values()]
+    program = [(_BPF_LD_W_ABS, 0, 0, 4),                    # seccomp_data.arch
+               (_BPF_JEQ_K, 1, 0, arch), (_BPF_RET_K, 0, 0, deny),
+               (_BPF_LD_W_ABS, 0, 0, 0),                    # seccomp_data.nr
+               (_BPF_JGE_K, 0, 1, 0x40000000), (_BPF_RET_K, 0, 0, deny)]  # x32 calls
+    for code, jt, jf, number in body:  # each: equal -> the next instruction (deny), else skip it
+        program += [(code, jt, jf, number), (_BPF_RET_K, 0, 0, deny)]
+    program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    instructions = (Instruction * len(program))(*program)
+    fprog = Program(len(program), instructions)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+            libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "installing the seccomp filter failed")
+    return sorted(numbers)
 
 
 # ---- leaving root: private mounts, then an unprivileged uid (when the grader is root) --------
@@ -235,6 +291,7 @@ def main():
     report = {"landlock": 0, "uid": os.getuid()}
     if payload.get("landlock"):
         report["landlock"] = landlock(payload["read"], payload["write"])
+    report["refused_syscalls"] = refuse_syscalls()
     if exec_mode:
         command = sys.argv[2:]
         os.execvp(command[0], command)

@@ -23,6 +23,8 @@ grader) in its own session, so the whole group can be killed, with:
   signal, re-armed by the harness after it drops root), and the cgroups and tmpfs mounts of a
   grader that was killed carry its pid in their names, so the next grader removes them
   (``sweep_orphans``, run once per process by ``detect``);
+- seccomp, applied by the harness: no kernel keyring (not namespaced: a channel between
+  students running as one uid), bpf, perf_event_open or userfaultfd;
 - Landlock, applied by the harness itself: the workspace read-write; the Python installation,
   the compiler and system libraries read-only (``read_only_paths``), nothing else (not the
   repository, the hidden tests, the answer key, ``/etc/shadow`` or other students' workspaces).
@@ -38,6 +40,7 @@ import errno
 import functools
 import json
 import os
+import platform
 import re
 import resource
 import shutil
@@ -73,6 +76,8 @@ PRIVATE_TMP_OPTIONS = "size=64m,nr_inodes=16384,mode=1777"
 # source is ``flamethrower-<pid>``): ``sweep_orphans`` removes those of pids no longer alive.
 ORPHAN_NAME = re.compile(r"flamethrower-(\d{1,9})(?:-[0-9a-f]+)?")
 _PR_SET_PDEATHSIG = 1
+# Machines whose system-call numbers the harness knows (``harness.refuse_syscalls``).
+SECCOMP = platform.machine() in ("x86_64", "aarch64")
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 
 
@@ -170,6 +175,10 @@ class Isolation:
             what = {"pids": "processes", "memory": "memory of all its processes together",
                     "cpu": "CPU quota"}[controller]
             lines.append(f"{controller} cgroup ({what}) under {base}")
+        if SECCOMP:
+            lines.append("seccomp: the kernel keyring (add_key, keyctl, request_key: not "
+                         "namespaced, shared by every sandbox of one uid), bpf, perf_event_open "
+                         "and userfaultfd refused")
         if self.disk_quota:
             limits = Limits()
             lines.append(f"disk: each submission's scratch folder is a tmpfs of "
@@ -216,6 +225,9 @@ class Isolation:
                                  + {"pids": "no fork-bomb limit",
                                     "memory": "memory is limited per process only (RLIMIT_AS)",
                                     "cpu": "no CPU quota (CPU time per process only)"}[controller])
+        if not SECCOMP:
+            notes.append(f"no seccomp filter for this machine ({platform.machine()}): sandboxes "
+                         "of one uid share the kernel keyring")
         notes.extend(self.problems)
         return notes
 
