@@ -87,7 +87,8 @@ def integer_ids(owner: str, what: str, ids, num: int | None = None) -> np.ndarra
     if np.issubdtype(values.dtype, np.floating):
         fractional = ~np.isfinite(values) | (values != np.round(values))
         if fractional.any():
-            raise ValueError(f"{owner}: {what} {_show(values[fractional].flat[0])} is not an integer")
+            raise ValueError(f"{owner}: {what} {_show(values[fractional].flat[0])} is not an "
+                             f"integer")
     if num is not None:
         outside = (values < 0) | (values >= num)
         if outside.any():

@@ -2,7 +2,8 @@
 states checked against the configuration, integer ids (fractional or NaN rejected), and
 ``batchify``/``get_batch`` arguments, each raising a ValueError or TypeError naming the bad value.
 
-Every check runs before student code, so these pass from the start.
+A size check runs before any student code, so those cases pass from the start; a case that
+needs a module's weights or the backend's arrays carries the question whose code builds them.
 """
 import numpy as np
 import pytest
@@ -36,6 +37,7 @@ def test_sizes_must_be_positive_integers(make, error, match):
         make()
 
 
+@pytest.mark.question(2)
 def test_batchnorm2d_rejects_an_empty_batch_in_training():
     with pytest.raises(ValueError, match=r"BatchNorm2d\(dim=3\) got an empty batch \(0, 3, 2, 2\)"):
         nn.BatchNorm2d(3)(tensor(0, 3, 2, 2))
@@ -61,6 +63,7 @@ X = (4, 5, 2)  # (seq_len, batch, input_size) for modules of input_size 2, hidde
     (lambda: nn.RNNCell(2, 3)(tensor(5, 3)), r"RNNCell: expected input \(batch, 2\), got \(5, 3\)"),
     (lambda: nn.LSTMCell(2, 3)(tensor(5, 2), (tensor(5, 3), tensor(4, 3))), r"LSTMCell: .* got \(4, 3\)"),
 ])
+@pytest.mark.question(3)
 def test_recurrent_modules_check_sequences_and_states(run, match):
     with pytest.raises(ValueError, match=match):
         run()
@@ -74,6 +77,7 @@ def test_recurrent_modules_check_sequences_and_states(run, match):
     ([[10.0]], "Embedding: id 10 is outside 0..9"),
     ([[-1.0]], "Embedding: id -1 is outside 0..9"),
 ])
+@pytest.mark.question(3)
 def test_embedding_rejects_bad_ids(ids, match):
     with pytest.raises(ValueError, match=match):
         nn.Embedding(10, 3)(ndl.Tensor(np.asarray(ids)))
@@ -81,11 +85,13 @@ def test_embedding_rejects_bad_ids(ids, match):
 
 @pytest.mark.parametrize("ids,match", [([1.7], r"take_rows: id 1\.7 is not an integer"),
                                        ([np.nan, 0], "take_rows: id nan is not an integer")])
+@pytest.mark.question(1)
 def test_take_rows_rejects_fractional_ids(ids, match):
     with pytest.raises(ValueError, match=match):
         ndl.ops.take_rows(tensor(3, 2), np.asarray(ids))
 
 
+@pytest.mark.question(1)
 def test_take_rows_accepts_whole_float_ids():
     table = tensor(3, 2)
     out = ndl.ops.take_rows(table, np.array([[2.0, 0.0]]))

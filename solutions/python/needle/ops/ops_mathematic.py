@@ -644,7 +644,7 @@ class TakeRows(TensorOp):
     """
 
     def __init__(self, ids):
-        self.ids = integer_ids("take_rows", "id", ids)  # int64 on the host (array_api checks the range)
+        self.ids = integer_ids("take_rows", "id", ids)  # int64; array_api checks the range
 
     def compute(self, table: NDArray) -> NDArray:
         ### BEGIN SOLUTION hw5
