@@ -10,20 +10,34 @@ import math
 from typing import Iterable
 
 from .autograd import Tensor, no_grad
+from .checks import in_unit_interval, non_negative, positive_int
 
 __all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm", "StepLR"]
 
 
 class Optimizer:
-    """Base class: holds the parameters and the learning rate ``lr``."""
+    """Base class: holds the parameters and the learning rate ``lr``.
+
+    Raises:
+        TypeError: if ``params`` is a Tensor or holds something other than Tensors (as
+            PyTorch: pass ``module.parameters()`` or a list of Tensors).
+        ValueError: for an empty parameter list or a negative ``lr``; the subclasses check their
+            own settings likewise, with PyTorch's bounds.
+    """
 
     def __init__(self, params: Iterable[Tensor], lr: float):
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of Tensors, got a Tensor of "
+                            f"shape {params.shape}; pass [tensor] or module.parameters()")
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be non-negative, got {lr}")
-        self.lr = lr
+            raise ValueError(f"{name}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: params must hold Tensors, but item {i} is of type "
+                                f"{type(p).__name__}")
+        self.lr = non_negative(name, "lr", lr)
 
     def step(self) -> None:
         """Update every parameter that has a gradient (one whose ``grad`` is None is skipped).
@@ -53,7 +67,8 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
+        self.momentum = non_negative("SGD", "momentum", momentum)
+        self.weight_decay = non_negative("SGD", "weight_decay", weight_decay)
         self.u: dict[int, Tensor] = {}
 
     def step(self) -> None:
@@ -73,7 +88,10 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 0.001, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
+        self.beta1 = in_unit_interval("Adam", "beta1", beta1)
+        self.beta2 = in_unit_interval("Adam", "beta2", beta2)
+        self.eps = non_negative("Adam", "eps", eps)
+        self.weight_decay = non_negative("Adam", "weight_decay", weight_decay)
         self.t = 0
         self.m: dict[int, Tensor] = {}
         self.v: dict[int, Tensor] = {}
@@ -92,19 +110,31 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
 
     Returns:
         The norm before clipping, a float.
+
+    Raises:
+        ValueError: for a negative ``max_norm``.
     """
+    non_negative("clip_grad_norm", "max_norm", max_norm)
     # TODO (hw2, question 4): implement clip_grad_norm (Optimisers)
     raise NotImplementedError("clip_grad_norm: hw2")
 
 
 class StepLR:
     """Multiply the optimiser's ``lr`` by ``gamma`` every ``step_size`` calls to ``step()``
-    (``torch.optim.lr_scheduler.StepLR``); call it once per epoch."""
+    (``torch.optim.lr_scheduler.StepLR``); call it once per epoch.
+
+    Raises:
+        TypeError: if ``optimizer`` is not an Optimizer.
+        TypeError, ValueError: for a ``step_size`` that is not a positive integer, or a
+            negative ``gamma``.
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be at least 1, got {step_size}")
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"StepLR: expected an Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.step_size = positive_int("StepLR", "step_size", step_size)
+        self.gamma = non_negative("StepLR", "gamma", gamma)
         self.base_lr, self.epoch = optimizer.lr, 0
 
     def step(self) -> None:

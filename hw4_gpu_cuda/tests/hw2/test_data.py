@@ -90,5 +90,5 @@ def test_mnist_dataset_on_the_sample(mnist_dir):
 
 
 def test_dataloader_rejects_a_bad_batch_size():
-    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         DataLoader(Numbers(3), batch_size=0)

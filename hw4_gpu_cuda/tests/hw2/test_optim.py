@@ -105,7 +105,7 @@ def test_step_lr_schedule():
 def test_optimizers_reject_bad_arguments():
     with pytest.raises(ValueError, match="empty parameter list"):
         ndl.optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="lr must be non-negative, got -1"):
+    with pytest.raises(ValueError, match="lr must be >= 0, got -1"):
         ndl.optim.Adam([ndl.nn.Parameter(np.zeros(1))], lr=-1)
 
 

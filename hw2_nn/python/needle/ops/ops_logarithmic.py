@@ -1,11 +1,12 @@
 """hw2: log-softmax and log-sum-exp, stable for large inputs (forward and backward)."""
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
-from .ops_mathematic import broadcast_to, exp, reshape, summation
+from .ops_mathematic import axes_tuple, broadcast_to, check_axes, exp, reshape, summation
 
 __all__ = ["LogSumExp", "LogSoftmax", "logsumexp", "logsoftmax"]
 
@@ -17,10 +18,20 @@ class LogSumExp(TensorOp):
     Shape ``(2, 3, 4)`` over ``axes=(1,)`` is ``(2, 4)``. Its gradient is the softmax of ``z``
     along ``axes``, times ``out_grad`` broadcast back (Goodfellow et al., *Deep Learning*,
     section 4.1, for the stable form).
+
+    The edges, as ``torch.logsumexp``: a sum of no terms (an axis of length 0) is 0, so its
+    log is ``-inf``; a slice holding ``+inf`` gives ``+inf``, and one of only ``-inf``s gives
+    ``-inf`` (shifting by an infinite max would give ``inf - inf = nan``: shift by a finite
+    number there, ``largest_finite(dtype)`` with the max's sign).
     """
 
     def __init__(self, axes: int | Sequence[int] | None = None):
-        self.axes = (axes,) if isinstance(axes, int) else (tuple(axes) if axes is not None else None)
+        self.axes = axes_tuple("LogSumExp", axes)
+
+    def __call__(self, a: Tensor) -> Tensor:
+        if isinstance(a, Tensor):
+            check_axes("LogSumExp", self.axes, a.shape)
+        return super().__call__(a)
 
     def compute(self, Z: NDArray) -> NDArray:
         # TODO (hw2, question 1): implement LogSumExp.compute (Log-softmax and log-sum-exp)
@@ -54,6 +65,19 @@ class LogSoftmax(TensorOp):
 def logsoftmax(a: Tensor) -> Tensor:
     """Log-softmax along the last axis (``LogSoftmax``)."""
     return LogSoftmax()(a)
+
+
+def largest_finite(dtype) -> float:
+    """The largest finite value of a float ``dtype`` (``numpy.finfo(dtype).max``).
+
+    Example:
+        >>> largest_finite("float32")
+        3.4028234663852886e+38
+    """
+    return _LARGEST_FINITE.get(str(dtype), sys.float_info.max)
+
+
+_LARGEST_FINITE = {"float16": 65504.0, "float32": 3.4028234663852886e38}  # else float64's
 
 
 def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ needle does), so that a shape bug is an error rather than a silently broadcast r
 """
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
@@ -281,15 +282,16 @@ def transpose(a: Tensor, axes: tuple[int, int] | None = None) -> Tensor:
 
 
 class Reshape(TensorOp):
-    """View the elements (in row-major order) under a new shape of the same size."""
+    """View the elements (in row-major order) under a new shape of the same size; one entry of
+    ``shape`` may be -1, standing for whatever size makes the total match (as NumPy and
+    PyTorch). ``compute`` sees the shape with the -1 already resolved."""
 
-    def __init__(self, shape: Sequence[int]):
-        self.shape = tuple(shape)
+    def __init__(self, shape: int | Sequence[int]):
+        self.shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
 
     def __call__(self, a: Tensor) -> Tensor:
-        if isinstance(a, Tensor) and _size(a.shape) != _size(self.shape):
-            raise ValueError(f"Reshape: cannot reshape shape {a.shape} ({_size(a.shape)} "
-                             f"elements) to {self.shape} ({_size(self.shape)} elements)")
+        if isinstance(a, Tensor):
+            self.shape = _resolve_shape(a.shape, self.shape)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -343,14 +345,11 @@ class Summation(TensorOp):
     """
 
     def __init__(self, axes: int | Sequence[int] | None = None):
-        self.axes = (axes,) if isinstance(axes, int) else (tuple(axes) if axes is not None else None)
+        self.axes = axes_tuple("Summation", axes)
 
     def __call__(self, a: Tensor) -> Tensor:
-        if self.axes is not None and isinstance(a, Tensor):
-            normal = [ax % a.ndim if -a.ndim <= ax < a.ndim else None for ax in self.axes]
-            if None in normal or len(set(normal)) != len(normal):
-                raise ValueError(f"Summation: axes {self.axes} are not distinct axes of "
-                                 f"shape {a.shape}")
+        if isinstance(a, Tensor):
+            check_axes("Summation", self.axes, a.shape)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -412,6 +411,58 @@ def _size(shape: Sequence[int]) -> int:
     for n in shape:
         size *= n
     return size
+
+
+def axes_tuple(owner: str, axes) -> tuple[int, ...] | None:
+    """``axes`` (None, an integer such as 1 or ``np.int64(1)``, or a sequence of them) as a
+    tuple of ints, or None.
+
+    Raises:
+        TypeError: for an axis that is not an integer.
+    """
+    if axes is None:
+        return None
+    axes = (axes,) if isinstance(axes, numbers.Integral) else axes
+    try:
+        axes = tuple(axes)
+    except TypeError:
+        raise TypeError(f"{owner}: axes must be an int, a sequence of ints or None, "
+                        f"got {axes!r}") from None
+    for axis in axes:
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{owner}: axis {axis!r} is not an integer")
+    return tuple(int(axis) for axis in axes)
+
+
+def check_axes(owner: str, axes: tuple[int, ...] | None, shape: tuple[int, ...]) -> None:
+    """Raise ValueError unless ``axes`` (None: all) are distinct axes of ``shape``."""
+    if axes is not None:
+        normal = [ax % len(shape) if -len(shape) <= ax < len(shape) else None for ax in axes]
+        if None in normal or len(set(normal)) != len(normal):
+            raise ValueError(f"{owner}: axes {axes} are not distinct axes of shape {shape}")
+
+
+def _resolve_shape(old: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with its one -1 (if any) replaced by the size that keeps ``old``'s element count.
+
+    Raises:
+        TypeError: for an entry that is not an integer.
+        ValueError: for two -1s, another negative entry, or a size that does not match.
+    """
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"Reshape: shape {shape} has the non-integer entry {n!r}")
+    shape = tuple(int(n) for n in shape)
+    unknown = [i for i, n in enumerate(shape) if n == -1]
+    if len(unknown) > 1 or any(n < -1 for n in shape):
+        raise ValueError(f"Reshape: shape {shape} may hold one -1 and otherwise sizes >= 0")
+    known = _size([n for n in shape if n != -1])
+    if unknown and known and _size(old) % known == 0:
+        shape = shape[:unknown[0]] + (_size(old) // known,) + shape[unknown[0] + 1:]
+    if -1 in shape or _size(old) != _size(shape):
+        raise ValueError(f"Reshape: cannot reshape shape {old} ({_size(old)} elements) to "
+                         f"{shape}")
+    return shape
 
 
 def _broadcast_shape(s1: Sequence[int], s2: Sequence[int]) -> tuple[int, ...] | None:

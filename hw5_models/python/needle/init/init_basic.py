@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import needle as ndl
+from needle.checks import integer_ids
 
 _generator = np.random.default_rng()
 
@@ -59,11 +60,22 @@ def zeros(*shape, device=None, dtype: str = "float32", requires_grad: bool = Fal
 
 
 def randb(*shape, p: float = 0.5, rng: np.random.Generator | None = None, device=None,
-          dtype: str = "bool", requires_grad: bool = False) -> "ndl.Tensor":
-    """Bernoulli samples: each entry is True with probability ``p``."""
+          dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+    """Bernoulli samples: each entry is 1 with probability ``p`` and 0 otherwise, of ``dtype``
+    (float32 by default, as ``torch.bernoulli``: needle's NDArray holds no bools).
+
+    Raises:
+        ValueError: if ``p`` is outside ``[0, 1]``.
+
+    Example:
+        >>> randb(2, 3, p=1.0).numpy().tolist()
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"randb: p must be in [0, 1], got {p}")
     device = ndl.default_device() if device is None else device
     array = device.rand(*shape, rng=rng or _generator) < p
-    return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
+    return ndl.Tensor(array.astype(dtype), device=device, dtype=dtype, requires_grad=requires_grad)
 
 
 def one_hot(n: int, i, device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
@@ -71,21 +83,18 @@ def one_hot(n: int, i, device=None, dtype: str = "float32", requires_grad: bool 
 
     Args:
         n: number of classes.
-        i: integer labels, shape ``(m,)``, each in ``0..n-1``.
+        i: integer labels, shape ``(m,)``, each in ``0..n-1`` (whole numbers of any dtype).
 
     Raises:
-        ValueError: if a label is outside ``0..n-1``.
+        ValueError: if a label is fractional, NaN or outside ``0..n-1``, naming it.
 
     Example:
         >>> one_hot(3, [2, 0]).numpy().tolist()
         [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     """
-    labels = np.asarray(i.numpy() if isinstance(i, ndl.Tensor) else i)
-    bad = labels[(labels < 0) | (labels >= n)]
-    if bad.size:
-        raise ValueError(f"one_hot: label {bad.flat[0]} is outside 0..{n - 1}")
+    labels = integer_ids("one_hot", "label", i, n)
     device = ndl.default_device() if device is None else device
-    return ndl.Tensor(device.one_hot(n, labels.astype(np.int64), dtype=dtype), device=device,
+    return ndl.Tensor(device.one_hot(n, labels, dtype=dtype), device=device,
                       requires_grad=requires_grad)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import needle.init as init
 from needle import ops
 from needle.autograd import Tensor
+from needle.checks import integer_ids, positive_int
 
 __all__ = ["Parameter", "Module", "Identity", "Linear", "Flatten", "ReLU", "Sequential",
            "SoftmaxLoss", "BatchNorm1d", "LayerNorm1d", "Dropout", "Residual"]
@@ -136,6 +137,13 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def _name(self) -> str:
+        """The module as errors name it: its class and size, ``LayerNorm1d(dim=4)``."""
+        size = next((f"{key}={vars(self)[key]}" for key in ("dim", "in_features", "input_size",
+                                                             "num_embeddings", "in_channels")
+                     if key in vars(self)), "")
+        return f"{type(self).__name__}({size})"
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
@@ -153,12 +161,16 @@ class Linear(Module):
     ``weight`` ``(in_features, out_features)`` is Kaiming-uniform initialised with fan_in =
     in_features; ``bias`` ``(out_features,)`` is U(-1/sqrt(in_features), 1/sqrt(in_features)),
     as ``torch.nn.Linear``.
+
+    Raises:
+        TypeError, ValueError: for a size that is not a positive integer, naming it.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
                  dtype: str = "float32"):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
         # TODO (hw2, question 3): implement Linear.__init__ (Modules)
         raise NotImplementedError("Linear.__init__: hw2")
 
@@ -197,9 +209,21 @@ class Sequential(Module):
 
 class SoftmaxLoss(Module):
     """Mean cross-entropy of logits ``(N, k)`` against integer labels ``y`` ``(N,)``:
-    ``mean_i logsumexp(logits_i) - logits_i[y_i]`` (``torch.nn.CrossEntropyLoss``)."""
+    ``mean_i logsumexp(logits_i) - logits_i[y_i]`` (``torch.nn.CrossEntropyLoss``).
+
+    Raises:
+        ValueError: for logits that are not 2-d, labels not of shape ``(N,)``, or a label that
+            is fractional, NaN or outside ``0..k-1``, naming it.
+    """
 
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
+        if logits.ndim != 2:
+            raise ValueError(f"SoftmaxLoss: expected logits (N, k), got shape {logits.shape}")
+        y_shape = tuple(y.shape) if hasattr(y, "shape") else (len(y),)
+        if y_shape != logits.shape[:1]:
+            raise ValueError(f"SoftmaxLoss: expected labels of shape {logits.shape[:1]} for "
+                             f"logits {logits.shape}, got {y_shape}")
+        integer_ids("SoftmaxLoss", "label", y, logits.shape[1])
         # TODO (hw2, question 3): implement SoftmaxLoss.forward (Modules)
         raise NotImplementedError("SoftmaxLoss.forward: hw2")
 
@@ -212,35 +236,59 @@ class BatchNorm1d(Module):
     variance from the unbiased batch variance, as PyTorch). Evaluation: use the running ones.
     The running statistics are constants (``op`` None, no graph behind them), so that a
     training step leaves no graph alive once its loss is gone.
+
+    Raises:
+        TypeError, ValueError: for a ``dim`` that is not a positive integer; in ``forward``,
+            ValueError for input that is not ``(N, dim)``, or an empty batch in training (no
+            statistics to take, as PyTorch).
     """
 
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, device=None,
                  dtype: str = "float32"):
         super().__init__()
-        self.dim, self.eps, self.momentum = dim, eps, momentum
+        self.dim = positive_int(type(self).__name__, "dim", dim)
+        self.eps, self.momentum = eps, momentum
         self.weight = Parameter(init.ones(dim, device=device, dtype=dtype))
         self.bias = Parameter(init.zeros(dim, device=device, dtype=dtype))
         self.register_buffer("running_mean", init.zeros(dim, device=device, dtype=dtype))
         self.register_buffer("running_var", init.ones(dim, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_features(self, x)
+        if self.training and x.shape[0] == 0:
+            raise ValueError(f"{self._name()} got an empty batch {x.shape} in training: "
+                             f"expected at least one example")
         # TODO (hw2, question 3): implement BatchNorm1d.forward (Modules)
         raise NotImplementedError("BatchNorm1d.forward: hw2")
 
 
 class LayerNorm1d(Module):
     """Layer normalisation over the last axis of ``(N, dim)`` (Ba et al., 2016), as
-    ``torch.nn.LayerNorm(dim)``: biased variance, learnable ``weight`` and ``bias``."""
+    ``torch.nn.LayerNorm(dim)``: biased variance, learnable ``weight`` and ``bias``.
+
+    Raises:
+        TypeError, ValueError: for a ``dim`` that is not a positive integer; in ``forward``,
+            ValueError for input that is not ``(N, dim)``.
+    """
 
     def __init__(self, dim: int, eps: float = 1e-5, device=None, dtype: str = "float32"):
         super().__init__()
-        self.dim, self.eps = dim, eps
+        self.dim, self.eps = positive_int("LayerNorm1d", "dim", dim), eps
         self.weight = Parameter(init.ones(dim, device=device, dtype=dtype))
         self.bias = Parameter(init.zeros(dim, device=device, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_features(self, x)
         # TODO (hw2, question 3): implement LayerNorm1d.forward (Modules)
         raise NotImplementedError("LayerNorm1d.forward: hw2")
+
+
+def _check_features(module: Module, x: Tensor) -> None:
+    """Raise ValueError, naming ``module``, unless ``x`` is ``(N, module.dim)``."""
+    if x.ndim != 2:
+        raise ValueError(f"{module._name()} expected input (N, {module.dim}), got shape {x.shape}")
+    if x.shape[1] != module.dim:
+        raise ValueError(f"{module._name()} got features of size {x.shape[1]} (input {x.shape})")
 
 
 class Dropout(Module):

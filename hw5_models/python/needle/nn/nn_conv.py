@@ -11,6 +11,7 @@ import math
 import needle.init as init
 from needle import ops
 from needle.autograd import Tensor
+from needle.checks import positive_int
 
 from .nn_basic import BatchNorm1d, Module, Parameter
 
@@ -34,17 +35,17 @@ class Conv(Module):
     ``(C_out,)`` is ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
 
     Raises:
-        ValueError: for a kernel size or stride below 1.
+        TypeError, ValueError: for a channel count, kernel size or stride that is not a
+            positive integer, naming it.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  bias: bool = True, device=None, dtype: str = "float32"):
         super().__init__()
-        if kernel_size < 1 or stride < 1:
-            raise ValueError(f"Conv: kernel_size and stride must be >= 1, got {kernel_size} "
-                             f"and {stride}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = kernel_size, stride
+        self.in_channels = positive_int("Conv", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv", "out_channels", out_channels)
+        self.kernel_size = positive_int("Conv", "kernel_size", kernel_size)
+        self.stride = positive_int("Conv", "stride", stride)
         self.padding = kernel_size // 2
         # TODO (hw5, question 2): implement Conv.__init__ (Convolution)
         raise NotImplementedError("Conv.__init__: hw5")
@@ -63,5 +64,8 @@ class BatchNorm2d(BatchNorm1d):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.dim:
             raise ValueError(f"BatchNorm2d: expected input (N, {self.dim}, H, W), got {x.shape}")
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] == 0:
+            raise ValueError(f"{self._name()} got an empty batch {x.shape} in training: "
+                             f"expected at least one value per channel")
         # TODO (hw5, question 2): implement BatchNorm2d.forward (Convolution)
         raise NotImplementedError("BatchNorm2d.forward: hw5")

@@ -16,6 +16,7 @@ import needle.init as init
 from needle import ops
 from needle.autograd import NDArray, Tensor, TensorTuple, TensorTupleOp, is_grad_enabled
 from needle.backend_selection import array_api
+from needle.checks import integer_ids, positive_int
 
 from .nn_basic import Module, Parameter
 
@@ -39,7 +40,9 @@ class RNNCell(Module):
     ``(batch, hidden_size)``.
 
     Raises:
-        ValueError: for a nonlinearity other than "tanh" or "relu".
+        ValueError: for a nonlinearity other than "tanh" or "relu"; TypeError or ValueError for a
+            size that is not a positive integer; in ``forward``, ValueError for ``X`` or ``h`` of
+            another shape.
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
@@ -47,11 +50,14 @@ class RNNCell(Module):
         super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+        self.input_size = positive_int("RNNCell", "input_size", input_size)
+        self.hidden_size = positive_int("RNNCell", "hidden_size", hidden_size)
+        self.nonlinearity = nonlinearity
         # TODO (hw5, question 3): implement RNNCell.__init__ (Recurrent networks)
         raise NotImplementedError("RNNCell.__init__: hw5")
 
     def forward(self, X: Tensor, h: Tensor | None = None) -> Tensor:
+        _check_step("RNNCell", self, X, [h])
         # TODO (hw5, question 3): implement RNNCell.forward (Recurrent networks)
         raise NotImplementedError("RNNCell.forward: hw5")
 
@@ -78,9 +84,41 @@ def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
     return ops.split(ops.reshape(parts, (T, B, parts.shape[1])), 0)
 
 
-def _check_sequence(name: str, X: Tensor, input_size: int) -> None:
-    if X.ndim != 3 or X.shape[2] != input_size:
-        raise ValueError(f"{name}: expected input (seq_len, batch, {input_size}), got {X.shape}")
+def _check_sequence(name: str, module: Module, X: Tensor, states: list) -> None:
+    """Raise ValueError, naming ``module``, unless ``X`` is a non-empty ``(seq_len, batch,
+    input_size)`` and every state not None is ``(num_layers, batch, hidden_size)``."""
+    if X.ndim != 3 or X.shape[2] != module.input_size:
+        raise ValueError(f"{name}: expected input (seq_len, batch, {module.input_size}), "
+                         f"got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: expected a sequence of length > 0, got input {X.shape}")
+    expected = (module.num_layers, X.shape[1], module.hidden_size)
+    for state in states:
+        if state is not None and tuple(state.shape) != expected:
+            raise ValueError(f"{name}: expected a state (num_layers, batch, hidden_size) = "
+                             f"{expected} for input {X.shape}, got {tuple(state.shape)}")
+
+
+def _check_step(name: str, cell: Module, X: Tensor, states: list) -> None:
+    """Raise ValueError unless ``X`` is ``(batch, input_size)`` and every state not None is
+    ``(batch, hidden_size)``."""
+    if X.ndim != 2 or X.shape[1] != cell.input_size:
+        raise ValueError(f"{name}: expected input (batch, {cell.input_size}), got {X.shape}")
+    expected = (X.shape[0], cell.hidden_size)
+    for state in states:
+        if state is not None and tuple(state.shape) != expected:
+            raise ValueError(f"{name}: expected a state (batch, hidden_size) = {expected} for "
+                             f"input {X.shape}, got {tuple(state.shape)}")
+
+
+def _state_pair(name: str, h) -> list:
+    """An LSTM's ``(h, c)`` as a list of two, or ``[None, None]`` for None."""
+    if h is None:
+        return [None, None]
+    if not isinstance(h, (tuple, list)) or len(h) != 2:
+        raise ValueError(f"{name}: expected the state as a pair (h, c), got {type(h).__name__}"
+                         + (f" of length {len(h)}" if isinstance(h, (tuple, list)) else ""))
+    return list(h)
 
 
 class RNN(Module):
@@ -94,13 +132,15 @@ class RNN(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  nonlinearity: str = "tanh", device=None, dtype: str = "float32"):
         super().__init__()
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.input_size = positive_int("RNN", "input_size", input_size)
+        self.hidden_size = positive_int("RNN", "hidden_size", hidden_size)
+        self.num_layers = positive_int("RNN", "num_layers", num_layers)
         self.rnn_cells = [RNNCell(input_size if i == 0 else hidden_size, hidden_size, bias,
                                   nonlinearity, device=device, dtype=dtype)
                           for i in range(num_layers)]
 
     def forward(self, X: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        _check_sequence("RNN", X, self.input_size)
+        _check_sequence("RNN", self, X, [h0])
         # TODO (hw5, question 3): implement RNN.forward (Recurrent networks)
         raise NotImplementedError("RNN.forward: hw5")
 
@@ -157,16 +197,22 @@ class LSTMCell(Module):
 
     Shapes: ``X`` ``(batch, input_size)``, ``h = (h, c)``, each ``(batch, hidden_size)`` (zeros
     when None) -> ``(h', c')``.
+
+    Raises:
+        TypeError, ValueError: for a size that is not a positive integer; in ``forward``,
+            ValueError for ``X`` or ``h`` of another shape.
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
                  dtype: str = "float32"):
         super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
+        self.input_size = positive_int("LSTMCell", "input_size", input_size)
+        self.hidden_size = positive_int("LSTMCell", "hidden_size", hidden_size)
         # TODO (hw5, question 3): implement LSTMCell.__init__ (Recurrent networks)
         raise NotImplementedError("LSTMCell.__init__: hw5")
 
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        _check_step("LSTMCell", self, X, _state_pair("LSTMCell", h))
         # TODO (hw5, question 3): implement LSTMCell.forward (Recurrent networks)
         raise NotImplementedError("LSTMCell.forward: hw5")
 
@@ -187,13 +233,15 @@ class LSTM(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  device=None, dtype: str = "float32"):
         super().__init__()
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.input_size = positive_int("LSTM", "input_size", input_size)
+        self.hidden_size = positive_int("LSTM", "hidden_size", hidden_size)
+        self.num_layers = positive_int("LSTM", "num_layers", num_layers)
         self.lstm_cells = [LSTMCell(input_size if i == 0 else hidden_size, hidden_size, bias,
                                     device=device, dtype=dtype) for i in range(num_layers)]
 
     def forward(self, X: Tensor, h: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        _check_sequence("LSTM", X, self.input_size)
+        _check_sequence("LSTM", self, X, _state_pair("LSTM", h))
         # TODO (hw5, question 3): implement LSTM.forward (Recurrent networks)
         raise NotImplementedError("LSTM.forward: hw5")
 
@@ -207,19 +255,18 @@ class Embedding(Module):
     the cost).
 
     Raises:
-        ValueError: for an id outside ``0..num_embeddings - 1``.
+        TypeError, ValueError: for a size that is not a positive integer; in ``forward``,
+            ValueError for an id that is fractional, NaN or outside ``0..num_embeddings - 1``.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, device=None, dtype: str = "float32"):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.num_embeddings = positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = positive_int("Embedding", "embedding_dim", embedding_dim)
         # TODO (hw5, question 3): implement Embedding.__init__ (Recurrent networks)
         raise NotImplementedError("Embedding.__init__: hw5")
 
     def forward(self, x: Tensor) -> Tensor:
-        ids = np.asarray(x.numpy() if isinstance(x, Tensor) else x).astype(np.int64)
-        bad = ids[(ids < 0) | (ids >= self.num_embeddings)]
-        if bad.size:
-            raise ValueError(f"Embedding: id {bad.flat[0]} is outside 0..{self.num_embeddings - 1}")
+        ids = integer_ids("Embedding", "id", x, self.num_embeddings)
         # TODO (hw5, question 3): implement Embedding.forward (Recurrent networks)
         raise NotImplementedError("Embedding.forward: hw5")

@@ -7,11 +7,13 @@ A corpus folder holds three plain-text files, one sentence per line, named ``*tr
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import numpy as np
 
 from ...autograd import Tensor
+from ...checks import positive_int
 
 __all__ = ["Dictionary", "Corpus", "batchify", "get_batch"]
 
@@ -77,13 +79,15 @@ def batchify(data: np.ndarray, batch_size: int, device=None, dtype: str = "float
     the result stays a NumPy array.
 
     Raises:
-        ValueError: if there are fewer tokens than ``batch_size``.
+        TypeError, ValueError: for a ``batch_size`` that is not a positive integer; ValueError
+            if there are fewer tokens than ``batch_size``.
 
     Example:
         >>> batchify(np.arange(7), 2).tolist()
         [[0, 3], [1, 4], [2, 5]]
     """
-    if batch_size < 1 or len(data) < batch_size:
+    positive_int("batchify", "batch_size", batch_size)
+    if len(data) < batch_size:
         raise ValueError(f"batchify: cannot cut {len(data)} tokens into {batch_size} columns")
     # TODO (hw5, question 5): implement batchify (Data)
     raise NotImplementedError("batchify: hw5")
@@ -99,8 +103,12 @@ def get_batch(batches: np.ndarray, i: int, bptt: int, device=None,
         len(batches) - 1 - i)``; both Tensors of ``dtype`` on ``device``.
 
     Raises:
+        TypeError, ValueError: for a ``bptt`` that is not a positive integer.
         IndexError: if ``i`` leaves no target (``i >= len(batches) - 1``).
     """
+    positive_int("get_batch", "bptt", bptt)
+    if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+        raise TypeError(f"get_batch: row i must be an integer, got {i!r}")
     if not 0 <= i < len(batches) - 1:
         raise IndexError(f"get_batch: row {i} has no next row in {len(batches)} rows")
     # TODO (hw5, question 5): implement get_batch (Data)

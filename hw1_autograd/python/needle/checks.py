@@ -1,0 +1,104 @@
+"""Argument checks for needle's public surface, given to students.
+
+Modules, initialisers, optimisers and data loaders call these before doing any work, so that a
+bad argument fails at once with an error naming it, the value it got and what was expected
+(as PyTorch's checks do), rather than later as a ZeroDivisionError, a NaN or a wrong answer.
+Each check returns the value in its normal form (an ``int``, a ``float``, an int64 array).
+
+Example:
+    >>> positive_int("Linear", "in_features", 4)
+    4
+    >>> positive_int("Linear", "in_features", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Linear: in_features must be a positive integer, got 0
+    >>> integer_ids("Embedding", "id", [[1.0, 2.7]])
+    Traceback (most recent call last):
+    ...
+    ValueError: Embedding: id 2.7 is not an integer
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["positive_int", "non_negative", "in_unit_interval", "integer_ids"]
+
+
+def positive_int(owner: str, name: str, value) -> int:
+    """``value`` as an int, which must be an integer >= 1 (a size, a count, a step).
+
+    Raises:
+        TypeError: if ``value`` is not an integer (a float such as 2.5 or 2.0, a bool, None).
+        ValueError: if it is below 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be a positive integer, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def non_negative(owner: str, name: str, value) -> float:
+    """``value`` as a float, which must be a real number >= 0 (a learning rate, a decay).
+
+    Raises:
+        TypeError: if ``value`` is not a real number.
+        ValueError: if it is negative or NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number >= 0, got {value!r} "
+                        f"({type(value).__name__})")
+    if not value >= 0:  # (NaN fails this too)
+        raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
+    return float(value)
+
+
+def in_unit_interval(owner: str, name: str, value) -> float:
+    """``value`` as a float in ``[0, 1)`` (Adam's betas, a momentum coefficient's range).
+
+    Raises:
+        TypeError: if ``value`` is not a real number.
+        ValueError: if it is outside ``[0, 1)`` or NaN.
+    """
+    value = non_negative(owner, name, value)
+    if not value < 1:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}")
+    return value
+
+
+def integer_ids(owner: str, what: str, ids, num: int | None = None) -> np.ndarray:
+    """Integer ids or labels (a Tensor, an array, a list or a number) as an int64 array of the
+    same shape, checked to hold whole numbers (a float array of whole numbers is fine, as
+    Tensors are float) and, with ``num``, to lie in ``0 .. num - 1``.
+
+    Raises:
+        ValueError: for a fractional, NaN or infinite value, or one outside ``0 .. num - 1``
+            (naming the first such value).
+    """
+    values = np.asarray(ids.numpy() if hasattr(ids, "numpy") else ids)
+    if values.dtype == object or not (np.issubdtype(values.dtype, np.integer)
+                                      or np.issubdtype(values.dtype, np.floating)
+                                      or values.dtype == np.bool_):
+        raise TypeError(f"{owner}: {what}s must be integers, got an array of {values.dtype}")
+    if np.issubdtype(values.dtype, np.floating):
+        fractional = ~np.isfinite(values) | (values != np.round(values))
+        if fractional.any():
+            raise ValueError(f"{owner}: {what} {_show(values[fractional].flat[0])} is not an "
+                             f"integer")
+    if num is not None:
+        outside = (values < 0) | (values >= num)
+        if outside.any():
+            raise ValueError(f"{owner}: {what} {_show(values[outside].flat[0])} is outside "
+                             f"0..{num - 1}")
+    return values.astype(np.int64)
+
+
+def _show(value) -> str:
+    """A value for a message: 3 for 3.0, else as Python prints it (1.7, nan, inf)."""
+    value = value.item()
+    return str(int(value)) if isinstance(value, float) and math.isfinite(value) \
+        and value == int(value) else repr(value)
