@@ -21,11 +21,12 @@ import importlib
 import math
 import operator
 import os
-from numbers import Number
+from numbers import Integral, Real
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..checks import integer_ids
 from . import ndarray_backend_numpy
 
 __all__ = [
@@ -88,12 +89,12 @@ class BackendDevice:
     def randn(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> "NDArray":
         """Standard normal samples drawn from ``rng`` (a fresh unseeded one if None)."""
         rng = rng if rng is not None else np.random.default_rng()
-        return NDArray(rng.standard_normal(_shape_arg(shape)), device=self, dtype=dtype)
+        return NDArray(rng.standard_normal(_check_shape(_shape_arg(shape))), device=self, dtype=dtype)
 
     def rand(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> "NDArray":
         """Uniform samples in [0, 1) drawn from ``rng`` (a fresh unseeded one if None)."""
         rng = rng if rng is not None else np.random.default_rng()
-        return NDArray(rng.random(_shape_arg(shape)), device=self, dtype=dtype)
+        return NDArray(rng.random(_check_shape(_shape_arg(shape))), device=self, dtype=dtype)
 
     def one_hot(self, n: int, i, dtype: str = "float32") -> "NDArray":
         """Rows of the ``n x n`` identity picked by the integer labels ``i``: shape ``i.shape + (n,)``."""
@@ -108,11 +109,11 @@ class BackendDevice:
 
     def empty(self, shape, dtype: str = "float32") -> "NDArray":
         """An uninitialised array of ``shape``."""
-        return NDArray.make(tuple(shape), device=self, dtype=dtype)
+        return empty(shape, dtype=dtype, device=self)
 
     def full(self, shape, fill_value, dtype: str = "float32") -> "NDArray":
         """An array of ``shape`` filled with ``fill_value``."""
-        return full(tuple(shape), fill_value, dtype=dtype, device=self)
+        return full(shape, fill_value, dtype=dtype, device=self)
 
 
 def _load_backend(module: str, source: str):
@@ -170,6 +171,101 @@ def _prod(shape: Iterable[int]) -> int:
     return math.prod(shape)
 
 
+_INT64_MAX = 2**63 - 1  # the backends count elements and bytes in int64 / size_t
+
+
+def _check_shape(shape, itemsize: int | None = None) -> tuple[int, ...]:
+    """``shape`` (a sequence of sizes, or one int) as a tuple of ints, checked as NumPy checks it.
+
+    With ``itemsize`` (the bytes of one element: the shape of a new buffer) the byte count must
+    fit in int64 too; without it only the element count must (a view allocates nothing).
+
+    Raises:
+        TypeError: for a size that is not an integer (a float, a bool, None), naming it.
+        ValueError: for a negative size, or an element or byte count beyond int64, naming
+            the shape.
+    """
+    sizes = shape if type(shape) is tuple else _shape_tuple(shape)
+    for n in sizes:  # the common case, kept fast: every view and every new array comes here
+        if type(n) is not int or n < 0:
+            sizes = _shape_sizes(sizes)
+            break
+    count = _prod(sizes)
+    if count > _INT64_MAX:
+        raise ValueError(f"shape {sizes} has {count} elements, more than int64 can count "
+                         f"(2**63 - 1)")
+    if itemsize is not None and count * itemsize > _INT64_MAX:
+        raise ValueError(f"shape {sizes} of {itemsize}-byte elements needs {count * itemsize} "
+                         f"bytes, more than int64 can address (2**63 - 1)")
+    return sizes
+
+
+def _shape_tuple(shape) -> tuple:
+    """``shape`` as a tuple: one int is one axis."""
+    if isinstance(shape, Integral) and not isinstance(shape, bool):
+        return (shape,)
+    try:
+        return tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape {shape!r}: expected a sequence of integers or one integer, "
+                        f"got {type(shape).__name__}") from None
+
+
+def _integers(values: Iterable, what: str) -> tuple[int, ...]:
+    """``values`` as plain ints (from NumPy integers), each checked to be an integer.
+
+    Raises:
+        TypeError: for a value that is not (a float, a bool, None), named after ``what``.
+    """
+    values = tuple(values)
+    for n in values:
+        if isinstance(n, bool) or not isinstance(n, Integral):
+            raise TypeError(f"{what} {n!r} is not an integer ({type(n).__name__})")
+    return tuple(int(n) for n in values)
+
+
+def _shape_sizes(sizes: tuple) -> tuple[int, ...]:
+    """``sizes`` as plain ints (from NumPy integers), each checked to be an integer >= 0."""
+    sizes = _integers(sizes, f"shape {sizes!r}: size")
+    if builtins.min(sizes) < 0:
+        raise ValueError(f"shape {sizes}: negative dimensions are not allowed (got "
+                         f"{builtins.min(sizes)})")
+    return sizes
+
+
+def _resolve_device(device) -> BackendDevice:
+    """``device`` as a device: None is ``default_device()``, a name ("cpu") its device."""
+    if isinstance(device, BackendDevice):
+        return device
+    if device is None:
+        return default_device()
+    names = [d.name for d in _DEVICES]
+    if isinstance(device, str):
+        if device in names:
+            return _DEVICES[names.index(device)]
+        raise ValueError(f"unknown device {device!r}; expected one of {names}")
+    raise TypeError(f"device {device!r} ({type(device).__name__}) is not a needle device; "
+                    f"expected one of {all_devices()} or its name")
+
+
+def _real_scalar(value, name: str) -> float:
+    """``value`` as the float a scalar kernel takes: a real number (int, float, NumPy scalar).
+
+    Raises:
+        TypeError: for anything else (a complex number, a string, a bool, None), naming it.
+        OverflowError: for an int too large for a float64 (``10**400``), naming it.
+    """
+    if isinstance(value, Real) and not isinstance(value, (bool, np.bool_)):
+        try:
+            return float(value)
+        except OverflowError:
+            digits = str(value)
+            count = len(digits.lstrip("-"))
+            shown = digits if len(digits) <= 24 else f"{digits[:12]}... ({count} digits)"
+            raise OverflowError(f"{name}: the number {shown} is too large for a float64") from None
+    raise TypeError(f"{name}: expected a real number, got {_describe(value)}")
+
+
 _DTYPE_OF = {}  # every spelling seen so far ("float32", np.float32, np.dtype(...)) -> np.dtype
 for _name in DTYPES:
     _DTYPE_OF.update({_name: np.dtype(_name), np.dtype(_name): np.dtype(_name),
@@ -204,12 +300,16 @@ class NDArray:
     Args:
         other: an ``NDArray`` (copied, possibly to another device), a NumPy array, a nested
             list or a number.
-        device: where the array lives (default ``default_device()``).
-        dtype: "float32" or "float64". None keeps a float array's dtype and makes everything
-            else (lists, numbers, integer and boolean arrays) float32.
+        device: where the array lives: a device or its name ("cpu"); None is
+            ``default_device()``.
+        dtype: "float32" or "float64". None keeps the dtype of a float NumPy array (or NumPy
+            scalar) and makes everything else (lists, Python numbers, integer and boolean
+            arrays) float32, as ``torch.tensor`` does.
 
     Raises:
-        TypeError: for a complex, string or object input, or an unsupported dtype.
+        TypeError: for a complex, string or object input, an unsupported dtype, or a device
+            that is neither a device nor a name.
+        ValueError: for an unknown device name.
 
     Example:
         >>> a = NDArray([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=cpu_numpy())
@@ -220,6 +320,8 @@ class NDArray:
     """
 
     def __init__(self, other, device: BackendDevice | None = None, dtype=None):
+        if device is not None:
+            device = _resolve_device(device)
         if isinstance(other, NDArray):
             device = other.device if device is None else device
             dtype = other.dtype if dtype is None else dtype
@@ -232,8 +334,10 @@ class NDArray:
         values = np.asarray(other)
         if values.dtype.kind not in "biuf":
             raise TypeError(f"NDArray: cannot hold {values.dtype} values; expected real numbers")
-        if dtype is None:
-            dtype = values.dtype if values.dtype.name in DTYPES else "float32"
+        if dtype is None:  # Python lists and numbers carry no dtype: float32, as documented
+            from_python = isinstance(other, (list, tuple, int, float)) \
+                and not isinstance(other, np.generic)  # (np.float64 subclasses float)
+            dtype = values.dtype if values.dtype.name in DTYPES and not from_python else "float32"
         dtype = _dtype(dtype)
         out = NDArray.make(values.shape, device=device, dtype=dtype)
         device.from_numpy(np.ascontiguousarray(values, dtype=dtype), out._handle)
@@ -256,13 +360,24 @@ class NDArray:
     def make(shape: Sequence[int], strides: Sequence[int] | None = None,
              device: BackendDevice | None = None, handle=None, offset: int = 0,
              dtype="float32") -> "NDArray":
-        """A new array of ``shape`` over ``handle`` (a fresh buffer when None), without copying."""
+        """A new array of ``shape`` over ``handle`` (a fresh buffer when None), without copying.
+
+        Raises:
+            TypeError: for a size of a new buffer that is not an integer, or a device that is
+                not one.
+            ValueError: for a negative size of a new buffer, or one whose bytes int64 cannot
+                count.
+        """
         array = NDArray.__new__(NDArray)
-        array._shape = tuple(shape)
+        array._device = _resolve_device(device)
+        if handle is None:
+            dtype = _dtype(dtype)
+            shape = _check_shape(shape, dtype.itemsize)
+            handle = array._device.Array(_prod(shape), _DTYPE_NAME[dtype])
+        array._shape = tuple(shape)  # a view's: as_strided checks it, __getitem__ derives it
         array._strides = NDArray.compact_strides(shape) if strides is None else tuple(strides)
         array._offset = offset
-        array._device = device if device is not None else default_device()
-        array._handle = array._device.Array(_prod(shape), _DTYPE_NAME[_dtype(dtype)]) if handle is None else handle
+        array._handle = handle
         array._dtype = _dtype(array._handle.dtype)  # the buffer's, whatever dtype said
         return array
 
@@ -332,14 +447,19 @@ class NDArray:
         return out
 
     def as_strided(self, shape: Sequence[int], strides: Sequence[int]) -> "NDArray":
-        """A view of the same buffer with the given shape and strides (no checks; use with care).
+        """A view of the same buffer with the given shape and strides (use with care: whether
+        the view stays inside the buffer is checked by the backend when a kernel reads it).
 
         Raises:
-            ValueError: if ``shape`` and ``strides`` have different lengths.
+            TypeError: for a size or stride that is not an integer, naming it.
+            ValueError: for a negative size, or if ``shape`` and ``strides`` have different
+                lengths.
         """
+        shape, strides = _check_shape(shape), tuple(strides)
         if len(shape) != len(strides):
-            raise ValueError(f"as_strided: shape {tuple(shape)} and strides {tuple(strides)} "
-                             f"differ in length")
+            raise ValueError(f"as_strided: shape {shape} and strides {strides} differ in length")
+        if not builtins.all(type(s) is int for s in strides):
+            strides = _integers(strides, "as_strided: stride")
         return NDArray.make(shape, strides=strides, device=self._device, handle=self._handle,
                             offset=self._offset, dtype=self.dtype)
 
@@ -351,8 +471,9 @@ class NDArray:
         """A copy with elements converted to ``dtype`` ("float32" or "float64")."""
         return NDArray(self, dtype=dtype)
 
-    def to(self, device: BackendDevice) -> "NDArray":
-        """This array on ``device`` (itself when it is already there)."""
+    def to(self, device: BackendDevice | str) -> "NDArray":
+        """This array on ``device`` (a device or its name; itself when it is already there)."""
+        device = _resolve_device(device)
         return self if device == self._device else NDArray(self, device=device)
 
     def numpy(self) -> np.ndarray:
@@ -360,7 +481,12 @@ class NDArray:
         return self._device.to_numpy(self._handle, self._shape, self._strides, self._offset)
 
     def fill(self, value: float) -> None:
-        """Set every element to ``value`` in place (through views too)."""
+        """Set every element to ``value`` in place (through views too).
+
+        Raises:
+            TypeError: if ``value`` is not a real number, naming it.
+        """
+        value = _real_scalar(value, "fill")
         if self.is_compact():
             self._device.fill(self._handle, value)
         else:
@@ -410,9 +536,11 @@ class NDArray:
         Repeated axes get stride 0, so nothing is copied (NumPy's broadcasting rules).
 
         Raises:
-            ValueError: if this shape cannot be broadcast to ``new_shape``.
+            ValueError: if this shape cannot be broadcast to ``new_shape``, or ``new_shape``
+                has a negative size (naming it).
+            TypeError: for a size in ``new_shape`` that is not an integer.
         """
-        new_shape = tuple(new_shape)
+        new_shape = _check_shape(new_shape)
         lead = len(new_shape) - self.ndim
         if lead < 0 or any(n != m and n != 1 for n, m in zip(self._shape, new_shape[lead:])):
             raise ValueError(f"broadcast_to: cannot broadcast shape {self._shape} to {new_shape}")
@@ -440,25 +568,40 @@ class NDArray:
     def __setitem__(self, idxs, other) -> None:
         """Assign an array (broadcast to the selection's shape) or a number to ``self[idxs]``.
 
+        A value that overlaps the selection in memory (``a[::-1] = a``) is copied first, so
+        the result is as if every element were read before any is written, as in NumPy.
+
         Raises:
             ValueError: if ``other``'s shape does not broadcast to the selection's.
-            TypeError: if ``other`` is neither an NDArray nor a number.
+            TypeError: if ``other`` is neither an NDArray nor a real number.
+
+        Example:
+            >>> a = NDArray([1.0, 2.0, 3.0, 4.0], device=cpu_numpy())
+            >>> a[::-1] = a
+            >>> a.numpy().tolist()
+            [4.0, 3.0, 2.0, 1.0]
         """
-        view = self[idxs]
         if isinstance(other, NDArray):
+            view = self[idxs]
             if other.device != self._device:
                 raise ValueError(f"__setitem__: value is on {other.device}, array on {self._device}")
             if other.shape != view.shape:
                 other = other.broadcast_to(view.shape)
-            other = other.astype(self.dtype) if other.dtype != self.dtype else other.compact()
+            if other.dtype != self.dtype:
+                other = other.astype(self.dtype)  # a new buffer
+            elif _may_overlap(other, view):
+                other = other.copy()  # the kernel writes in place: read the source before
+            else:
+                other = other.compact()  # a non-compact one is copied, so it cannot overlap
             self._device.ewise_setitem(other._handle, view._handle, view.shape, view.strides,
                                        view.offset)
-        elif isinstance(other, Number) and not isinstance(other, bool):
-            self._device.scalar_setitem(view.size, other, view._handle, view.shape, view.strides,
+        elif isinstance(other, Real) and not isinstance(other, (bool, np.bool_)):
+            value, view = _real_scalar(other, "__setitem__"), self[idxs]
+            self._device.scalar_setitem(view.size, value, view._handle, view.shape, view.strides,
                                         view.offset)
         else:
-            raise TypeError(f"__setitem__: cannot assign a {type(other).__name__}; expected an "
-                            f"NDArray or a number")
+            raise TypeError(f"__setitem__: cannot assign {_describe(other)}; expected an "
+                            f"NDArray or a real number")
 
     def flip(self, axes: int | Sequence[int] | None = None) -> "NDArray":
         """A view with the order of elements reversed along ``axes`` (all when None).
@@ -497,12 +640,13 @@ class NDArray:
             a, b = _promote(self, other)
             out = NDArray.make(self._shape, device=self._device, dtype=a.dtype)
             getattr(self._device, ewise)(a._handle, b._handle, out._handle)
-        elif isinstance(other, Number) and not isinstance(other, bool):
+        elif isinstance(other, Real) and not isinstance(other, (bool, np.bool_)):
+            value = _real_scalar(other, scalar)  # an OverflowError for 10**400, naming it
             out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
-            getattr(self._device, scalar)(self.compact()._handle, other, out._handle)
+            getattr(self._device, scalar)(self.compact()._handle, value, out._handle)
         else:
-            raise TypeError(f"{scalar}: unsupported operand {type(other).__name__}; expected an "
-                            f"NDArray or a number")
+            raise TypeError(f"{scalar}: unsupported operand {_describe(other)}; expected an "
+                            f"NDArray or a real number")
         return out
 
     def _unary(self, kernel: str) -> "NDArray":
@@ -516,9 +660,10 @@ class NDArray:
     __radd__ = __add__
 
     def __sub__(self, other):
-        return self + (-other)
+        return self + (-_operand(other, "scalar_sub"))
 
     def __rsub__(self, other):
+        other = _operand(other, "scalar_rsub")  # checked before any kernel runs
         return (-self) + other
 
     def __mul__(self, other):
@@ -530,7 +675,8 @@ class NDArray:
         return self._ewise_or_scalar(other, "ewise_div", "scalar_div")
 
     def __rtruediv__(self, other):
-        return full(self._shape, other, dtype=self.dtype, device=self._device) / self
+        return full(self._shape, _operand(other, "scalar_rdiv"), dtype=self.dtype,
+                    device=self._device) / self
 
     def __neg__(self):
         return self * -1
@@ -538,11 +684,17 @@ class NDArray:
     def __pow__(self, other):
         return self._ewise_or_scalar(other, "ewise_power", "scalar_power")
 
+    def __rpow__(self, other):
+        return full(self._shape, _operand(other, "scalar_rpow"), dtype=self.dtype,
+                    device=self._device) ** self
+
     def maximum(self, other):
         """Element-wise maximum with an array of the same shape or a number."""
         return self._ewise_or_scalar(other, "ewise_maximum", "scalar_maximum")
 
-    # Comparisons give 1.0 (true) or 0.0 (false) in this array's dtype.
+    # Comparisons give 1.0 (true) or 0.0 (false) in this array's dtype. Two kernels, == and >=,
+    # give the rest; each comparison with a NaN is false (and != true), as in IEEE 754 and
+    # NumPy, so none is written as 1 - another (1 - (nan >= 1) would make nan < 1 true).
     def __eq__(self, other):
         return self._ewise_or_scalar(other, "ewise_eq", "scalar_eq")
 
@@ -550,16 +702,36 @@ class NDArray:
         return self._ewise_or_scalar(other, "ewise_ge", "scalar_ge")
 
     def __ne__(self, other):
-        return 1 - (self == other)
+        return 1 - (self == other)  # the one complement: nan != x is true
 
     def __gt__(self, other):
         return (self >= other) * (self != other)
 
     def __lt__(self, other):
-        return 1 - (self >= other)
+        # a < b is b > a: swap an array operand; for a number -a > -b (negation is exact and
+        # keeps NaN), as there is no scalar kernel with the number on the left.
+        other = _operand(other, "scalar_lt")
+        return other > self if isinstance(other, NDArray) else (-self) > -other
 
     def __le__(self, other):
-        return 1 - (self > other)
+        other = _operand(other, "scalar_le")  # a <= b is b >= a, or -a >= -b
+        return other >= self if isinstance(other, NDArray) else (-self) >= -other
+
+    # NumPy on the left (``np.float32(1.5) + a``): NumPy defers to our reflected operators
+    # rather than treating ``a`` as an object and building an object array of results.
+    __array_ufunc__ = None
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element array; ambiguous, as in NumPy, for any other size.
+
+        Raises:
+            ValueError: if the array does not hold exactly one element.
+        """
+        if self.size != 1:
+            what = "an empty array" if self.size == 0 else "an array with more than one element"
+            raise ValueError(f"The truth value of {what} (shape {self._shape}) is ambiguous; "
+                             f"compare a count instead, e.g. (a != 0).sum()")
+        return bool(self.numpy().item())
 
     __hash__ = None  # == is element-wise, so arrays are unhashable (as NumPy's)
 
@@ -604,6 +776,39 @@ class NDArray:
 
 
 
+def _operand(value, name: str):
+    """``value`` if it is an NDArray, else as a real-number scalar operand (see ``_real_scalar``)."""
+    return value if isinstance(value, NDArray) else _real_scalar(value, name)
+
+
+def _describe(value) -> str:
+    """``value`` for an error message, short: a NumPy array by its shape, else its repr."""
+    if isinstance(value, np.ndarray):
+        return (f"a NumPy array of shape {value.shape} (convert it with NDArray(x, device=...) "
+                f"first)")
+    shown = repr(value)
+    return f"{shown if len(shown) <= 60 else shown[:57] + '...'} ({type(value).__name__})"
+
+
+def _extent(a: NDArray) -> tuple[int, int]:
+    """The first and last buffer index ``a`` reaches, or ``(0, -1)`` when it has no elements."""
+    if 0 in a.shape:
+        return 0, -1
+    lo = hi = a.offset
+    for n, stride in zip(a.shape, a.strides):
+        lo, hi = lo + builtins.min(0, (n - 1) * stride), hi + builtins.max(0, (n - 1) * stride)
+    return lo, hi
+
+
+def _may_overlap(a: NDArray, b: NDArray) -> bool:
+    """Whether ``a`` and ``b`` may share an element: one buffer, and their index ranges meet
+    (NumPy's ``may_share_memory``: cheap and conservative, so ``a[::2]`` and ``a[1::2]`` count)."""
+    if a._handle is not b._handle:
+        return False
+    (lo_a, hi_a), (lo_b, hi_b) = _extent(a), _extent(b)
+    return lo_a <= hi_b and lo_b <= hi_a
+
+
 def _promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
     """Both operands compact and in the wider of their dtypes (float32 with float64 gives
     float64, as NumPy and PyTorch promote)."""
@@ -615,6 +820,8 @@ def _promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
 
 
 def _infer_shape(shape: tuple[int, ...], size: int, old: tuple[int, ...]) -> tuple[int, ...]:
+    if not builtins.all(type(n) is int for n in shape):
+        shape = _integers(shape, f"reshape: in {shape}, size")
     if shape.count(-1) > 1 or any(n < -1 for n in shape):
         raise ValueError(f"reshape: {shape} may hold at most one -1 and no other negative size")
     if -1 in shape:
@@ -673,22 +880,45 @@ def normalize_index(idxs, shape: tuple[int, ...], kind: str = "NDArray") -> tupl
     checked) or slice per axis of ``shape``; ``kind`` names the indexed thing in errors.
 
     Raises:
-        IndexError: for an int outside its axis, naming both, too many indices, or two ``...``.
-        TypeError: for an index that is not an int, slice or Ellipsis.
+        IndexError: for an int outside its axis, naming both, too many indices, two ``...``,
+            or an array, list or None (NumPy's advanced indexing and new axes, which NDArray
+            does not do: ``take_rows`` gathers rows by index).
+        TypeError: for an index that is not an int, slice or Ellipsis, or a slice bound that
+            is not an int.
+        ValueError: for a slice step of 0.
     """
     idxs = idxs if isinstance(idxs, tuple) else (idxs,)
-    if builtins.sum(idx is Ellipsis for idx in idxs) > 1:
+    basic = []  # (``in`` and ``index`` on idxs would compare an array index with ``==``)
+    for idx in idxs:
+        if isinstance(idx, np.ndarray) and idx.ndim == 0 and idx.dtype.kind in "iu":
+            idx = int(idx)  # NumPy takes a 0-d integer array as an int
+        elif isinstance(idx, (np.ndarray, list)) or idx is None:
+            shown = f"an array of shape {np.shape(idx)}" if idx is not None else "None (newaxis)"
+            raise IndexError(f"{kind} index {shown}: only basic indexing (ints, slices and "
+                             f"...) is supported, not advanced indexing with arrays or new "
+                             f"axes; use take_rows to gather rows by index")
+        basic.append(idx)
+    idxs = tuple(basic)
+    ellipses = [at for at, idx in enumerate(idxs) if idx is Ellipsis]
+    if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    explicit = builtins.sum(idx is not Ellipsis for idx in idxs)
+    explicit = len(idxs) - len(ellipses)
     if explicit > len(shape):
         raise IndexError(f"too many indices for a {kind} of shape {shape}: {explicit}")
-    if Ellipsis in idxs:
-        at = idxs.index(Ellipsis)
+    if ellipses:
+        at = ellipses[0]
         idxs = idxs[:at] + (slice(None),) * (len(shape) - explicit) + idxs[at + 1:]
     idxs = idxs + (slice(None),) * (len(shape) - len(idxs))
     out = []
     for axis, (idx, n) in enumerate(zip(idxs, shape)):
         if isinstance(idx, slice):
+            if idx.step == 0:
+                raise ValueError(f"{kind} index {idx!r} on axis {axis}: slice step cannot be zero")
+            try:
+                idx.indices(n)
+            except TypeError:
+                raise TypeError(f"{kind} index {idx!r} on axis {axis}: slice bounds must be ints "
+                                f"or None") from None
             out.append(idx)
         elif isinstance(idx, (int, np.integer)) and not isinstance(idx, bool):
             if not -n <= idx < n:
@@ -705,14 +935,35 @@ def array(a, dtype=None, device: BackendDevice | None = None) -> NDArray:
     return NDArray(a, device=device, dtype=dtype)
 
 
-def empty(shape, dtype="float32", device: BackendDevice | None = None) -> NDArray:
-    """An uninitialised array of ``shape``."""
-    return NDArray.make(tuple(shape), device=device, dtype=dtype)
+def empty(shape, dtype="float32", device: BackendDevice | str | None = None) -> NDArray:
+    """An uninitialised array of ``shape`` (a sequence of sizes, or one int).
+
+    Raises:
+        TypeError: for a size that is not an integer, naming it.
+        ValueError: for a negative size, or a size whose bytes int64 cannot count, naming the
+            shape.
+    """
+    return NDArray.make(shape, device=device, dtype=dtype)
 
 
-def full(shape, fill_value, dtype="float32", device: BackendDevice | None = None) -> NDArray:
-    """An array of ``shape`` filled with ``fill_value``."""
-    out = NDArray.make(tuple(shape), device=device, dtype=dtype)
+def full(shape, fill_value, dtype="float32", device: BackendDevice | str | None = None) -> NDArray:
+    """An array of ``shape`` (a sequence of sizes, or one int) filled with ``fill_value``.
+
+    Raises:
+        TypeError: for a size that is not an integer, or a ``fill_value`` that is not a real
+            number, naming it.
+        ValueError: as ``empty`` for a bad shape.
+
+    Example:
+        >>> full((2, 3), 1.5, device=cpu_numpy()).numpy().tolist()
+        [[1.5, 1.5, 1.5], [1.5, 1.5, 1.5]]
+        >>> full((-2, 3), 1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: shape (-2, 3): negative dimensions are not allowed (got -2)
+    """
+    fill_value = _real_scalar(fill_value, "full")
+    out = NDArray.make(shape, device=device, dtype=dtype)
     out.fill(fill_value)
     return out
 
@@ -727,9 +978,19 @@ def reshape(a: NDArray, shape) -> NDArray:
 
 
 def swapaxes(a: NDArray, axis1: int, axis2: int) -> NDArray:
-    """A view with two axes exchanged (``numpy.swapaxes``)."""
+    """A view with two axes exchanged (``numpy.swapaxes``); negative axes count from the end.
+
+    Raises:
+        ValueError: for an axis outside ``-ndim .. ndim - 1``, naming it.
+        TypeError: for an axis that is not an integer.
+    """
+    for axis in (axis1, axis2):
+        if isinstance(axis, bool) or not isinstance(axis, Integral):
+            raise TypeError(f"swapaxes: axis {axis!r} is not an integer ({type(axis).__name__})")
+        if not -a.ndim <= axis < a.ndim:
+            raise ValueError(f"swapaxes: axis {axis} is out of range for {a.ndim} axes")
     axes = list(range(a.ndim))
-    i, j = axis1 % a.ndim, axis2 % a.ndim
+    i, j = int(axis1) % a.ndim, int(axis2) % a.ndim
     axes[i], axes[j] = axes[j], axes[i]
     return a.permute(axes)
 
@@ -759,14 +1020,14 @@ def take_rows(table: NDArray, ids) -> NDArray:
     ``ids.shape + (table.shape[1],)`` (an embedding lookup; ``torch.index_select`` on axis 0).
 
     Raises:
-        ValueError: if ``table`` is not 2-d.
+        ValueError: if ``table`` is not 2-d, or for a fractional or NaN id, naming it.
         IndexError: for an id outside ``0 .. table.shape[0] - 1``, naming it.
     """
     if table.ndim != 2:
         raise ValueError(f"take_rows: expected a 2-d table, got shape {table.shape}")
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = _row_ids("take_rows", ids, table.shape[0])
     out = NDArray.make(ids.shape + (table.shape[1],), device=table.device, dtype=table.dtype)
-    if ids.size:
+    if ids.size and table.shape[1]:  # rows of no columns: nothing to copy (and no kernel call)
         table.device.take_rows(table.compact()._handle, ids.ravel(), out._handle, table.shape[1])
     return out
 
@@ -778,18 +1039,28 @@ def index_add_rows(values: NDArray, ids, num_rows: int) -> NDArray:
     ``values`` has shape ``ids.shape + (cols,)``.
 
     Raises:
-        ValueError: if the shapes do not match.
+        ValueError: if the shapes do not match, or for a fractional or NaN id, naming it.
         IndexError: for an id outside ``0 .. num_rows - 1``, naming it.
     """
-    ids = np.asarray(ids, dtype=np.int64)
-    if values.shape[:-1] != ids.shape:
+    ids = _row_ids("index_add_rows", ids, num_rows)
+    if values.ndim == 0 or values.shape[:-1] != ids.shape:
         raise ValueError(f"index_add_rows: values of shape {values.shape} do not match ids of "
                          f"shape {ids.shape} plus one axis")
     cols = values.shape[-1]
     out = full((num_rows, cols), 0.0, dtype=values.dtype, device=values.device)
-    if ids.size:
+    if ids.size and cols:  # rows of no columns: nothing to add (and no kernel call)
         values.device.index_add_rows(values.compact()._handle, ids.ravel(), out._handle, cols)
     return out
+
+
+def _row_ids(name: str, ids, rows: int) -> np.ndarray:
+    """``ids`` as int64 row indices into ``rows`` rows, checked here (not only by the kernel, which
+    a table of no columns skips): whole numbers, each in ``0 .. rows - 1``."""
+    ids = integer_ids(name, "id", ids)
+    outside = (ids < 0) | (ids >= rows)
+    if outside.any():
+        raise IndexError(f"{name}: row {ids[outside].flat[0]} is outside 0..{rows - 1}")
+    return ids
 
 
 def _lstm_operands(name: str, pre: NDArray, *state: NDArray) -> tuple[int, int]:
@@ -854,21 +1125,24 @@ def pad(a: NDArray, axes) -> NDArray:
 
 
 def stack(arrays: Sequence[NDArray], axis: int = 0) -> NDArray:
-    """Join arrays of one shape along a new axis ``axis``.
+    """Join arrays of one shape along a new axis ``axis``, in the widest of their dtypes
+    (NumPy's ``result_type``: float32 with float64 gives float64, never a silent truncation).
 
     Raises:
         ValueError: for no arrays, differing shapes, or an axis out of range.
     """
     if not arrays:
         raise ValueError("stack: need at least one array")
-    shape = arrays[0].shape
+    shape, device = arrays[0].shape, arrays[0].device
     if any(x.shape != shape for x in arrays):
         raise ValueError(f"stack: shapes differ: {[x.shape for x in arrays]}")
+    if any(x.device != device for x in arrays):
+        raise ValueError(f"stack: arrays on different devices: {[x.device for x in arrays]}")
     if not -len(shape) - 1 <= axis <= len(shape):
         raise ValueError(f"stack: axis {axis} is out of range for {len(shape) + 1} axes")
     axis %= len(shape) + 1
-    out = NDArray.make(shape[:axis] + (len(arrays),) + shape[axis:], device=arrays[0].device,
-                       dtype=arrays[0].dtype)
+    dtype = np.result_type(*(x.dtype for x in arrays))  # float32 with float64 gives float64
+    out = NDArray.make(shape[:axis] + (len(arrays),) + shape[axis:], device=device, dtype=dtype)
     for i, x in enumerate(arrays):
         out[(slice(None),) * axis + (i,)] = x
     return out

@@ -226,22 +226,11 @@ def _check_shape(shape, itemsize: int | None = None) -> tuple[int, ...]:
         ValueError: for a negative size, or an element or byte count beyond int64, naming
             the shape.
     """
-    if isinstance(shape, Integral) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        sizes = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape {shape!r}: expected a sequence of integers or one integer, "
-                        f"got {type(shape).__name__}") from None
-    if not builtins.all(type(n) is int for n in sizes):  # the fast path: plain ints
-        for n in sizes:
-            if isinstance(n, bool) or not isinstance(n, Integral):
-                raise TypeError(f"shape {sizes!r}: size {n!r} is not an integer "
-                                f"({type(n).__name__})")
-        sizes = tuple(int(n) for n in sizes)
-    if builtins.min(sizes, default=0) < 0:
-        raise ValueError(f"shape {sizes}: negative dimensions are not allowed (got "
-                         f"{builtins.min(sizes)})")
+    sizes = shape if type(shape) is tuple else _shape_tuple(shape)
+    for n in sizes:  # the common case, kept fast: every view and every new array comes here
+        if type(n) is not int or n < 0:
+            sizes = _shape_sizes(sizes)
+            break
     count = _prod(sizes)
     if count > _INT64_MAX:
         raise ValueError(f"shape {sizes} has {count} elements, more than int64 can count "
@@ -249,6 +238,39 @@ def _check_shape(shape, itemsize: int | None = None) -> tuple[int, ...]:
     if itemsize is not None and count * itemsize > _INT64_MAX:
         raise ValueError(f"shape {sizes} of {itemsize}-byte elements needs {count * itemsize} "
                          f"bytes, more than int64 can address (2**63 - 1)")
+    return sizes
+
+
+def _shape_tuple(shape) -> tuple:
+    """``shape`` as a tuple: one int is one axis."""
+    if isinstance(shape, Integral) and not isinstance(shape, bool):
+        return (shape,)
+    try:
+        return tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape {shape!r}: expected a sequence of integers or one integer, "
+                        f"got {type(shape).__name__}") from None
+
+
+def _integers(values: Iterable, what: str) -> tuple[int, ...]:
+    """``values`` as plain ints (from NumPy integers), each checked to be an integer.
+
+    Raises:
+        TypeError: for a value that is not (a float, a bool, None), named after ``what``.
+    """
+    values = tuple(values)
+    for n in values:
+        if isinstance(n, bool) or not isinstance(n, Integral):
+            raise TypeError(f"{what} {n!r} is not an integer ({type(n).__name__})")
+    return tuple(int(n) for n in values)
+
+
+def _shape_sizes(sizes: tuple) -> tuple[int, ...]:
+    """``sizes`` as plain ints (from NumPy integers), each checked to be an integer >= 0."""
+    sizes = _integers(sizes, f"shape {sizes!r}: size")
+    if builtins.min(sizes) < 0:
+        raise ValueError(f"shape {sizes}: negative dimensions are not allowed (got "
+                         f"{builtins.min(sizes)})")
     return sizes
 
 
@@ -382,8 +404,10 @@ class NDArray:
         """A new array of ``shape`` over ``handle`` (a fresh buffer when None), without copying.
 
         Raises:
-            TypeError: for a size that is not an integer, or a device that is not one.
-            ValueError: for a negative size, or a new buffer whose bytes int64 cannot count.
+            TypeError: for a size of a new buffer that is not an integer, or a device that is
+                not one.
+            ValueError: for a negative size of a new buffer, or one whose bytes int64 cannot
+                count.
         """
         array = NDArray.__new__(NDArray)
         array._device = _resolve_device(device)
@@ -391,9 +415,7 @@ class NDArray:
             dtype = _dtype(dtype)
             shape = _check_shape(shape, dtype.itemsize)
             handle = array._device.Array(_prod(shape), _DTYPE_NAME[dtype])
-        else:
-            shape = _check_shape(shape)
-        array._shape = shape
+        array._shape = tuple(shape)  # a view's: as_strided checks it, __getitem__ derives it
         array._strides = NDArray.compact_strides(shape) if strides is None else tuple(strides)
         array._offset = offset
         array._handle = handle
@@ -474,16 +496,11 @@ class NDArray:
             ValueError: for a negative size, or if ``shape`` and ``strides`` have different
                 lengths.
         """
-        shape = _check_shape(shape)
-        strides = tuple(strides)
+        shape, strides = _check_shape(shape), tuple(strides)
         if len(shape) != len(strides):
             raise ValueError(f"as_strided: shape {shape} and strides {strides} differ in length")
         if not builtins.all(type(s) is int for s in strides):
-            for s in strides:
-                if isinstance(s, bool) or not isinstance(s, Integral):
-                    raise TypeError(f"as_strided: stride {s!r} is not an integer "
-                                    f"({type(s).__name__})")
-            strides = tuple(int(s) for s in strides)
+            strides = _integers(strides, "as_strided: stride")
         return NDArray.make(shape, strides=strides, device=self._device, handle=self._handle,
                             offset=self._offset, dtype=self.dtype)
 
@@ -624,8 +641,8 @@ class NDArray:
             >>> a.numpy().tolist()
             [4.0, 3.0, 2.0, 1.0]
         """
-        view = self[idxs]
         if isinstance(other, NDArray):
+            view = self[idxs]
             if other.device != self._device:
                 raise ValueError(f"__setitem__: value is on {other.device}, array on {self._device}")
             if other.shape != view.shape:
@@ -639,11 +656,12 @@ class NDArray:
             self._device.ewise_setitem(other._handle, view._handle, view.shape, view.strides,
                                        view.offset)
         elif isinstance(other, Real) and not isinstance(other, (bool, np.bool_)):
-            self._device.scalar_setitem(view.size, _real_scalar(other, "__setitem__"), view._handle,
-                                        view.shape, view.strides, view.offset)
+            value, view = _real_scalar(other, "__setitem__"), self[idxs]
+            self._device.scalar_setitem(view.size, value, view._handle, view.shape, view.strides,
+                                        view.offset)
         else:
-            raise TypeError(f"__setitem__: cannot assign {other!r} ({type(other).__name__}); "
-                            f"expected an NDArray or a real number")
+            raise TypeError(f"__setitem__: cannot assign {_describe(other)}; expected an "
+                            f"NDArray or a real number")
 
     def flip(self, axes: int | Sequence[int] | None = None) -> "NDArray":
         """A view with the order of elements reversed along ``axes`` (all when None).
@@ -710,6 +728,7 @@ class NDArray:
         return self + (-_operand(other, "scalar_sub"))
 
     def __rsub__(self, other):
+        other = _operand(other, "scalar_rsub")  # checked before any kernel runs
         return (-self) + other
 
     def __mul__(self, other):
@@ -866,10 +885,8 @@ def _promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
 
 
 def _infer_shape(shape: tuple[int, ...], size: int, old: tuple[int, ...]) -> tuple[int, ...]:
-    for n in shape:
-        if isinstance(n, bool) or not isinstance(n, Integral):
-            raise TypeError(f"reshape: size {n!r} in {shape} is not an integer ({type(n).__name__})")
-    shape = tuple(int(n) for n in shape)
+    if not builtins.all(type(n) is int for n in shape):
+        shape = _integers(shape, f"reshape: in {shape}, size")
     if shape.count(-1) > 1 or any(n < -1 for n in shape):
         raise ValueError(f"reshape: {shape} may hold at most one -1 and no other negative size")
     if -1 in shape:
