@@ -227,9 +227,9 @@ def _integers(values: Iterable, what: str) -> tuple[int, ...]:
 def _shape_sizes(sizes: tuple) -> tuple[int, ...]:
     """``sizes`` as plain ints (from NumPy integers), each checked to be an integer >= 0."""
     sizes = _integers(sizes, f"shape {sizes!r}: size")
-    if builtins.min(sizes) < 0:
-        raise ValueError(f"shape {sizes}: negative dimensions are not allowed (got "
-                         f"{builtins.min(sizes)})")
+    negative = [n for n in sizes if n < 0]
+    if negative:
+        raise ValueError(f"shape {sizes}: negative dimensions are not allowed (got {negative[0]})")
     return sizes
 
 
@@ -319,7 +319,7 @@ class NDArray:
         [[2.0, 5.0], [3.0, 6.0], [4.0, 7.0]]
     """
 
-    def __init__(self, other, device: BackendDevice | None = None, dtype=None):
+    def __init__(self, other, device: BackendDevice | str | None = None, dtype=None):
         if device is not None:
             device = _resolve_device(device)
         if isinstance(other, NDArray):
@@ -930,7 +930,7 @@ def normalize_index(idxs, shape: tuple[int, ...], kind: str = "NDArray") -> tupl
     return tuple(out)
 
 
-def array(a, dtype=None, device: BackendDevice | None = None) -> NDArray:
+def array(a, dtype=None, device: BackendDevice | str | None = None) -> NDArray:
     """An NDArray holding a copy of ``a`` (NumPy array, list, number or NDArray)."""
     return NDArray(a, device=device, dtype=dtype)
 
