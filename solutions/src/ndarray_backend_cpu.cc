@@ -186,7 +186,8 @@ void ScalarSetitem(T val, T* out, const Shape& shape, const Shape& strides, size
 
 // ---- element-wise kernels --------------------------------------------------------------------
 // `op` is one of the function objects in the bindings below (add, multiply, exp, ...); these
-// loops apply it to every element. Each must run on several threads for large n and let the
+// loops apply it to every element, and nothing else: IEEE semantics come from the functors
+// (maximum(NaN, 0) is NaN, NaN == NaN is 0; tests/hw3/test_bad_input.py). Each must run on several threads for large n and let the
 // compiler vectorise the loop.
 
 template <typename T, typename Op>
@@ -219,6 +220,8 @@ void EwiseUnary(const T* a, T* out, size_t n, Op op) {
 
 // ---- reductions ------------------------------------------------------------------------------
 // a is compact with shape (outer, size, inner); out[o * inner + i] = reduce_j a[(o * size + j) * inner + i].
+// Combine values only through `op` (Add, or Maximum, which propagates NaN): a NaN in a row
+// makes its max NaN, as NumPy's (tests/hw3/test_bad_input.py checks this).
 
 template <typename T, typename Op>
 void Reduce(const T* a, T* out, size_t outer, size_t size, size_t inner, T init, Op op) {

@@ -276,6 +276,8 @@ __global__ void EwiseUnaryKernel(const T* a, T* out, size_t size, Op op) {
 
 // ---- reductions ------------------------------------------------------------------------------
 // a is compact with shape (outer, size, inner); out[o * inner + i] = reduce_j a[(o * size + j) * inner + i].
+// Combine values only through `op` (Add, or Maximum, which propagates NaN): a NaN in a row
+// makes its max NaN, as NumPy's (tests/hw3/test_bad_input.py checks this on cuda_emu too).
 
 constexpr unsigned int kReduceThreads = 256;
 
