@@ -826,10 +826,18 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   });
   m.def("ewise_setitem", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
     CheckSameDtype("ewise_setitem", a, *out);
-    CheckSize("ewise_setitem", "a", a, CheckView("ewise_setitem", shape, strides, offset, out->size));
+    const size_t count = CheckView("ewise_setitem", shape, strides, offset, out->size);
+    CheckSize("ewise_setitem", "a", a, count);
+    // a and out one buffer (x[::-1] = x): the view is written from a copy of a, as NumPy does.
+    std::unique_ptr<AlignedArray> copy;
+    if (a.ptr == out->ptr) {
+      copy = std::make_unique<AlignedArray>(static_cast<int64_t>(count), a.dtype_name());
+      std::memcpy(copy->ptr, a.ptr, count * a.elem_size);
+    }
+    const AlignedArray& src = copy ? *copy : a;
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
-      EwiseSetitem<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
+      EwiseSetitem<T>(src.data<T>(), out->data<T>(), shape, strides, offset);
     });
   });
   m.def("scalar_setitem", [](int64_t size, double val, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {

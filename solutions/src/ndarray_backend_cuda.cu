@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,6 +62,7 @@ inline void* DeviceAlloc(size_t bytes) {
 inline void DeviceFree(void* ptr, size_t) { std::free(ptr); }
 inline void CopyToDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CopyToHost(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+inline void CopyOnDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CheckLaunch(const char*) {}  // NEEDLE_LAUNCH already rethrew any kernel exception
 #else
 #define NEEDLE_CUDA_CHECK(call)                                                              \
@@ -104,6 +106,9 @@ inline void CopyToDevice(void* dst, const void* src, size_t bytes) {
 }
 inline void CopyToHost(void* dst, const void* src, size_t bytes) {
   NEEDLE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+inline void CopyOnDevice(void* dst, const void* src, size_t bytes) {
+  NEEDLE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 }
 // After every launch: a launch error, an error while it ran, or a stub that was reached.
 inline void CheckLaunch(const char* kernel) {
@@ -734,11 +739,18 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
     const size_t count = CheckCudaView("ewise_setitem", shape, strides, offset, out->size);
     CheckSize("ewise_setitem", "a", a, count);
     if (count == 0) return;
+    // a and out one buffer (x[::-1] = x): the view is written from a copy of a, as NumPy does.
+    std::unique_ptr<CudaArray> copy;
+    if (a.ptr == out->ptr) {
+      copy = std::make_unique<CudaArray>(static_cast<int64_t>(count), a.dtype_name());
+      CopyOnDevice(copy->ptr, a.ptr, count * a.elem_size);
+    }
+    const CudaArray& src = copy ? *copy : a;
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
       const Grid g = GridFor(count);
       auto kernel = &EwiseSetitemKernel<T>;
-      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, a.data<T>(), out->data<T>(), count, ToCudaVec(shape),
+      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, src.data<T>(), out->data<T>(), count, ToCudaVec(shape),
                     ToCudaVec(strides), offset);
       CheckLaunch("EwiseSetitemKernel");
     });

@@ -1,4 +1,5 @@
-"""hw3: bad input raises a Python exception naming the bad value, on every backend; IEEE edge values.
+"""hw3: bad input raises a Python exception naming the bad value, on every backend; IEEE edge
+values; setitem from a view of the same buffer; compact of any strided view, against NumPy.
 
 The checks live in given code (``src/ndarray_backend_common.h``, the bindings and allocators of
 each compiled backend, and the NumPy reference), so they hold whatever your kernels do; the
@@ -257,6 +258,15 @@ def test_max_propagates_nan_as_numpy(device, shape, dtype):
         np.testing.assert_array_equal(x.max(axis=axis).numpy(), a.max(axis=axis), err_msg=f"axis {axis}")
     np.testing.assert_array_equal(x.max().numpy().ravel(), [np.nan])
     np.testing.assert_array_equal(x.sum().numpy().ravel(), [np.nan])
+
+
+@pytest.mark.question(2)
+@pytest.mark.parametrize("device", DEVICE_NAMES)
+def test_setitem_from_the_same_buffer_reads_before_it_writes(device):
+    a = np.array([1.0, 2.0, 3.0, 4.0], "float32")
+    x = NDArray(a, device=device_of(device))
+    x[::-1] = x
+    np.testing.assert_array_equal(x.numpy(), a[::-1])  # NumPy: [4, 3, 2, 1], not [4, 3, 3, 4]
 
 
 # ---- views against NumPy, property-based ------------------------------------------------------
