@@ -136,8 +136,9 @@ def _save(result, submission: Path, args) -> None:
 
 
 def _grade(args) -> int:
-    from . import grade, reports
+    from . import grade, reports, variants
     homework = find_homework(load_course(), args.hw)
+    variants.require_secret()  # refuse before grading anyone, not once per submission
     paths = _submissions(args)
     if len(paths) > 1 and (args.student or args.results_json):
         raise ValueError("--student and --results-json are for a single submission")
@@ -157,8 +158,9 @@ def _grade(args) -> int:
 
 
 def _regrade(args) -> int:
-    from . import gradebook, grade, reports
+    from . import gradebook, grade, reports, variants
     homework = find_homework(load_course(), args.hw)
+    variants.require_secret()
     db = gradebook.connect(args.gradebook)
     row = db.execute("SELECT path FROM submissions WHERE student = ? AND homework = ? "
                      "ORDER BY id DESC LIMIT 1", (args.student, homework.id)).fetchone()

@@ -22,6 +22,7 @@ from .course import REPO, Homework, load_course, load_settings
 from .files import remove_tree
 from .handouts import generate
 from .scoring import TestResult, score
+from .variants import student_key
 
 # The limits every submission is graded under (``sandbox.Limits``: time, memory, processes, disk).
 LIMITS = sandbox.Limits()
@@ -50,12 +51,14 @@ class GradeResult:
 
 def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,
           student: str | None = None, scratch: Path | None = None,
-          handout=None, feedback_level: str | None = None) -> GradeResult:
+          handout=None, feedback_level: str | None = None,
+          variants: bool | None = None) -> GradeResult:
     """Grade one submission (a folder, ``.zip`` or ``.tar.gz``) of ``homework``.
 
     ``handout`` and ``feedback_level``: the homework's handout and the course's feedback level
     when they are not to be read from ``solutions/`` (the Gradescope bundle ships them frozen,
-    and no ``solutions/``).
+    and no ``solutions/``). ``variants``: whether the student gets their own inputs
+    (``grader.variants``; default: course.toml's ``variants``).
 
     Never raises (but for KeyboardInterrupt and SystemExit): a bad archive, a failed build, a
     crash or a timeout all come back as zero-score results with a message, and so does a
@@ -78,6 +81,7 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     own_scratch = scratch is None
     try:
         key = key or answers.load(homework)
+        key, seed = student_key(homework, key, student, variants)  # the common key if off
         notes = list(sandbox.detect().notes)
         if own_scratch:
             scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
@@ -101,7 +105,8 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
                 if not ok:
                     notes.append("the C++ extension did not build (see the build log): the tests "
                                  "that need it score 0")
-            outcomes = runner.run_suite(ws.root, homework.id, key.tests, LIMITS, expected=key.values)
+            outcomes = runner.run_suite(ws.root, homework.id, key.tests, LIMITS,
+                                        expected=key.values, seed=seed)
         level = feedback_level or load_settings().feedback
         hidden = runner.hidden_sources(homework.id)
         results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]
