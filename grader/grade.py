@@ -7,8 +7,10 @@ that the reports, the gradebook and the exports all read.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -136,6 +138,36 @@ def failed_result(homework: Homework, student: str, key: answers.AnswerKey | Non
                         f"`python -m grader regrade {homework.id} {student}`"])
 
 
+def stop_on_signals() -> None:
+    """Make SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does, so that a stopped
+    ``grade``/``grade_many`` kills its sandboxes and removes its scratch folders (their
+    ``finally`` blocks) instead of dying with them in place. For the command line."""
+    def interrupt(signum: int, frame) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)
+
+
+@contextlib.contextmanager
+def _workers_stopped_on_interrupt(pool: concurrent.futures.ProcessPoolExecutor):
+    """On KeyboardInterrupt (or any exception) in the ``with`` block: cancel the submissions not
+    started, stop the workers at once (SIGTERM; each one's sandbox dies with it through its
+    parent-death signal) and remove the cgroups and tmpfs folders they leave
+    (``sandbox.sweep_orphans``), instead of waiting for every running grading to end."""
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        workers = multiprocessing.active_children()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
+        if os.geteuid() == 0:
+            sandbox.sweep_orphans()
+        raise
+
+
 def _grade_one(args: tuple[str, str]) -> GradeResult:
     """One batch worker's job: ``grade``, which never raises; a failure before it (the course
     or the key cannot be loaded) still yields a result: zero, with a note to regrade."""
@@ -155,7 +187,8 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
                on_result: Callable[[GradeResult, Path], None] | None = None) -> list[GradeResult]:
     """Grade submissions in parallel, one worker process per core, with a progress bar.
 
-    Workers are started with ``spawn``: fresh interpreters, never forks of the grader. Each
+    Workers are started with ``spawn``: fresh interpreters, never forks of the grader, that
+    die with it (``sandbox.die_with_parent``), and are stopped at once by an interrupt. Each
     result is handed to ``on_result(result, submission)`` the moment it is known (the caller
     saves it there), so a batch that stops early loses nothing already graded. Never raises for
     one submission: a worker that dies gives that submission a ``failed_result``, and an
@@ -166,7 +199,10 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
     context = multiprocessing.get_context("spawn")
     results: list[GradeResult] = []
     from tqdm import tqdm
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                                initializer=sandbox.die_with_parent,
+                                                initargs=(os.getpid(),)) as pool, \
+            _workers_stopped_on_interrupt(pool):
         futures = {pool.submit(_grade_one, (homework.id, str(p))): p for p in submissions}
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc=f"grading {homework.id}", unit="submission", disable=not progress):
