@@ -1,13 +1,16 @@
 """What a student may see: feedback levels, redaction of hidden text, escaping, safe student ids.
 
-Everything a submission can influence (exception messages, its output, file names, its
-student id) is untrusted text. Before it reaches a report it is
+Everything a submission can influence (exception messages and types, its output, file names,
+its student id) is untrusted text. Before it reaches a report it is
 
 - *redacted* (``redact``): every line of the hidden test files and of the text in their
   strings (longer than a few characters) and every distinctive expected value is cut out,
   also when written reversed, in another letter case or in ROT13; every token that looks like
   encoded data (base64, hex, base32, base85, escaped bytes; ``looks_encoded``) is cut out;
   then the message is bounded to ``MESSAGE_CHARS`` bytes of UTF-8;
+- reduced to a *builtin exception type*: a test's message names its exception's type only if
+  that is one of Python's builtin exceptions (``exception_type``, ``shown_error``); any other
+  name, which the submission is free to choose, is replaced by ``UNLISTED_TYPE``;
 - *escaped* for where it goes: Markdown metacharacters backslash-escaped (``markdown_text``),
   logs put in a fence the log cannot close (``markdown_block``), control characters written
   as escapes for a terminal (``sandbox.printable``).
@@ -20,7 +23,8 @@ the tests' structure (names, constants, bytecode) and put it in its messages. Li
 long tokens in the common encodings are cut, but a submission that encodes what it found in
 text that reads as words, or splits it into tokens shorter than ``ENCODED_CHARS``, is not
 stopped: it can still carry up to ``MESSAGE_CHARS`` bytes per failing test at the
-``messages`` and ``detailed`` levels. Per-student input variants of the hidden tests answer that (being built
+``messages`` and ``detailed`` levels (at ``minimal``, the choice of a builtin exception type:
+a few bits). Per-student input variants of the hidden tests answer that (being built
 separately; until they land, every student's hidden inputs are the same, and a test's code
 leaked once tells every student its inputs).
 
@@ -30,6 +34,7 @@ How much a student is told about a failed test is the course's choice, the top-l
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import re
 import string
@@ -50,6 +55,12 @@ MESSAGE_CHARS = 300       # the most bytes (UTF-8) of a message a student sees
 MIN_SECRET_CHARS = 6      # hidden lines shorter than this (``)``, ``else:``) are not secrets
 ENCODED_CHARS = 32        # tokens shorter than this are never taken for encoded data
 REDACTED = "[...]"
+
+# The exception types a message may name: Python's builtin ones (a test's error names the
+# nearest builtin class of its exception, see ``harness._type_name``).
+BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
+                               if isinstance(value, type) and issubclass(value, BaseException))
+UNLISTED_TYPE = "[exception type not shown]"
 
 # A student id: a letter or digit, then letters, digits and ``. _ @ -``; at most 64 characters.
 # (The first character excludes ``.``, ``..``, leading ``-`` options and ``@``/``-`` formulas.)
@@ -216,9 +227,32 @@ def looks_encoded(token: str) -> bool:
 
 
 def exception_type(message: str) -> str:
-    """The exception type a test's message starts with (``"ValueError: ..."``), or ""."""
-    match = re.match(r"([A-Za-z_][\w.]*)(?::|$)", message)
-    return match[1] if match else ""
+    """The exception type a test's error message starts with (``"ValueError: ..."``: the text
+    before the first colon) if it is a builtin one, else "" (the submission chose the name).
+
+    >>> exception_type("ValueError: operands could not be broadcast together")
+    'ValueError'
+    >>> exception_type("aW1wb3J0IG51bXB5IGFzIG5w: boom")
+    ''
+    """
+    head = message.partition(":")[0].strip()
+    return head if head in BUILTIN_EXCEPTIONS else ""
+
+
+def shown_error(message: str) -> str:
+    """A test's error message as a student may see it: what precedes its first colon (its
+    exception type) kept if it is a builtin exception type, else replaced by ``UNLISTED_TYPE``
+    (the rest is still to be ``redact``ed).
+
+    >>> shown_error("IndexError: index 5 is out of bounds for axis 0 with size 3")
+    'IndexError: index 5 is out of bounds for axis 0 with size 3'
+    >>> shown_error("Q29kZU9iamVjdHM=: boom")
+    '[exception type not shown]: boom'
+    """
+    head, colon, rest = message.partition(":")
+    if not colon or head.strip() in BUILTIN_EXCEPTIONS:
+        return message
+    return UNLISTED_TYPE + colon + rest
 
 
 # ---- escaping ----------------------------------------------------------------------------------
