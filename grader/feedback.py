@@ -45,7 +45,7 @@ import numpy as np
 from .sandbox import printable
 
 # Feedback levels, least to most detailed. The default tells nothing derived from the answer key.
-MINIMAL = "minimal"      # the test's name, its status and the exception type only
+MINIMAL = "minimal"      # the test's name, its status and its (builtin) exception type only
 MESSAGES = "messages"    # + the test's redacted, bounded exception message (the default)
 DETAILED = "detailed"    # + for wrong values: how many entries differ and by how much, shapes
 LEVELS = (MINIMAL, MESSAGES, DETAILED)
