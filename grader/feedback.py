@@ -24,9 +24,9 @@ long tokens in the common encodings are cut, but a submission that encodes what 
 text that reads as words, or splits it into tokens shorter than ``ENCODED_CHARS``, is not
 stopped: it can still carry up to ``MESSAGE_CHARS`` bytes per failing test at the
 ``messages`` and ``detailed`` levels (at ``minimal``, the choice of a builtin exception type:
-a few bits). Per-student input variants of the hidden tests answer that (being built
-separately; until they land, every student's hidden inputs are the same, and a test's code
-leaked once tells every student its inputs).
+a few bits). Per-student input variants of the hidden tests answer that (``variants = true``
+in course.toml, ``grader.variants``): a test's code leaked once tells its inputs for one student
+only; with variants off, every student's hidden inputs are the same.
 
 How much a student is told about a failed test is the course's choice, the top-level key
 ``feedback`` of ``course.toml`` (see ``LEVELS``).
