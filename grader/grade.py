@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -20,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import answers, feedback, runner, sandbox, workspace
-from .course import REPO, Homework, load_course, load_settings
+from .course import REPO, SOLUTIONS, Homework, load_course, load_settings
 from .files import remove_tree
-from .handouts import generate
+from .handouts import Handout, generate
 from .scoring import TestResult, score
 from .variants import student_key
 
@@ -87,7 +88,7 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         notes = list(sandbox.detect().notes)
         if own_scratch:
             scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
-        handout = handout or generate(homework, load_course())  # given: a frozen one (Gradescope)
+        handout = handout or handout_of(homework)  # given: a frozen one (Gradescope)
         # everything of this submission's (its files, workspace, build, what its tests write)
         # lives in one size- and inode-limited folder, a tmpfs where the grader is root
         with sandbox.disk_limited(scratch / "area", LIMITS) as area:
@@ -136,6 +137,22 @@ def failed_result(homework: Homework, student: str, key: answers.AnswerKey | Non
                        [f"the grader failed on this submission ({type(error).__name__}: "
                         f"{str(error)[:500]}); regrade it with "
                         f"`python -m grader regrade {homework.id} {student}`"])
+
+
+_HANDOUTS: dict[tuple[str, str], Handout] = {}
+
+
+def handout_of(homework: Homework) -> Handout:
+    """``handouts.generate(homework)``, rendered once per process for as long as what it is
+    made from is unchanged (``answers.fingerprint`` and ``course.toml``): a batch worker renders
+    it once, not once per submission (0.85 s each for hw1)."""
+    course = load_course()
+    stamp = answers.fingerprint(homework, course) + \
+        hashlib.sha256((SOLUTIONS / "course.toml").read_bytes()).hexdigest()
+    if (homework.id, stamp) not in _HANDOUTS:
+        _HANDOUTS.clear()
+        _HANDOUTS[homework.id, stamp] = generate(homework, course)
+    return _HANDOUTS[homework.id, stamp]
 
 
 def stop_on_signals() -> None:
