@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except (MarkerError, ValueError, OSError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP while grading
+        print(f"stopped ({stop or 'SIGINT'}): the results saved so far are kept", file=sys.stderr)
+        return 130
 
 
 def _handouts(args) -> int:
@@ -136,8 +139,10 @@ def _save(result, submission: Path, args) -> None:
 
 
 def _grade(args) -> int:
-    from . import grade, reports
+    from . import grade, reports, variants
     homework = find_homework(load_course(), args.hw)
+    variants.require_secret()  # refuse before grading anyone, not once per submission
+    grade.stop_on_signals()
     paths = _submissions(args)
     if len(paths) > 1 and (args.student or args.results_json):
         raise ValueError("--student and --results-json are for a single submission")
@@ -157,8 +162,10 @@ def _grade(args) -> int:
 
 
 def _regrade(args) -> int:
-    from . import gradebook, grade, reports
+    from . import gradebook, grade, reports, variants
     homework = find_homework(load_course(), args.hw)
+    variants.require_secret()
+    grade.stop_on_signals()
     db = gradebook.connect(args.gradebook)
     row = db.execute("SELECT path FROM submissions WHERE student = ? AND homework = ? "
                      "ORDER BY id DESC LIMIT 1", (args.student, homework.id)).fetchone()

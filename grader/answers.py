@@ -54,25 +54,41 @@ def load(homework: Homework, rebuild: bool = False) -> AnswerKey:
     npz, meta = ANSWERS / f"{homework.id}.npz", ANSWERS / f"{homework.id}.json"
     if not rebuild and meta.exists() and npz.exists() and \
             json.loads(meta.read_text()).get("fingerprint") == stamp:
-        with np.load(npz, allow_pickle=False) as data:
-            values: dict[str, dict[str, np.ndarray]] = {}
-            for key in data.files:
-                test_id, name = key.rsplit("::", 1)
-                values.setdefault(test_id, {})[name] = np.array(data[key])
-        return AnswerKey(homework.id, tests, values)
+        return AnswerKey(homework.id, tests, read_key_values(npz))
     values = generate_values(homework, course, tests)
     ANSWERS.mkdir(exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"{test_id}::{name}": array for test_id, arrays in values.items()
-                        for name, array in arrays.items()})
-    npz.write_bytes(buffer.getvalue())
+    npz.write_bytes(key_values_bytes(values))
     meta.write_text(json.dumps({"fingerprint": stamp, "tests": [t.id for t in tests]}, indent=1))
     return AnswerKey(homework.id, tests, values)
 
 
-def generate_values(homework: Homework, course: list[Homework],
-                    tests: list[HiddenTest]) -> dict[str, dict[str, np.ndarray]]:
-    """Run the hidden suite on ``solutions/`` in a workspace built as for any submission."""
+def key_values_bytes(values: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """Expected values by test id as one ``.npz`` file's bytes, an array per ``test id::name``."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{test_id}::{name}": array for test_id, arrays in values.items()
+                        for name, array in arrays.items()})
+    return buffer.getvalue()
+
+
+def read_key_values(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The expected values by test id of an ``.npz`` written from ``key_values_bytes``."""
+    values: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            test_id, name = key.rsplit("::", 1)
+            values.setdefault(test_id, {})[name] = np.array(data[key])
+    return values
+
+
+def generate_values(homework: Homework, course: list[Homework], tests: list[HiddenTest],
+                    seed: int = runner.COMMON_SEED) -> dict[str, dict[str, np.ndarray]]:
+    """Run the hidden suite on ``solutions/`` in a workspace built as for any submission.
+
+    ``seed`` is the ``seed`` fixture the tests get (``grader.variants``: a student's own).
+
+    Raises:
+        RuntimeError: if the reference solutions do not build, or a test fails on them.
+    """
     handout = generate(homework, course)
     with tempfile.TemporaryDirectory(prefix="flamethrower-key-") as scratch:
         ws = workspace.build(handout.files, SOLUTIONS, Path(scratch) / "ws", REPO / "data")
@@ -80,10 +96,11 @@ def generate_values(homework: Homework, course: list[Homework],
             ok, log = runner.build_extension(ws.root)
             if not ok:
                 raise RuntimeError(f"the reference solutions do not build:\n{log}")
-        outcomes = runner.run_suite(ws.root, homework.id, tests)
+        outcomes = runner.run_suite(ws.root, homework.id, tests, seed=seed)
     broken = [f"{o.test.id}: {o.status}: {o.message}" for o in outcomes.values() if o.status != "ok"]
     if broken:
-        raise RuntimeError("hidden tests fail on the reference solutions:\n" + "\n".join(broken))
+        raise RuntimeError(f"hidden tests fail on the reference solutions (seed {seed}):\n"
+                           + "\n".join(broken))
     return {test_id: outcome.values for test_id, outcome in outcomes.items()}
 
 

@@ -60,13 +60,16 @@ class Settings:
     ``repo_url`` is the student edition's git repository (notebooks clone it on Colab);
     ``submit_url`` and ``submit_instructions`` say where ``make submit-hwN``'s zip goes
     (empty: Gradescope); ``feedback`` is how much graded feedback tells about a failed test
-    (``grader.feedback.LEVELS``; the default tells nothing derived from the answer key).
+    (``grader.feedback.LEVELS``; the default tells nothing derived from the answer key);
+    ``variants`` gives each student their own inputs to the hidden tests that take a ``seed``
+    (``grader.variants``; off by default, and it needs the course secret to grade).
     """
 
     repo_url: str = PLACEHOLDER_REPO_URL
     submit_url: str = ""
     submit_instructions: str = ""
     feedback: str = "messages"
+    variants: bool = False
 
     @property
     def has_real_repo_url(self) -> bool:
@@ -78,8 +81,8 @@ def load_settings(solutions: Path = SOLUTIONS) -> Settings:
     """The course-wide settings of ``solutions/course.toml`` (defaults for missing keys).
 
     Raises:
-        ValueError: if a key is not a string, ``repo_url`` is not an https:// URL, or
-            ``feedback`` is not a feedback level.
+        ValueError: if a key is not a string (``variants``: not true or false), ``repo_url``
+            is not an https:// URL, or ``feedback`` is not a feedback level.
     """
     with open(solutions / "course.toml", "rb") as f:
         data = tomllib.load(f)
@@ -89,6 +92,10 @@ def load_settings(solutions: Path = SOLUTIONS) -> Settings:
             if not isinstance(data[key], str):
                 raise ValueError(f"course.toml: {key} must be a string")
             values[key] = data[key].strip()
+    if "variants" in data:
+        if not isinstance(data["variants"], bool):
+            raise ValueError("course.toml: variants must be true or false")
+        values["variants"] = data["variants"]
     settings = Settings(**values)
     check_repo_url(settings.repo_url)
     from .feedback import check_level  # here, not at the top: feedback imports the sandbox

@@ -7,8 +7,11 @@ that the reports, the gradebook and the exports all read.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import hashlib
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -18,10 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import answers, feedback, runner, sandbox, workspace
-from .course import REPO, Homework, load_course, load_settings
+from .course import REPO, SOLUTIONS, Homework, load_course, load_settings
 from .files import remove_tree
-from .handouts import generate
+from .handouts import Handout, generate
 from .scoring import TestResult, score
+from .variants import student_key
 
 # The limits every submission is graded under (``sandbox.Limits``: time, memory, processes, disk).
 LIMITS = sandbox.Limits()
@@ -50,12 +54,14 @@ class GradeResult:
 
 def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,
           student: str | None = None, scratch: Path | None = None,
-          handout=None, feedback_level: str | None = None) -> GradeResult:
+          handout=None, feedback_level: str | None = None,
+          variants: bool | None = None) -> GradeResult:
     """Grade one submission (a folder, ``.zip`` or ``.tar.gz``) of ``homework``.
 
     ``handout`` and ``feedback_level``: the homework's handout and the course's feedback level
     when they are not to be read from ``solutions/`` (the Gradescope bundle ships them frozen,
-    and no ``solutions/``).
+    and no ``solutions/``). ``variants``: whether the student gets their own inputs
+    (``grader.variants``; default: course.toml's ``variants``).
 
     Never raises (but for KeyboardInterrupt and SystemExit): a bad archive, a failed build, a
     crash or a timeout all come back as zero-score results with a message, and so does a
@@ -78,10 +84,11 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     own_scratch = scratch is None
     try:
         key = key or answers.load(homework)
+        key, seed = student_key(homework, key, student, variants)  # the common key if off
         notes = list(sandbox.detect().notes)
         if own_scratch:
             scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
-        handout = handout or generate(homework, load_course())  # given: a frozen one (Gradescope)
+        handout = handout or handout_of(homework)  # given: a frozen one (Gradescope)
         # everything of this submission's (its files, workspace, build, what its tests write)
         # lives in one size- and inode-limited folder, a tmpfs where the grader is root
         with sandbox.disk_limited(scratch / "area", LIMITS) as area:
@@ -101,7 +108,8 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
                 if not ok:
                     notes.append("the C++ extension did not build (see the build log): the tests "
                                  "that need it score 0")
-            outcomes = runner.run_suite(ws.root, homework.id, key.tests, LIMITS, expected=key.values)
+            outcomes = runner.run_suite(ws.root, homework.id, key.tests, LIMITS,
+                                        expected=key.values, seed=seed)
         level = feedback_level or load_settings().feedback
         hidden = runner.hidden_sources(homework.id)
         results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]
@@ -131,6 +139,52 @@ def failed_result(homework: Homework, student: str, key: answers.AnswerKey | Non
                         f"`python -m grader regrade {homework.id} {student}`"])
 
 
+_HANDOUTS: dict[tuple[str, str], Handout] = {}
+
+
+def handout_of(homework: Homework) -> Handout:
+    """``handouts.generate(homework)``, rendered once per process for as long as what it is
+    made from is unchanged (``answers.fingerprint`` and ``course.toml``): a batch worker renders
+    it once, not once per submission (0.85 s each for hw1)."""
+    course = load_course()
+    stamp = answers.fingerprint(homework, course) + \
+        hashlib.sha256((SOLUTIONS / "course.toml").read_bytes()).hexdigest()
+    if (homework.id, stamp) not in _HANDOUTS:
+        _HANDOUTS.clear()
+        _HANDOUTS[homework.id, stamp] = generate(homework, course)
+    return _HANDOUTS[homework.id, stamp]
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does, so that a stopped
+    ``grade``/``grade_many`` kills its sandboxes and removes its scratch folders (their
+    ``finally`` blocks) instead of dying with them in place. For the command line."""
+    def interrupt(signum: int, frame) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)
+
+
+@contextlib.contextmanager
+def _workers_stopped_on_interrupt(pool: concurrent.futures.ProcessPoolExecutor):
+    """On KeyboardInterrupt (or any exception) in the ``with`` block: cancel the submissions not
+    started, stop the workers at once (SIGTERM; each one's sandbox dies with it through its
+    parent-death signal) and remove the cgroups and tmpfs folders they leave
+    (``sandbox.sweep_orphans``), instead of waiting for every running grading to end."""
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        workers = multiprocessing.active_children()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
+        if os.geteuid() == 0:
+            sandbox.sweep_orphans()
+        raise
+
+
 def _grade_one(args: tuple[str, str]) -> GradeResult:
     """One batch worker's job: ``grade``, which never raises; a failure before it (the course
     or the key cannot be loaded) still yields a result: zero, with a note to regrade."""
@@ -150,7 +204,8 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
                on_result: Callable[[GradeResult, Path], None] | None = None) -> list[GradeResult]:
     """Grade submissions in parallel, one worker process per core, with a progress bar.
 
-    Workers are started with ``spawn``: fresh interpreters, never forks of the grader. Each
+    Workers are started with ``spawn``: fresh interpreters, never forks of the grader, that
+    die with it (``sandbox.die_with_parent``), and are stopped at once by an interrupt. Each
     result is handed to ``on_result(result, submission)`` the moment it is known (the caller
     saves it there), so a batch that stops early loses nothing already graded. Never raises for
     one submission: a worker that dies gives that submission a ``failed_result``, and an
@@ -161,7 +216,10 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
     context = multiprocessing.get_context("spawn")
     results: list[GradeResult] = []
     from tqdm import tqdm
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                                initializer=sandbox.die_with_parent,
+                                                initargs=(os.getpid(),)) as pool, \
+            _workers_stopped_on_interrupt(pool):
         futures = {pool.submit(_grade_one, (homework.id, str(p))): p for p in submissions}
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc=f"grading {homework.id}", unit="submission", disable=not progress):

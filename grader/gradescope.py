@@ -27,8 +27,6 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from . import answers
 from .course import REPO, Homework, Question, load_course, load_settings
 from .files import is_ignored
@@ -115,7 +113,17 @@ def thaw_assignment(text: str) -> tuple[Homework, Handout]:
 
 
 def export(homework: Homework, dest: Path) -> Path:
-    """Write the bundle for ``homework`` to ``dest`` (a .zip), its answer key built first."""
+    """Write the bundle for ``homework`` to ``dest`` (a .zip), its answer key built first.
+
+    Raises:
+        ValueError: if the course's ``variants`` are on: a student's expected values come from
+            running ``solutions/``, which the bundle never holds.
+    """
+    if load_settings().variants:
+        raise ValueError("course.toml sets variants = true, which the Gradescope bundle cannot "
+                         "grade: each student's expected values come from running solutions/, "
+                         "which the bundle never carries. Set variants = false to export it, or "
+                         "grade with `python -m grader grade`")
     answers.load(homework)
     handout = generate(homework, load_course())
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -144,11 +152,7 @@ def load_key(homework_id: str, root: Path = REPO) -> answers.AnswerKey:
     meta = json.loads((root / "grader" / "answers" / f"{homework_id}.json").read_text())
     if meta.get("tests") != [t.id for t in tests]:
         raise RuntimeError(f"the bundle's answer key does not match its hidden tests for {homework_id}")
-    values: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(root / "grader" / "answers" / f"{homework_id}.npz", allow_pickle=False) as data:
-        for key in data.files:
-            test_id, name = key.rsplit("::", 1)
-            values.setdefault(test_id, {})[name] = np.array(data[key])
+    values = answers.read_key_values(root / "grader" / "answers" / f"{homework_id}.npz")
     return answers.AnswerKey(homework_id, tests, values)
 
 
@@ -186,7 +190,7 @@ def grade_main(argv: list[str] | None = None) -> int:
     report, safe = isolation_report()
     if safe:
         result = grade.grade(homework, args.submission, key, student="submission", handout=handout,
-                             feedback_level=level)
+                             feedback_level=level, variants=False)
     else:
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result = grade.GradeResult("submission", homework.id, graded_at, [

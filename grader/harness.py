@@ -7,11 +7,13 @@ It is self-contained (standard library and NumPy only).
 It first leaves root where the grader is root (private mounts for ``/tmp`` and folders the
 sandbox uid cannot enter, then an unprivileged uid with no capabilities), locks itself in (Landlock: read-only access to the Python installation and system
 libraries, read-write to its own workspace, no TCP, no signals to processes outside; seccomp:
-no kernel keyring, bpf, perf_event_open or userfaultfd), then
-builds the hidden test module from source held in memory, and runs the tests one at a time.
-Each test returns a dict of arrays; the harness writes them to ``out/<test>.npz`` (plain
-numeric arrays only, never pickles) and its status to ``out/<test>.json``. Before each test it
-names it in ``out/current``, so the parent can tell which test a crash or a hang belongs to.
+no kernel keyring, bpf, perf_event_open or userfaultfd), then compiles the hidden test modules
+from source held in memory, drops that source (see ``run_tests`` for what remains in the
+process), and runs the tests one at a time. Each test returns a dict of arrays; the harness
+writes them to ``out/<test>.npz`` (plain numeric arrays only, never pickles) and its status to
+``out/<test>.json`` (an error names the nearest builtin exception type, ``_type_name``). Before
+each test it names it in ``out/current``, so the parent can tell which test a crash or a hang
+belongs to.
 Nothing here decides a score: the parent compares the values with the answer key.
 
 With ``--exec CMD...`` it locks itself in the same way and then ``exec``s CMD (the sandboxed
@@ -242,17 +244,42 @@ def _values(result):
     return arrays
 
 
+def _type_name(error):
+    """The name of the nearest builtin class in ``error``'s type's MRO (``ValueError`` for
+    NumPy's ``AxisError``, ``Exception`` for a class of the submission's own): a short name
+    from a fixed list. The parent shows no other (``grader.feedback.exception_type``)."""
+    import builtins
+    for cls in type(error).__mro__:
+        if isinstance(cls, type) and getattr(builtins, cls.__name__, None) is cls:
+            return cls.__name__
+    return "BaseException"
+
+
 def run_tests(payload):
+    """Compile the hidden modules in ``payload["modules"]``, drop their source, run the tests.
+
+    The source text is compiled, module by module (helpers first), and then removed from the
+    payload before any module runs, so no object the submission can reach holds it: not the
+    payload (found through frames or ``gc``), not ``linecache`` (the ``<hidden:NAME>`` file
+    names are ones it never reads), not ``inspect.getsource``. What necessarily remains is
+    the compiled code the tests run (code objects: bytecode, names, constants, line
+    numbers), from which a submission can rebuild much of the test's structure. Memory is not
+    wiped: a submission reading its own process's memory (``ctypes``, ``/proc/self/mem``)
+    may find fragments of the JSON text the source arrived in. The parent therefore treats
+    every message as untrusted and redacts it (``grader.feedback.redact``).
+    """
     import io
 
     import numpy as np
     out = payload["out"]
+    sources = payload.pop("modules")  # compiled here, then held by nothing
+    code = {name: compile(sources.pop(name), f"<hidden:{name}>", "exec") for name in list(sources)}
     modules = {}
-    for name, source in payload["modules"].items():  # helpers first, the test module last
+    for name, module_code in code.items():  # helpers first, the test module last
         module = types.ModuleType(name)
         module.__file__ = f"<hidden:{name}>"
         sys.modules[name] = module
-        exec(compile(source, f"<hidden:{name}>", "exec"), module.__dict__)
+        exec(module_code, module.__dict__)
         modules[name] = module
     tests = modules[payload["test_module"]]
     fixtures = payload["fixtures"]
@@ -270,7 +297,7 @@ def run_tests(payload):
             frames = traceback.extract_tb(error.__traceback__)
             where = next((f"{os.path.basename(f.filename)}:{f.lineno}" for f in reversed(frames)
                           if not f.filename.startswith("<")), "")
-            status = {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000],
+            status = {"status": "error", "error": f"{_type_name(error)}: {error}"[:2000],
                       "where": where}
         _atomic_write(os.path.join(out, name + ".json"), json.dumps(status).encode())
     _atomic_write(os.path.join(out, "current"), b"")  # a clean finish: no test is running

@@ -22,8 +22,10 @@ Hidden tests are found by reading their source (``ast``), never by importing the
         return {"loss": loss}
 
 A test returns a dict of numeric arrays; ``grader.scoring`` compares them with the answer key.
-Fixtures a test may ask for by parameter name: ``mnist_dir`` (the MNIST sample) and ``tmp_dir``
-(a scratch folder in the workspace).
+Fixtures a test may ask for by parameter name: ``mnist_dir`` (the MNIST sample), ``tmp_dir``
+(a scratch folder in the workspace) and ``seed`` (an int to draw its inputs from:
+``COMMON_SEED``, or with the course's ``variants`` on, the student's own, see
+``grader.variants``).
 """
 from __future__ import annotations
 
@@ -51,11 +53,14 @@ MAX_VALUES_BYTES = 16 << 20      # a test's .npz file, compressed
 MAX_VALUE_BYTES = 64 << 20       # all of a test's arrays, uncompressed
 MAX_VALUE_COUNT = 64             # arrays in one test's .npz
 MAX_STATUS_BYTES = 8192          # a test's status file
+# The ``seed`` fixture of every test when the course's variants are off (and in the stored key).
+COMMON_SEED = 0
 
 
 @dataclass(frozen=True)
 class HiddenTest:
-    """One hidden test's metadata, read from its decorators."""
+    """One hidden test's metadata, read from its decorators; ``takes_seed``: whether it has a
+    parameter ``seed`` (its inputs may differ per student, see ``grader.variants``)."""
 
     module: str
     name: str
@@ -64,6 +69,7 @@ class HiddenTest:
     rtol: float = 1e-5
     atol: float = 1e-6
     timeout: float = DEFAULT_TIMEOUT
+    takes_seed: bool = False
 
     @property
     def id(self) -> str:
@@ -103,7 +109,8 @@ def discover(hw_id: str, hidden: Path = HIDDEN) -> list[HiddenTest]:
                 tests.append(HiddenTest(path.stem, node.name, marks["question"][0][0],
                                         marks["points"][0][0], tolerance.get("rtol", 1e-5),
                                         tolerance.get("atol", 1e-6),
-                                        marks.get("timeout", ((DEFAULT_TIMEOUT,), {}))[0][0]))
+                                        marks.get("timeout", ((DEFAULT_TIMEOUT,), {}))[0][0],
+                                        "seed" in {a.arg for a in node.args.args + node.args.kwonlyargs}))
     return tests
 
 
@@ -142,7 +149,7 @@ def default_budget(tests: Sequence[HiddenTest]) -> float:
 
 def run_suite(workspace: Path, hw_id: str, tests: list[HiddenTest], limits: Limits = Limits(),
               hidden: Path = HIDDEN, budget: float | None = None,
-              expected: dict[str, dict] | None = None) -> dict[str, Outcome]:
+              expected: dict[str, dict] | None = None, seed: int = COMMON_SEED) -> dict[str, Outcome]:
     """Run every hidden test on ``workspace``; one Outcome per test id, whatever happens.
 
     Args:
@@ -150,6 +157,7 @@ def run_suite(workspace: Path, hw_id: str, tests: list[HiddenTest], limits: Limi
             finished when it runs out is a "timeout".
         expected: the answer key's values by test id, if any: returned values must have their
             names, shapes and numeric kinds, checked before anything is loaded.
+        seed: the ``seed`` fixture of the tests that take one (a non-negative int).
     """
     deadline = time.monotonic() + (default_budget(tests) if budget is None else budget)
     outcomes: dict[str, Outcome] = {}
@@ -158,13 +166,13 @@ def run_suite(workspace: Path, hw_id: str, tests: list[HiddenTest], limits: Limi
         group = [t for t in tests if t.module == module]
         source = (hidden / hw_id / f"{module}.py").read_text()
         outcomes.update(_run_module(workspace, module, source, helpers, group, limits, deadline,
-                                    expected or {}))
+                                    expected or {}, seed))
     return outcomes
 
 
 def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, str],
                 tests: list[HiddenTest], limits: Limits, deadline: float,
-                expected: dict[str, dict]) -> dict[str, Outcome]:
+                expected: dict[str, dict], seed: int = COMMON_SEED) -> dict[str, Outcome]:
     out = workspace / "out"
     outcomes: dict[str, Outcome] = {}
     remaining = list(tests)
@@ -185,7 +193,7 @@ def _run_module(workspace: Path, module: str, source: str, helpers: dict[str, st
                    "modules": {**helpers, module: source}, "test_module": module,
                    "tests": [t.name for t in remaining],
                    "fixtures": {"mnist_dir": str(workspace / "data" / "mnist"),
-                                "tmp_dir": str(workspace / "tmp")}}
+                                "tmp_dir": str(workspace / "tmp"), "seed": seed}}
         log = workspace / f"{module}.{spawn}.log"
         child = sandbox.start(workspace, payload, log, limits)
         by_name = {t.name: t for t in remaining}
@@ -457,8 +465,17 @@ def build_variables() -> dict[str, str]:
     return {} if has_gpu() else {"CMAKE_ARGS": "-DNEEDLE_NO_CUDA=ON"}
 
 
-def build_extension(workspace: Path, timeout: float = 180.0, limits: Limits = Limits()) -> tuple[bool, str]:
-    """Build the workspace's C++ extension inside the sandbox; ``(succeeded, log tail)``."""
+# Seconds a submission's C++ build may take: hw4's CPU and emulated-CUDA backends take about a
+# minute on two idle cores, near three on a loaded machine.
+BUILD_SECONDS = 300.0
+
+
+def build_extension(workspace: Path, timeout: float = BUILD_SECONDS,
+                    limits: Limits = Limits()) -> tuple[bool, str]:
+    """Build the workspace's C++ extension inside the sandbox; ``(succeeded, log tail)``.
+
+    A build still running after ``timeout`` seconds is killed and fails.
+    """
     import sys
     log = workspace / "build.out"
     command = ["make", "build", f"PYTHON={sys.executable}"]

@@ -422,6 +422,14 @@ def disk_limited(folder: Path, limits: Limits = Limits()) -> Iterator[Path]:
         remove_tree(folder)
 
 
+def die_with_parent(parent: int) -> None:
+    """Have this process killed (SIGKILL) when its parent, pid ``parent``, dies: for the grader's
+    batch workers, whose sandboxes then die with them. Exits at once if that parent is gone."""
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

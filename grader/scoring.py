@@ -1,9 +1,10 @@
 """Scoring in the trusted parent: a test's values against the answer key's, with its tolerance.
 
 What a student is told about a test follows the course's feedback level (``grader.feedback``):
-by default the test's name, its status, the exception type and a redacted, bounded message,
-and for wrong values only which value is wrong. Counts of differing entries, the worst error
-and shapes (all derived from the answer key) are given at the ``detailed`` level only.
+by default the test's name, its status, the exception type (only a builtin one) and a
+redacted, bounded message, and for wrong values only which value is wrong. Counts of differing
+entries, the worst error and shapes (all derived from the answer key) are given at the
+``detailed`` level only.
 """
 from __future__ import annotations
 
@@ -127,8 +128,10 @@ def score(outcome: Outcome, expected: dict[str, np.ndarray], level: str = feedba
         status, message = "failed", problem
     else:
         status, message = outcome.status, outcome.message
-        if level == feedback.MINIMAL and status == "error":
+        if status == "error" and level == feedback.MINIMAL:
             message = feedback.exception_type(message) or "the test raised an exception"
+        elif status == "error":
+            message = feedback.shown_error(message)  # led by a builtin type, or by none
     secrets = feedback.hidden_secrets(hidden) + feedback.value_secrets(expected)
     return TestResult(test.id, test.name, test.question, 0.0, test.points, status,
                       feedback.redact(message, secrets))

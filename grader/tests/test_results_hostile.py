@@ -43,14 +43,18 @@ def hidden_lines(hw_id: str, hidden: Path = runner.HIDDEN) -> list[str]:
 
 # ---- finding 3: hidden test source in messages -------------------------------------------------
 
-# Walks up to the harness's frame and raises with every hidden module's source it holds.
+# Walks up to the harness's frame and raises with every hidden module's source it holds (none:
+# the harness drops the source once compiled), and with the hidden module's docstring (kept
+# in its code, as every constant is).
 RAISE_HIDDEN_SOURCE = """
-    import inspect
+    import inspect, sys
     frame = inspect.currentframe()
     while frame is not None and "payload" not in frame.f_locals:
         frame = frame.f_back
-    modules = frame.f_locals["payload"]["modules"]
-    raise RuntimeError("\\n".join(modules.values()))"""
+    modules = frame.f_locals["payload"].get("modules", {})
+    docs = [m.__doc__ for m in list(sys.modules.values())
+            if str(getattr(m, "__file__", "")).startswith("<hidden:")]
+    raise RuntimeError(f"{len(modules)} sources: " + "\\n".join([*modules.values(), *docs]))"""
 
 
 @needs_namespaces
@@ -58,6 +62,7 @@ def test_hidden_test_source_raised_by_the_submission_is_cut_from_feedback(hw1_ke
     result = grade.grade(HW1, attacked_submission(tmp_path / "sub", RAISE_HIDDEN_SOURCE), hw1_key)
     attacked = [t for t in result.results if t.status == "error" and t.message.startswith("RuntimeError")]
     assert attacked, result.results  # the attack ran, and its type is reported
+    assert all(t.message.startswith("RuntimeError: 0 sources: [...]") for t in attacked), attacked
     reports_text = [reports.feedback_markdown(result), reports.feedback_terminal(result),
                     json.dumps(reports.gradescope_results(result))]
     for line in hidden_lines("hw1"):

@@ -425,3 +425,69 @@ def test_a_submission_filling_the_disk_is_stopped_at_the_quota_and_graded(monkey
     # the next submission graded in the same place starts with an empty quota
     again = grade.grade(HW1, solution_submission(tmp_path / "good"), key, scratch=scratch)
     assert again.score == again.max_score, again.results
+
+
+@needs_namespaces
+@pytest.mark.skipif(not ISOLATION.cgroups, reason="no cgroups to see the sandboxes by")
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_stopping_a_batch_leaves_no_worker_sandbox_mount_or_cgroup(stop, tmp_path):
+    """`python -m grader grade` stopped mid-batch: its workers and their sandboxes end at once.
+    SIGTERM: it removes their cgroups and tmpfs folders before it exits (status 130). SIGKILL:
+    the workers die with it (a parent-death signal), and the next grader sweeps what is left."""
+    import signal
+    import subprocess
+    import time
+    from grader.tests.test_grader import attacked_submission
+    subs = tmp_path / "subs"
+    for student in ("ann", "ben"):  # each sleeps in its first test: both workers busy
+        attacked_submission(subs / student, "import time; time.sleep(600)")
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "grade", "hw1", "--dir", str(subs),
+                               "--jobs", "2", "--out", str(tmp_path / "grades"),
+                               "--gradebook", str(tmp_path / "gradebook.sqlite")],
+                              cwd=Path(sandbox.__file__).parents[1], stderr=subprocess.PIPE,
+                              text=True)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while len(_held_by(workers)[0]) < 2 and grader.poll() is None:
+            assert time.monotonic() < deadline, "the batch never started two sandboxes"
+            workers |= _children(grader.pid)
+            time.sleep(0.1)
+        time.sleep(1)
+        grader.send_signal(getattr(signal, stop))
+        stderr = grader.communicate(timeout=60)[1]
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+    deadline = time.monotonic() + 10
+    while any(sandbox._alive(pid) for pid in workers) or _processes_running("time.sleep(600)"):
+        assert time.monotonic() < deadline, "a worker or a sandbox outlived the grader"
+        time.sleep(0.1)
+    if stop == "SIGTERM":
+        assert grader.returncode == 130, stderr
+        assert "stopped (SIGTERM)" in stderr
+    else:  # nobody was left to clean up until the next grader starts (any grader sweeps)
+        sandbox.sweep_orphans()
+    assert _held_by(workers) == ([], []), _held_by(workers)
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(child) for child in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def _held_by(pids: set[int]) -> tuple[list[str], list[str]]:
+    """The sandbox cgroups and tmpfs mounts named after one of ``pids`` (``ORPHAN_NAME``)."""
+    def owner(name: str) -> int | None:
+        match = sandbox.ORPHAN_NAME.fullmatch(name)
+        return int(match[1]) if match else None
+    cgroups = [str(p) for base in {sandbox._CGROUP_V2} | set(sandbox._CGROUP_V1.values())
+               if base.is_dir() for p in base.glob("flamethrower-*") if owner(p.name) in pids]
+    mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if " - tmpfs " in line and owner(line.split(" - ")[1].split()[1]) in pids]
+    return cgroups, mounts

@@ -58,14 +58,19 @@ inline BufferCache& large_buffers() {
 }
 
 struct AlignedArray {
-  AlignedArray(size_t size, const std::string& dtype) : size(size) {
+  // A ValueError names a negative size or one whose byte count overflows (CheckedBytes); a
+  // MemoryError one the system cannot provide.
+  AlignedArray(int64_t size_in, const std::string& dtype) : size(CheckDim("Array", "size", size_in)) {
     this->dtype = ParseDType(dtype, &elem_size);
-    const size_t align = size * elem_size >= kHugeMin ? kHugePage : kAlignment;
-    bytes = std::max<size_t>(size * elem_size, align);
+    const size_t need = CheckedBytes("Array", size, elem_size, dtype);  // <= PTRDIFF_MAX: rounding cannot wrap
+    const size_t align = need >= kHugeMin ? kHugePage : kAlignment;
+    bytes = std::max<size_t>(need, align);
     bytes = (bytes + align - 1) / align * align;
     if (align == kHugePage && (ptr = large_buffers().Take(bytes)) != nullptr) return;
     ptr = std::aligned_alloc(align, bytes);
-    if (ptr == nullptr) throw std::bad_alloc();
+    if (ptr == nullptr)
+      ThrowMemoryError("Array: cannot allocate " + std::to_string(size) + " elements of " + dtype + " (" +
+                       std::to_string(bytes) + " bytes)");
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == kHugePage) madvise(ptr, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
@@ -140,7 +145,8 @@ void ScalarSetitem(T val, T* out, const Shape& shape, const Shape& strides, size
 
 // ---- element-wise kernels --------------------------------------------------------------------
 // `op` is one of the function objects in the bindings below (add, multiply, exp, ...); these
-// loops apply it to every element. Each must run on several threads for large n and let the
+// loops apply it to every element, and nothing else: IEEE semantics come from the functors
+// (maximum(NaN, 0) is NaN, NaN == NaN is 0; tests/hw3/test_bad_input.py). Each must run on several threads for large n and let the
 // compiler vectorise the loop.
 
 template <typename T, typename Op>
@@ -163,6 +169,8 @@ void EwiseUnary(const T* a, T* out, size_t n, Op op) {
 
 // ---- reductions ------------------------------------------------------------------------------
 // a is compact with shape (outer, size, inner); out[o * inner + i] = reduce_j a[(o * size + j) * inner + i].
+// Combine values only through `op` (Add, or Maximum, which propagates NaN): a NaN in a row
+// makes its max NaN, as NumPy's (tests/hw3/test_bad_input.py checks this).
 
 template <typename T, typename Op>
 void Reduce(const T* a, T* out, size_t outer, size_t size, size_t inner, T init, Op op) {
@@ -274,7 +282,7 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
 
 // A NumPy copy of the strided view (NumPy does the strided walk, so this works before Compact does).
 template <typename T>
-py::array_t<T> ToNumpy(const AlignedArray& a, const Shape& shape, const Shape& strides, size_t offset) {
+py::array_t<T> ToNumpy(const AlignedArray& a, const Shape& shape, const Shape& strides, int64_t offset) {
   CheckView("to_numpy", shape, strides, offset, a.size);
   std::vector<py::ssize_t> byte_strides;
   for (int64_t s : strides) byte_strides.push_back(s * static_cast<py::ssize_t>(sizeof(T)));
@@ -286,8 +294,18 @@ py::array_t<T> ToNumpy(const AlignedArray& a, const Shape& shape, const Shape& s
 struct Add { template <typename T> T operator()(T x, T y) const { return x + y; } };
 struct Mul { template <typename T> T operator()(T x, T y) const { return x * y; } };
 struct Div { template <typename T> T operator()(T x, T y) const { return x / y; } };
+// IEEE 754 semantics, the same on every device (NumPy's and PyTorch's):
+// * pow is C99's (Annex F), for arrays and scalars alike: pow(x, +-0) = 1 and pow(1, y) = 1
+//   even for NaN; pow(-inf, y) = +inf for y > 0 not an odd integer (so (-inf) ** 0.5 = inf), -inf
+//   for odd y; a finite x < 0 to a non-integer y is NaN; pow(+-0, y < 0) = +-inf. NumPy's
+//   np.power(x, y) agrees; its `x ** 0.5` (and PyTorch's) takes sqrt instead, giving nan there.
+// * maximum propagates NaN from either operand (NumPy's np.maximum, not np.fmax), so relu(NaN)
+//   and max over an axis holding a NaN are NaN; reductions must fold with `op`.
+// * comparisons with NaN are false: eq and ge give 0.
 struct Pow { template <typename T> T operator()(T x, T y) const { return std::pow(x, y); } };
-struct Maximum { template <typename T> T operator()(T x, T y) const { return x > y ? x : y; } };
+struct Maximum {
+  template <typename T> T operator()(T x, T y) const { return (x > y || x != x) ? x : y; }  // x != x: x is NaN
+};
 struct Eq { template <typename T> T operator()(T x, T y) const { return x == y ? T(1) : T(0); } };
 struct Ge { template <typename T> T operator()(T x, T y) const { return x >= y ? T(1) : T(0); } };
 struct Log { template <typename T> T operator()(T x) const { return std::log(x); } };
@@ -423,12 +441,14 @@ void BindUnary(py::module_& m, const char* name) {
 template <bool kTiled>
 void BindMatmul(py::module_& m, const char* name) {
   m.def(name, [name](const AlignedArray& a, const AlignedArray& b, AlignedArray* out,
-                     size_t batch, size_t rows, size_t inner, size_t cols) {
+                     int64_t batch_in, int64_t m_in, int64_t n_in, int64_t p_in) {
+    const size_t batch = CheckDim(name, "batch", batch_in), rows = CheckDim(name, "m", m_in),
+                 inner = CheckDim(name, "n", n_in), cols = CheckDim(name, "p", p_in);
     CheckSameDtype(name, a, b);
     CheckSameDtype(name, a, *out);
-    CheckSize(name, "a", a, batch * rows * inner);
-    CheckSize(name, "b", b, batch * inner * cols);
-    CheckSize(name, "out", *out, batch * rows * cols);
+    CheckSize(name, "a", a, CheckedProduct(name, "batch x m x n =", {batch, rows, inner}));
+    CheckSize(name, "b", b, CheckedProduct(name, "batch x n x p =", {batch, inner, cols}));
+    CheckSize(name, "out", *out, CheckedProduct(name, "batch x m x p =", {batch, rows, cols}));
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
       for (size_t i = 0; i < batch; ++i) {
@@ -445,10 +465,12 @@ void BindMatmul(py::module_& m, const char* name) {
 
 template <bool kMax>
 void BindReduce(py::module_& m, const char* name) {
-  m.def(name, [name](const AlignedArray& a, AlignedArray* out, size_t outer, size_t size, size_t inner) {
+  m.def(name, [name](const AlignedArray& a, AlignedArray* out, int64_t outer_in, int64_t size_in, int64_t inner_in) {
+    const size_t outer = CheckDim(name, "outer", outer_in), size = CheckDim(name, "size", size_in),
+                 inner = CheckDim(name, "inner", inner_in);
     CheckSameDtype(name, a, *out);
-    CheckSize(name, "a", a, outer * size * inner);
-    CheckSize(name, "out", *out, outer * inner);
+    CheckSize(name, "a", a, CheckedProduct(name, "outer x size x inner =", {outer, size, inner}));
+    CheckSize(name, "out", *out, CheckedProduct(name, "outer x inner =", {outer, inner}));
     if (kMax && size == 0) throw py::value_error(std::string(name) + ": cannot reduce an empty axis");
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
@@ -485,13 +507,13 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
         "Free the large buffers kept for reuse (up to 512 MiB).");
 
   py::class_<AlignedArray>(m, "Array")
-      .def(py::init<size_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
+      .def(py::init<int64_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
            py::return_value_policy::take_ownership)
       .def("ptr", &AlignedArray::ptr_as_int)
       .def_readonly("size", &AlignedArray::size)
       .def_property_readonly("dtype", &AlignedArray::dtype_name);
 
-  m.def("to_numpy", [](const AlignedArray& a, const Shape& shape, const Shape& strides, size_t offset) -> py::object {
+  m.def("to_numpy", [](const AlignedArray& a, const Shape& shape, const Shape& strides, int64_t offset) -> py::object {
     if (a.dtype == DType::kFloat32) return ToNumpy<float>(a, shape, strides, offset);
     return ToNumpy<double>(a, shape, strides, offset);
   });
@@ -513,7 +535,9 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
     });
   });
 
-  m.def("compact", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+  // The view kernels' offsets are int64_t here so that a negative one is named, not refused by
+  // pybind11; CheckView passes only offsets in [0, size).
+  m.def("compact", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
     CheckSameDtype("compact", a, *out);
     CheckSize("compact", "out", *out, CheckView("compact", shape, strides, offset, a.size));
     Dispatch(a, [&](auto t) {
@@ -521,17 +545,25 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
       Compact<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
     });
   });
-  m.def("ewise_setitem", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+  m.def("ewise_setitem", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
     CheckSameDtype("ewise_setitem", a, *out);
-    CheckSize("ewise_setitem", "a", a, CheckView("ewise_setitem", shape, strides, offset, out->size));
+    const size_t count = CheckView("ewise_setitem", shape, strides, offset, out->size);
+    CheckSize("ewise_setitem", "a", a, count);
+    // a and out one buffer (x[::-1] = x): the view is written from a copy of a, as NumPy does.
+    std::unique_ptr<AlignedArray> copy;
+    if (a.ptr == out->ptr) {
+      copy = std::make_unique<AlignedArray>(static_cast<int64_t>(count), a.dtype_name());
+      std::memcpy(copy->ptr, a.ptr, count * a.elem_size);
+    }
+    const AlignedArray& src = copy ? *copy : a;
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
-      EwiseSetitem<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
+      EwiseSetitem<T>(src.data<T>(), out->data<T>(), shape, strides, offset);
     });
   });
-  m.def("scalar_setitem", [](size_t size, double val, AlignedArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+  m.def("scalar_setitem", [](int64_t size, double val, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
     const size_t count = CheckView("scalar_setitem", shape, strides, offset, out->size);
-    if (count != size)
+    if (size < 0 || count != static_cast<size_t>(size))
       throw py::value_error("scalar_setitem: size " + std::to_string(size) + " but the view has " +
                             std::to_string(count) + " elements");
     Dispatch(*out, [&](auto t) {
@@ -552,7 +584,8 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   BindUnary<Tanh>(m, "ewise_tanh");
   BindUnary<Sigmoid>(m, "ewise_sigmoid");
   m.def("lstm_gates", [](const AlignedArray& pre, const AlignedArray& c, AlignedArray* h_out,
-                         AlignedArray* c_out, size_t batch, size_t hidden) {
+                         AlignedArray* c_out, int64_t batch_in, int64_t hidden_in) {
+    const size_t batch = CheckDim("lstm_gates", "batch", batch_in), hidden = CheckDim("lstm_gates", "hidden", hidden_in);
     CheckLstm<AlignedArray>("lstm_gates", pre, {&c, h_out, c_out}, nullptr, batch, hidden);
     Dispatch(pre, [&](auto t) {
       using T = decltype(t);
@@ -561,7 +594,9 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   });
   m.def("lstm_gates_backward", [](const AlignedArray& pre, const AlignedArray& c, const AlignedArray& dh,
                                   const AlignedArray& dc, AlignedArray* dpre, AlignedArray* dc_out,
-                                  size_t batch, size_t hidden) {
+                                  int64_t batch_in, int64_t hidden_in) {
+    const size_t batch = CheckDim("lstm_gates_backward", "batch", batch_in),
+                 hidden = CheckDim("lstm_gates_backward", "hidden", hidden_in);
     CheckLstm<AlignedArray>("lstm_gates_backward", pre, {&c, &dh, &dc, dc_out}, dpre, batch, hidden);
     Dispatch(pre, [&](auto t) {
       using T = decltype(t);
@@ -572,10 +607,11 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
 
   // Rows of a table by index (an embedding lookup) and its adjoint, adding rows back.
   using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-  m.def("take_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, size_t cols) {
+  m.def("take_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, int64_t cols_in) {
+    const size_t cols = CheckDim("take_rows", "cols", cols_in);
     CheckSameDtype("take_rows", a, *out);
     const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size, cols);
-    CheckSize("take_rows", "out", *out, rows.size() * cols);
+    CheckSize("take_rows", "out", *out, CheckedProduct("take_rows", "rows x cols =", {rows.size(), cols}));
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
       const T* src = a.data<T>();
@@ -585,10 +621,11 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
       for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * cols, src + rows[r] * cols, cols * sizeof(T));
     });
   }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
-  m.def("index_add_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, size_t cols) {
+  m.def("index_add_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, int64_t cols_in) {
+    const size_t cols = CheckDim("index_add_rows", "cols", cols_in);
     CheckSameDtype("index_add_rows", a, *out);
     const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size, cols);
-    CheckSize("index_add_rows", "a", a, rows.size() * cols);
+    CheckSize("index_add_rows", "a", a, CheckedProduct("index_add_rows", "rows x cols =", {rows.size(), cols}));
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
       const T* src = a.data<T>();

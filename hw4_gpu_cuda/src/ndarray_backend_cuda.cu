@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -48,18 +49,20 @@ namespace py = pybind11;
 
 constexpr size_t kBaseThreads = 256;  // threads per block of the one-thread-per-element kernels
 constexpr size_t kMaxDims = 8;        // shapes and strides travel to kernels by value
+constexpr size_t kMaxBlocks = 0x7fffffff;  // gridDim.x's limit
 
 // ---- the runtime seam: device memory, copies, launch checks (given code) ---------------------
 
 #ifdef NEEDLE_CUDA_EMULATION
 inline void* DeviceAlloc(size_t bytes) {
   void* ptr = std::malloc(std::max<size_t>(bytes, 1));
-  if (ptr == nullptr) throw std::bad_alloc();
+  if (ptr == nullptr) ThrowMemoryError("cannot allocate " + std::to_string(bytes) + " bytes (emulated device)");
   return ptr;
 }
 inline void DeviceFree(void* ptr, size_t) { std::free(ptr); }
 inline void CopyToDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CopyToHost(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+inline void CopyOnDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CheckLaunch(const char*) {}  // NEEDLE_LAUNCH already rethrew any kernel exception
 #else
 #define NEEDLE_CUDA_CHECK(call)                                                              \
@@ -87,7 +90,11 @@ inline void* DeviceAlloc(size_t bytes) {
   if (ptr == nullptr && cudaMalloc(&ptr, bytes) != cudaSuccess) {
     cudaGetLastError();  // out of memory: hand the cache back and try once more
     EmptyCache();
-    NEEDLE_CUDA_CHECK(cudaMalloc(&ptr, bytes));
+    const cudaError_t status = cudaMalloc(&ptr, bytes);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      ThrowMemoryError("cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(status));
+    }
   }
   return ptr;
 }
@@ -99,6 +106,9 @@ inline void CopyToDevice(void* dst, const void* src, size_t bytes) {
 }
 inline void CopyToHost(void* dst, const void* src, size_t bytes) {
   NEEDLE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+inline void CopyOnDevice(void* dst, const void* src, size_t bytes) {
+  NEEDLE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 }
 // After every launch: a launch error, an error while it ran, or a stub that was reached.
 inline void CheckLaunch(const char* kernel) {
@@ -139,9 +149,11 @@ __device__ void StubHit(const char* what) {
 #endif
 
 struct CudaArray {
-  CudaArray(size_t size, const std::string& dtype) : size(size) {
+  // A ValueError names a negative size or one whose byte count overflows (CheckedBytes); a
+  // MemoryError one the device cannot provide.
+  CudaArray(int64_t size_in, const std::string& dtype) : size(CheckDim("Array", "size", size_in)) {
     this->dtype = ParseDType(dtype, &elem_size);
-    ptr = DeviceAlloc(size * elem_size);
+    ptr = DeviceAlloc(CheckedBytes("Array", size, elem_size, dtype));  // <= PTRDIFF_MAX: rounding cannot wrap
   }
   ~CudaArray() { DeviceFree(ptr, size * elem_size); }
   CudaArray(const CudaArray&) = delete;
@@ -194,6 +206,9 @@ struct Grid {
 
 inline Grid GridFor(size_t n) {
   const size_t blocks = std::max<size_t>(1, (n + kBaseThreads - 1) / kBaseThreads);
+  if (blocks > kMaxBlocks)
+    throw py::value_error(std::to_string(n) + " elements need " + std::to_string(blocks) +
+                          " blocks, more than CUDA's grid limit of 2^31 - 1");
   return {dim3(static_cast<unsigned int>(blocks)), dim3(static_cast<unsigned int>(kBaseThreads))};
 }
 
@@ -254,6 +269,8 @@ __global__ void EwiseUnaryKernel(const T* a, T* out, size_t size, Op op) {
 
 // ---- reductions ------------------------------------------------------------------------------
 // a is compact with shape (outer, size, inner); out[o * inner + i] = reduce_j a[(o * size + j) * inner + i].
+// Combine values only through `op` (Add, or Maximum, which propagates NaN): a NaN in a row
+// makes its max NaN, as NumPy's (tests/hw3/test_bad_input.py checks this on cuda_emu too).
 
 constexpr unsigned int kReduceThreads = 256;
 
@@ -316,7 +333,7 @@ __global__ void MatmulTiledKernel(const T* a, const T* b, T* out, size_t m, size
 
 // The view checks of ndarray_backend_common.h, and at most kMaxDims axes.
 size_t CheckCudaView(const char* name, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
-                     size_t offset, size_t size) {
+                     int64_t offset, size_t size) {
   const size_t count = CheckView(name, shape, strides, offset, size);
   ToCudaVec(shape);
   return count;
@@ -333,8 +350,13 @@ using std::tanh;
 struct Add { template <typename T> __host__ __device__ T operator()(T x, T y) const { return x + y; } };
 struct Mul { template <typename T> __host__ __device__ T operator()(T x, T y) const { return x * y; } };
 struct Div { template <typename T> __host__ __device__ T operator()(T x, T y) const { return x / y; } };
+// IEEE 754 semantics as on the CPU backend (see its functors): pow is C99's, which CUDA's pow
+// follows too ((-inf) ** 0.5 = inf, pow(NaN, 0) = 1); maximum propagates NaN from either
+// operand; comparisons with NaN are false.
 struct Pow { template <typename T> __host__ __device__ T operator()(T x, T y) const { return pow(x, y); } };
-struct Maximum { template <typename T> __host__ __device__ T operator()(T x, T y) const { return x > y ? x : y; } };
+struct Maximum {  // x != x: x is NaN
+  template <typename T> __host__ __device__ T operator()(T x, T y) const { return (x > y || x != x) ? x : y; }
+};
 struct Eq { template <typename T> __host__ __device__ T operator()(T x, T y) const { return x == y ? T(1) : T(0); } };
 struct Ge { template <typename T> __host__ __device__ T operator()(T x, T y) const { return x >= y ? T(1) : T(0); } };
 struct Log { template <typename T> __host__ __device__ T operator()(T x) const { return log(x); } };
@@ -390,13 +412,15 @@ void BindUnary(py::module_& m, const char* name) {
 
 template <bool kTiled>
 void BindMatmul(py::module_& m, const char* name) {
-  m.def(name, [name](const CudaArray& a, const CudaArray& b, CudaArray* out, size_t batch, size_t rows,
-                     size_t inner, size_t cols) {
+  m.def(name, [name](const CudaArray& a, const CudaArray& b, CudaArray* out, int64_t batch_in, int64_t m_in,
+                     int64_t n_in, int64_t p_in) {
+    const size_t batch = CheckDim(name, "batch", batch_in), rows = CheckDim(name, "m", m_in),
+                 inner = CheckDim(name, "n", n_in), cols = CheckDim(name, "p", p_in);
     CheckSameDtype(name, a, b);
     CheckSameDtype(name, a, *out);
-    CheckSize(name, "a", a, batch * rows * inner);
-    CheckSize(name, "b", b, batch * inner * cols);
-    CheckSize(name, "out", *out, batch * rows * cols);
+    CheckSize(name, "a", a, CheckedProduct(name, "batch x m x n =", {batch, rows, inner}));
+    CheckSize(name, "b", b, CheckedProduct(name, "batch x n x p =", {batch, inner, cols}));
+    CheckSize(name, "out", *out, CheckedProduct(name, "batch x m x p =", {batch, rows, cols}));
     if (rows == 0 || cols == 0) return;
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
@@ -423,10 +447,17 @@ void BindMatmul(py::module_& m, const char* name) {
 
 template <bool kMax>
 void BindReduce(py::module_& m, const char* name) {
-  m.def(name, [name](const CudaArray& a, CudaArray* out, size_t outer, size_t size, size_t inner) {
+  m.def(name, [name](const CudaArray& a, CudaArray* out, int64_t outer_in, int64_t size_in, int64_t inner_in) {
+    const size_t outer = CheckDim(name, "outer", outer_in), size = CheckDim(name, "size", size_in),
+                 inner = CheckDim(name, "inner", inner_in);
     CheckSameDtype(name, a, *out);
-    CheckSize(name, "a", a, outer * size * inner);
-    CheckSize(name, "out", *out, outer * inner);
+    CheckSize(name, "a", a, CheckedProduct(name, "outer x size x inner =", {outer, size, inner}));
+    CheckSize(name, "out", *out, CheckedProduct(name, "outer x inner =", {outer, inner}));
+    const size_t blocks = inner == 1 ? outer : outer * ((inner + kColumnsX - 1) / kColumnsX);
+    if (blocks > kMaxBlocks)
+      throw py::value_error(std::string(name) + ": outer " + std::to_string(outer) + " x inner " +
+                            std::to_string(inner) + " needs " + std::to_string(blocks) +
+                            " blocks, more than CUDA's grid limit of 2^31 - 1");
     if (kMax && size == 0) throw py::value_error(std::string(name) + ": cannot reduce an empty axis");
     if (outer * inner == 0) return;
     Dispatch(a, [&](auto t) {
@@ -440,7 +471,6 @@ void BindReduce(py::module_& m, const char* name) {
                         out->data<T>(), size, init, op);
           CheckLaunch("ReduceRowsKernel");
         } else {
-          const size_t blocks = outer * ((inner + kColumnsX - 1) / kColumnsX);
           auto kernel = &ReduceColumnsKernel<T, Op>;
           NEEDLE_LAUNCH(kernel, dim3(static_cast<unsigned int>(blocks)), dim3(kColumnsX, kColumnsY), a.data<T>(),
                         out->data<T>(), outer, size, inner, init, op);
@@ -514,7 +544,7 @@ __global__ void FillKernel(T* out, T val, size_t size) {
 
 template <typename T>
 py::array_t<T> ToNumpy(const CudaArray& a, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
-                       size_t offset) {
+                       int64_t offset) {
   // The whole buffer comes to the host, and NumPy does the strided walk, so this works before
   // CompactKernel does.
   CheckCudaView("to_numpy", shape, strides, offset, a.size);
@@ -559,13 +589,13 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   m.attr("__tile__") = py::make_tuple(kBM, kBN, kBK, kTM, kTN);
 
   py::class_<CudaArray>(m, "Array", py::module_local())  // local: both builds define CudaArray
-      .def(py::init<size_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
+      .def(py::init<int64_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
            py::return_value_policy::take_ownership)
       .def("ptr", &CudaArray::ptr_as_int)
       .def_readonly("size", &CudaArray::size)
       .def_property_readonly("dtype", &CudaArray::dtype_name);
 
-  m.def("to_numpy", [](const CudaArray& a, const Shape& shape, const Shape& strides, size_t offset) -> py::object {
+  m.def("to_numpy", [](const CudaArray& a, const Shape& shape, const Shape& strides, int64_t offset) -> py::object {
     if (a.dtype == DType::kFloat32) return ToNumpy<float>(a, shape, strides, offset);
     return ToNumpy<double>(a, shape, strides, offset);
   });
@@ -589,7 +619,9 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
     });
   });
 
-  m.def("compact", [](const CudaArray& a, CudaArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+  // The view kernels' offsets are int64_t here so that a negative one is named, not refused by
+  // pybind11; CheckCudaView passes only offsets in [0, size).
+  m.def("compact", [](const CudaArray& a, CudaArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
     CheckSameDtype("compact", a, *out);
     const size_t count = CheckCudaView("compact", shape, strides, offset, a.size);
     CheckSize("compact", "out", *out, count);
@@ -603,24 +635,31 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
       CheckLaunch("CompactKernel");
     });
   });
-  m.def("ewise_setitem", [](const CudaArray& a, CudaArray* out, const Shape& shape, const Shape& strides, size_t offset) {
+  m.def("ewise_setitem", [](const CudaArray& a, CudaArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
     CheckSameDtype("ewise_setitem", a, *out);
     const size_t count = CheckCudaView("ewise_setitem", shape, strides, offset, out->size);
     CheckSize("ewise_setitem", "a", a, count);
     if (count == 0) return;
+    // a and out one buffer (x[::-1] = x): the view is written from a copy of a, as NumPy does.
+    std::unique_ptr<CudaArray> copy;
+    if (a.ptr == out->ptr) {
+      copy = std::make_unique<CudaArray>(static_cast<int64_t>(count), a.dtype_name());
+      CopyOnDevice(copy->ptr, a.ptr, count * a.elem_size);
+    }
+    const CudaArray& src = copy ? *copy : a;
     Dispatch(a, [&](auto t) {
       using T = decltype(t);
       const Grid g = GridFor(count);
       auto kernel = &EwiseSetitemKernel<T>;
-      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, a.data<T>(), out->data<T>(), count, ToCudaVec(shape),
+      NEEDLE_LAUNCH(kernel, g.blocks, g.threads, src.data<T>(), out->data<T>(), count, ToCudaVec(shape),
                     ToCudaVec(strides), offset);
       CheckLaunch("EwiseSetitemKernel");
     });
   });
-  m.def("scalar_setitem", [](size_t size, double val, CudaArray* out, const Shape& shape, const Shape& strides,
-                             size_t offset) {
+  m.def("scalar_setitem", [](int64_t size, double val, CudaArray* out, const Shape& shape, const Shape& strides,
+                             int64_t offset) {
     const size_t count = CheckCudaView("scalar_setitem", shape, strides, offset, out->size);
-    if (count != size)
+    if (size < 0 || count != static_cast<size_t>(size))
       throw py::value_error("scalar_setitem: size " + std::to_string(size) + " but the view has " +
                             std::to_string(count) + " elements");
     if (count == 0) return;
@@ -646,7 +685,8 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   BindUnary<Tanh>(m, "ewise_tanh");
   BindUnary<Sigmoid>(m, "ewise_sigmoid");
   m.def("lstm_gates", [](const CudaArray& pre, const CudaArray& c, CudaArray* h_out, CudaArray* c_out,
-                         size_t batch, size_t hidden) {
+                         int64_t batch_in, int64_t hidden_in) {
+    const size_t batch = CheckDim("lstm_gates", "batch", batch_in), hidden = CheckDim("lstm_gates", "hidden", hidden_in);
     CheckLstm<CudaArray>("lstm_gates", pre, {&c, h_out, c_out}, nullptr, batch, hidden);
     if (batch * hidden == 0) return;
     Dispatch(pre, [&](auto t) {
@@ -659,8 +699,10 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
     });
   });
   m.def("lstm_gates_backward", [](const CudaArray& pre, const CudaArray& c, const CudaArray& dh,
-                                  const CudaArray& dc, CudaArray* dpre, CudaArray* dc_out, size_t batch,
-                                  size_t hidden) {
+                                  const CudaArray& dc, CudaArray* dpre, CudaArray* dc_out, int64_t batch_in,
+                                  int64_t hidden_in) {
+    const size_t batch = CheckDim("lstm_gates_backward", "batch", batch_in),
+                 hidden = CheckDim("lstm_gates_backward", "hidden", hidden_in);
     CheckLstm<CudaArray>("lstm_gates_backward", pre, {&c, &dh, &dc, dc_out}, dpre, batch, hidden);
     if (batch * hidden == 0) return;
     Dispatch(pre, [&](auto t) {
@@ -675,10 +717,11 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
 
   // Rows of a table by index (an embedding lookup) and its adjoint, adding rows back.
   using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-  m.def("take_rows", [](const CudaArray& a, Indices idx, CudaArray* out, size_t cols) {
+  m.def("take_rows", [](const CudaArray& a, Indices idx, CudaArray* out, int64_t cols_in) {
+    const size_t cols = CheckDim("take_rows", "cols", cols_in);
     CheckSameDtype("take_rows", a, *out);
     const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size, cols);
-    CheckSize("take_rows", "out", *out, rows.size() * cols);
+    CheckSize("take_rows", "out", *out, CheckedProduct("take_rows", "rows x cols =", {rows.size(), cols}));
     if (rows.empty()) return;
     RowIndices on_device(rows);
     Dispatch(a, [&](auto t) {
@@ -689,10 +732,11 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
       CheckLaunch("TakeRowsKernel");
     });
   }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
-  m.def("index_add_rows", [](const CudaArray& a, Indices idx, CudaArray* out, size_t cols) {
+  m.def("index_add_rows", [](const CudaArray& a, Indices idx, CudaArray* out, int64_t cols_in) {
+    const size_t cols = CheckDim("index_add_rows", "cols", cols_in);
     CheckSameDtype("index_add_rows", a, *out);
     const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size, cols);
-    CheckSize("index_add_rows", "a", a, rows.size() * cols);
+    CheckSize("index_add_rows", "a", a, CheckedProduct("index_add_rows", "rows x cols =", {rows.size(), cols}));
     if (rows.empty()) return;
     RowIndices on_device(rows);
     Dispatch(a, [&](auto t) {

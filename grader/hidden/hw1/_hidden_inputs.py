@@ -3,7 +3,9 @@ import numpy as np
 
 
 def rand(seed, *shape, low=-1.0, high=1.0):
-    """Uniform float64 samples from a generator of their own."""
+    """Uniform float64 samples in ``[low, high)`` of ``shape``: from a generator of their own
+    when ``seed`` is an int, drawn next from ``seed`` when it is a ``np.random.Generator``
+    (a test's inputs from its ``seed`` fixture: ``rng = np.random.default_rng(seed)``)."""
     return np.random.default_rng(seed).uniform(low, high, size=shape)
 
 
