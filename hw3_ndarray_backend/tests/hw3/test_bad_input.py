@@ -201,8 +201,6 @@ def test_eq_and_ge_with_nan_are_false(device, dtype):
 
 @pytest.mark.question(3)
 @pytest.mark.parametrize("device", DEVICE_NAMES)
-@pytest.mark.xfail(strict=True, reason="ndarray.py writes a < b as 1 - (a >= b), true for NaN; "
-                                       "-a > -b is false for NaN (issue 14)")
 def test_lt_and_le_with_nan_are_false(device):
     a = np.array([np.nan, 1.0, 2.0], "float32")
     x = NDArray(a, device=device_of(device))

@@ -232,8 +232,8 @@ def _check_shape(shape, itemsize: int | None = None) -> tuple[int, ...]:
         raise ValueError(f"shape {sizes} has {count} elements, more than int64 can count "
                          f"(2**63 - 1)")
     if itemsize is not None and count * itemsize > _INT64_MAX:
-        raise ValueError(f"shape {sizes} of {itemsize}-byte elements needs {count * itemsize} "
-                         f"bytes, more than int64 can address (2**63 - 1)")
+        raise ValueError(f"shape {sizes} has {count} elements of {itemsize} bytes: "
+                         f"{count * itemsize} bytes, more than int64 can address (2**63 - 1)")
     return sizes
 
 
