@@ -51,6 +51,13 @@ def skipped_for_want_of_a_machine(name: str, outcome: dict) -> bool:
     return skipped_for_want_of_a_gpu(name, outcome) or skipped_for_want_of_torch(outcome)
 
 
+def _from_an_earlier_homework(name: str, homework) -> bool:
+    """Whether test ``name`` (``tests/hwK/...``) is an earlier homework's: from hw3 on, such a
+    test of given code runs on the NDArray layer this handout stubs, so it may fail on a stub."""
+    folder = name.split("/")[1] if name.startswith("tests/") else ""
+    return folder.startswith("hw") and folder[2:].isdigit() and int(folder[2:]) < homework.number
+
+
 @pytest.mark.parametrize("homework", COURSE, ids=[hw.dir for hw in COURSE])
 def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
     handout = handouts.generate(homework, COURSE)
@@ -62,8 +69,9 @@ def test_raw_handout_fails_only_on_its_stubs(homework, tmp_path, env):
     questions = [name for name, o in outcomes.items() if o["question"] is not None]
     assert questions, "no test is marked with a question"
     for name, outcome in outcomes.items():
-        if outcome["question"] is None and not outcome["student_backend"]:
-            assert outcome["outcome"] == "passed" or skipped_for_want_of_a_gpu(name, outcome), \
+        if outcome["question"] is None and not outcome["student_backend"] and \
+                not _from_an_earlier_homework(name, homework):
+            assert outcome["outcome"] == "passed" or skipped_for_want_of_a_machine(name, outcome), \
                 f"{name} tests given code but {outcome}"
             continue
         if skipped_for_want_of_a_machine(name, outcome):

@@ -291,3 +291,61 @@ def test_setitem_between_views_of_one_buffer_matches_numpy(device, case, dtype):
     expected[dest] = expected[src]
     a[dest] = a[src]
     np.testing.assert_array_equal(a.numpy(), expected, err_msg=f"a[{dest}] = a[{src}]")
+
+
+# ---- reductions and matmul against NumPy, on strided views too --------------------------------
+
+@st.composite
+def strided_arrays(draw, max_dims=3):
+    """A float array (values in [-4, 4]) and a view of it to take: transposed, flipped
+    along an axis or sliced with a step, as NDArray views are made."""
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=max_dims)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    values = np.random.default_rng(seed).uniform(-4, 4, shape).astype("float32")
+    view = draw(st.sampled_from(["plain", "transpose", "flip", "step"]))
+    return values, view
+
+
+def _view(array, view):
+    """The same view of ``array`` for NumPy arrays and NDArrays."""
+    if view == "transpose":
+        return array.permute(tuple(reversed(range(array.ndim)))) if isinstance(array, NDArray) \
+            else array.transpose()
+    if view == "flip":
+        return array.flip((0,)) if isinstance(array, NDArray) else array[::-1]
+    if view == "step":
+        return array[::2]
+    return array
+
+
+@pytest.mark.question(4)
+@pytest.mark.parametrize("device", DEVICES)  # (not the fixture: Hypothesis reruns the body)
+@settings(max_examples=40, deadline=None)
+@given(case=strided_arrays(), reduce=st.sampled_from(["sum", "max"]), data=st.data())
+def test_reductions_of_strided_views_match_numpy(device, case, reduce, data):
+    values, view = case
+    expected_input = _view(values, view)
+    axis = data.draw(st.integers(0, expected_input.ndim - 1), label="axis")
+    keepdims = data.draw(st.booleans(), label="keepdims")
+    got = getattr(_view(NDArray(values, device=device), view), reduce)(axis=axis, keepdims=keepdims)
+    expected = getattr(expected_input, reduce)(axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.question(5)
+@pytest.mark.parametrize("device", DEVICES)
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
+       seed=st.integers(0, 2**32 - 1), transposed=st.booleans())
+def test_matmul_of_any_size_and_a_transposed_operand_matches_numpy(device, m, k, n, seed,
+                                                                   transposed):
+    """Sizes on both sides of the tiled kernel's tile (and not multiples of it); ``transposed``
+    makes the left operand a permuted (non-compact) view."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-1, 1, (k, m) if transposed else (m, k)).astype("float32")
+    b = rng.uniform(-1, 1, (k, n)).astype("float32")
+    left = NDArray(a, device=device)
+    if transposed:
+        left, a = left.permute((1, 0)), a.T
+    np.testing.assert_allclose((left @ NDArray(b, device=device)).numpy(), a @ b,
+                               rtol=1e-4, atol=1e-4)
