@@ -27,6 +27,17 @@ def device(request):
     return request.param
 
 
+def devices(question: int) -> list:
+    """DEVICES for a test of kernel question ``question``: the runs of your kernels (cpu,
+    cuda_emu) carry the question; cpu_numpy's, which run the reference kernels through your
+    NDArray layer, are marked student_backend instead (they may pass before you start)."""
+    params = []
+    for param in DEVICES:
+        extra = pytest.mark.student_backend if param.id == "cpu_numpy" else pytest.mark.question(question)
+        params.append(pytest.param(*param.values, id=param.id, marks=[*param.marks, extra]))
+    return params
+
+
 def arange(*shape, dtype="float32"):
     return np.arange(1, 1 + int(np.prod(shape)), dtype=dtype).reshape(shape)
 
@@ -151,7 +162,7 @@ def test_truth_value_is_ambiguous_unless_one_element(device):
     assert bool(NDArray([[2.0]], device=device)) is True
 
 
-@pytest.mark.question(3)
+@pytest.mark.parametrize("device", devices(3))
 def test_equality_of_arrays_is_not_a_truth_value(device):
     with pytest.raises(ValueError, match="more than one element"):
         bool(NDArray([1.0, 2.0], device=device) == NDArray([3.0, 4.0], device=device))
@@ -168,7 +179,7 @@ def test_lists_and_python_numbers_become_float32_numpy_floats_keep_their_dtype(d
     assert NDArray([1.0], device=device, dtype="float64").dtype == np.float64
 
 
-@pytest.mark.question(2)
+@pytest.mark.parametrize("device", devices(2))
 def test_stack_promotes_mixed_dtypes_as_numpy(device):
     x32, x64 = np.array([1.1, 2.2], np.float32), np.array([1.1, 2.2], np.float64)
     out = nd.stack([NDArray(x32, device=device), NDArray(x64, device=device)], axis=1)
@@ -184,7 +195,7 @@ COMPARISONS = {"<": lambda x, y: x < y, "<=": lambda x, y: x <= y, ">": lambda x
                ">=": lambda x, y: x >= y, "==": lambda x, y: x == y, "!=": lambda x, y: x != y}
 
 
-@pytest.mark.question(3)
+@pytest.mark.parametrize("device", devices(3))
 @pytest.mark.parametrize("op", list(COMPARISONS))
 @pytest.mark.parametrize("scalar", [1.0, 0.0, -np.inf, np.nan])
 def test_comparisons_with_nan_are_false_as_numpy(device, op, scalar):
@@ -195,7 +206,7 @@ def test_comparisons_with_nan_are_false_as_numpy(device, op, scalar):
                                   err_msg=op)
 
 
-@pytest.mark.question(3)
+@pytest.mark.parametrize("device", devices(3))
 @pytest.mark.parametrize("scalar", [np.float32(1.5), np.float64(2.0), np.int64(3), 2.5])
 def test_numpy_scalars_on_the_left_give_an_ndarray(device, scalar):
     x = np.array([0.5, 1.0, 2.0], np.float32)
@@ -228,7 +239,7 @@ def test_fractional_row_ids_are_refused_by_name(device, ids, match):
 
 # ---- setitem from a view of the same buffer -----------------------------------------------------
 
-@pytest.mark.question(2)
+@pytest.mark.parametrize("device", devices(2))
 @pytest.mark.parametrize("assign", [
     lambda a: a.__setitem__(slice(None, None, -1), a),              # a[::-1] = a
     lambda a: a.__setitem__(slice(1, None), a[:-1]),                # a[1:] = a[:-1]
@@ -243,7 +254,7 @@ def test_setitem_from_an_overlapping_view_reads_before_writing(device, assign):
     np.testing.assert_array_equal(a.numpy(), expected)
 
 
-@pytest.mark.question(2)
+@pytest.mark.parametrize("device", devices(2))
 def test_setitem_of_a_square_array_from_its_own_transpose_and_flips(device):
     x = arange(3, 3)
     a, expected = NDArray(x, device=device), x.copy()
@@ -282,8 +293,7 @@ def overlapping_assignments(draw):
     return shape, dest, src
 
 
-@pytest.mark.question(2)
-@pytest.mark.parametrize("device", DEVICES)  # (not the fixture: Hypothesis reruns the body)
+@pytest.mark.parametrize("device", devices(2))  # (not the fixture: Hypothesis reruns the body)
 @settings(max_examples=50, deadline=None)
 @given(case=overlapping_assignments(), dtype=st.sampled_from(["float32", "float64"]))
 def test_setitem_between_views_of_one_buffer_matches_numpy(device, case, dtype):
@@ -320,8 +330,7 @@ def _view(array, view):
     return array
 
 
-@pytest.mark.question(4)
-@pytest.mark.parametrize("device", DEVICES)  # (not the fixture: Hypothesis reruns the body)
+@pytest.mark.parametrize("device", devices(4))  # (not the fixture: Hypothesis reruns the body)
 @settings(max_examples=40, deadline=None)
 @given(case=strided_arrays(), reduce=st.sampled_from(["sum", "max"]), data=st.data())
 def test_reductions_of_strided_views_match_numpy(device, case, reduce, data):
@@ -334,8 +343,7 @@ def test_reductions_of_strided_views_match_numpy(device, case, reduce, data):
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.question(5)
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", devices(5))
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
        seed=st.integers(0, 2**32 - 1), transposed=st.booleans())
