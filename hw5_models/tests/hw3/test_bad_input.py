@@ -292,7 +292,7 @@ def numpy_view(buffer: np.ndarray, shape, strides, offset) -> np.ndarray:
 
 
 @pytest.mark.parametrize("device", devices(question=2))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, report_multiple_bugs=False)
 @given(view=strided_views())
 def test_compact_and_scalar_setitem_of_any_view_match_numpy(device, view):
     size, shape, strides, offset = view

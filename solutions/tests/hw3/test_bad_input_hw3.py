@@ -296,7 +296,7 @@ def overlapping_assignments(draw):
 
 
 @pytest.mark.parametrize("device", devices(2))  # (not the fixture: Hypothesis reruns the body)
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, report_multiple_bugs=False)
 @given(case=overlapping_assignments(), dtype=st.sampled_from(["float32", "float64"]))
 def test_setitem_between_views_of_one_buffer_matches_numpy(device, case, dtype):
     shape, dest, src = case
@@ -333,7 +333,7 @@ def _view(array, view):
 
 
 @pytest.mark.parametrize("device", devices(4))  # (not the fixture: Hypothesis reruns the body)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, report_multiple_bugs=False)
 @given(case=strided_arrays(), reduce=st.sampled_from(["sum", "max"]), data=st.data())
 def test_reductions_of_strided_views_match_numpy(device, case, reduce, data):
     values, view = case
@@ -346,7 +346,7 @@ def test_reductions_of_strided_views_match_numpy(device, case, reduce, data):
 
 
 @pytest.mark.parametrize("device", devices(5))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, report_multiple_bugs=False)
 @given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40),
        seed=st.integers(0, 2**32 - 1), transposed=st.booleans())
 def test_matmul_of_any_size_and_a_transposed_operand_matches_numpy(device, m, k, n, seed,
