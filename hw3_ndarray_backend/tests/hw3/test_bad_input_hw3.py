@@ -186,6 +186,20 @@ def test_stack_promotes_mixed_dtypes_as_numpy(device):
     np.testing.assert_array_equal(out.numpy(), expected)
 
 
+@pytest.mark.parametrize("device", devices(3))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scalar", [np.float64(1.1), np.float32(1.1), 1.1, np.int64(3)])
+def test_a_scalar_keeps_the_arrays_dtype_as_pytorch(device, dtype, scalar):
+    # PyTorch: torch.ones(2) + np.float64(1.1) is float32 (NumPy 2 would widen it to float64).
+    x = np.array([0.5, 2.0], dtype)
+    a = NDArray(x, device=device)
+    for name, ours, theirs in [("+", a + scalar, x + x.dtype.type(scalar)),
+                               ("-", scalar - a, x.dtype.type(scalar) - x),
+                               ("*", a * scalar, x * x.dtype.type(scalar))]:
+        assert ours.dtype == np.dtype(dtype), name
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-6, err_msg=name)
+
+
 # ---- comparisons with NaN, and NumPy on the left ------------------------------------------------
 
 SPECIAL = np.array([np.nan, 1.0, 2.0, -np.inf, np.inf, -0.0, 0.0, -1.0], np.float32)

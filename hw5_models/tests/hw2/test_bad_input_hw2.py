@@ -49,8 +49,10 @@ def test_sizes_must_be_positive_integers(make, error, match):
                                            r"got shape \(2, 3, 1\)"),
     (lambda: nn.BatchNorm1d(4), (5, 3), r"BatchNorm1d\(dim=4\) got features of size 3"),
     (lambda: nn.BatchNorm1d(4), (4,), r"BatchNorm1d\(dim=4\) expected input \(N, 4\)"),
-    (lambda: nn.BatchNorm1d(3), (0, 3), r"BatchNorm1d\(dim=3\) got an empty batch \(0, 3\) "
-                                        r"in training"),
+    (lambda: nn.BatchNorm1d(3), (0, 3), r"BatchNorm1d\(dim=3\) got input \(0, 3\) in training: "
+                                        r"expected more than 1 value per channel, got 0"),
+    (lambda: nn.BatchNorm1d(3), (1, 3), r"BatchNorm1d\(dim=3\) got input \(1, 3\) in training: "
+                                        r"expected more than 1 value per channel, got 1"),
 ])
 def test_normalisation_checks_its_input(module, shape, match):
     with pytest.raises(ValueError, match=match):
@@ -58,13 +60,16 @@ def test_normalisation_checks_its_input(module, shape, match):
 
 
 @pytest.mark.question(3)
-def test_batchnorm_empty_batch_leaves_running_statistics_alone():
+def test_batchnorm_batches_under_two_leave_running_statistics_alone():
     bn = nn.BatchNorm1d(3)
-    with pytest.raises(ValueError):
-        bn(tensor(0, 3))
+    for n in (0, 1):
+        with pytest.raises(ValueError):
+            bn(tensor(n, 3))
     np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(3))
     np.testing.assert_array_equal(bn.running_var.numpy(), np.ones(3))
     assert bn.eval()(tensor(0, 3)).shape == (0, 3)  # evaluation of no examples is no examples
+    np.testing.assert_allclose(bn(tensor(1, 3)).numpy(), tensor(1, 3).numpy() / np.sqrt(1 + 1e-5),
+                               rtol=1e-5)  # one example in evaluation uses the running statistics
 
 
 @pytest.mark.parametrize("logits,y,error,match", [

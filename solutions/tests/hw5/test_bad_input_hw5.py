@@ -31,16 +31,68 @@ def tensor(*shape, seed=0):
     (lambda: nn.LSTM(3, 4, num_layers=1.5), TypeError, r"LSTM: num_layers .* got 1\.5"),
     (lambda: nn.Embedding(0, 3), ValueError, "Embedding: num_embeddings must be a positive integer, got 0"),
     (lambda: nn.Embedding(10, -3), ValueError, "Embedding: embedding_dim must be a positive integer, got -3"),
+    (lambda: nn.AttentionLayer(0, 2, 4), ValueError, "AttentionLayer: q_features must be a positive integer, got 0"),
+    (lambda: nn.AttentionLayer(8, 0, 4), ValueError, "AttentionLayer: num_head must be a positive integer, got 0"),
+    (lambda: nn.AttentionLayer(8, 2, 4, k_features=-1), ValueError, "AttentionLayer: k_features .* got -1"),
+    (lambda: nn.AttentionLayer(8, 2, 4.0), TypeError, r"AttentionLayer: dim_head .* got 4\.0"),
+    (lambda: nn.TransformerLayer(8, 2, 4, 0), ValueError, "TransformerLayer: hidden_size must be a positive integer, got 0"),
+    (lambda: nn.Transformer(8, 16, 0), ValueError, "Transformer: num_layers must be a positive integer, got 0"),
+    (lambda: nn.Transformer(0, 16, 1), ValueError, "Transformer: embedding_size must be a positive integer, got 0"),
+    (lambda: nn.Transformer(8, 16, 1, num_head=0), ValueError, "Transformer: num_head must be a positive integer, got 0"),
+    (lambda: nn.Transformer(8, 16, 1, sequence_len=0), ValueError, "Transformer: sequence_len must be a positive integer, got 0"),
 ])
 def test_sizes_must_be_positive_integers(make, error, match):
     with pytest.raises(error, match=match):
         make()
 
 
+@pytest.mark.parametrize("shape,match", [
+    ((0, 3, 2, 2), r"BatchNorm2d\(dim=3\) got input \(0, 3, 2, 2\) in training: expected more than 1 "
+                   r"value per channel, got 0"),
+    ((1, 3, 1, 1), r"BatchNorm2d\(dim=3\) got input \(1, 3, 1, 1\) in training: .* got 1"),
+    ((2, 4, 1, 1), r"BatchNorm2d\(dim=3\) expected input \(N, 3, H, W\), got \(2, 4, 1, 1\)"),
+])
 @pytest.mark.question(2)
-def test_batchnorm2d_rejects_an_empty_batch_in_training():
-    with pytest.raises(ValueError, match=r"BatchNorm2d\(dim=3\) got an empty batch \(0, 3, 2, 2\)"):
-        nn.BatchNorm2d(3)(tensor(0, 3, 2, 2))
+def test_batchnorm2d_checks_its_input(shape, match):
+    with pytest.raises(ValueError, match=match):
+        nn.BatchNorm2d(3)(tensor(*shape))
+
+
+@pytest.mark.question(2)
+def test_batchnorm2d_trains_on_one_image_of_several_pixels():
+    x = tensor(1, 3, 2, 2).numpy()
+    out = nn.BatchNorm2d(3)(ndl.Tensor(x)).numpy()
+    mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 5, 5), (3, 5, 5)])
+@pytest.mark.question(2)
+def test_conv_checks_its_input_against_its_channels(shape):
+    with pytest.raises(ValueError, match=rf"Conv\(in_channels=3\) expected input \(N, 3, H, W\), "
+                                         rf"got \({', '.join(map(str, shape))}\)"):
+        nn.Conv(3, 8, 3)(tensor(*shape))
+
+
+@pytest.mark.parametrize("run,match", [
+    (lambda: nn.AttentionLayer(8, 2, 4)(tensor(2, 5, 6)),
+     r"AttentionLayer\(q_features=8\) expected q \(B, T, 8\), k \(B, S, 8\) and v \(B, S, 8\), "
+     r"got \(2, 5, 6\)"),
+    (lambda: nn.AttentionLayer(8, 2, 4)(tensor(2, 5, 8), tensor(2, 4, 8), tensor(2, 3, 8)),
+     r"AttentionLayer\(q_features=8\) .* got \(2, 5, 8\), \(2, 4, 8\), \(2, 3, 8\)"),
+    (lambda: nn.TransformerLayer(8, 2, 4, 16)(tensor(5, 8)),
+     r"TransformerLayer\(q_features=8\) expected input \(B, T, 8\), got \(5, 8\)"),
+    (lambda: nn.Transformer(8, 16, 1)(tensor(5, 2, 6)),
+     r"Transformer\(embedding_size=8\) expected input \(T, B, 8\), got \(5, 2, 6\)"),
+    (lambda: nn.Transformer(8, 16, 1, batch_first=True)(tensor(2, 5)),
+     r"Transformer\(embedding_size=8\) expected input \(B, T, 8\), got \(2, 5\)"),
+    (lambda: nn.Transformer(8, 16, 1, sequence_len=4)(tensor(5, 2, 8)),
+     "Transformer: sequence of length 5 is longer than sequence_len=4"),
+])
+@pytest.mark.question(4)  # the check runs before your code, but building the modules needs Linear
+def test_attention_modules_check_their_input_against_their_configuration(run, match):
+    with pytest.raises(ValueError, match=match):
+        run()
 
 
 # ---- sequences and states ---------------------------------------------------------------------

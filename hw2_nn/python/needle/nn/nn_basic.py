@@ -140,7 +140,8 @@ class Module:
     def _name(self) -> str:
         """The module as errors name it: its class and size, ``LayerNorm1d(dim=4)``."""
         size = next((f"{key}={vars(self)[key]}" for key in ("dim", "in_features", "input_size",
-                                                             "num_embeddings", "in_channels")
+                                                             "num_embeddings", "in_channels",
+                                                             "q_features", "embedding_size")
                      if key in vars(self)), "")
         return f"{type(self).__name__}({size})"
 
@@ -239,8 +240,8 @@ class BatchNorm1d(Module):
 
     Raises:
         TypeError, ValueError: for a ``dim`` that is not a positive integer; in ``forward``,
-            ValueError for input that is not ``(N, dim)``, or an empty batch in training (no
-            statistics to take, as PyTorch).
+            ValueError for input that is not ``(N, dim)``, or a batch of fewer than 2 examples
+            in training (no variance to take, as PyTorch).
     """
 
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, device=None,
@@ -255,9 +256,7 @@ class BatchNorm1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_features(self, x)
-        if self.training and x.shape[0] == 0:
-            raise ValueError(f"{self._name()} got an empty batch {x.shape} in training: "
-                             f"expected at least one example")
+        _check_batch_statistics(self, x, x.shape[0])
         # TODO (hw2, question 3): implement BatchNorm1d.forward (Modules)
         raise NotImplementedError("BatchNorm1d.forward: hw2")
 
@@ -281,6 +280,15 @@ class LayerNorm1d(Module):
         _check_features(self, x)
         # TODO (hw2, question 3): implement LayerNorm1d.forward (Modules)
         raise NotImplementedError("LayerNorm1d.forward: hw2")
+
+
+def _check_batch_statistics(module: Module, x: Tensor, values_per_channel: int) -> None:
+    """Raise ValueError, naming ``module``, if ``module`` is training on fewer than 2 values
+    per channel: an empty batch has no mean, and one value has no variance (PyTorch raises
+    "Expected more than 1 value per channel when training" for the same input)."""
+    if module.training and values_per_channel < 2:
+        raise ValueError(f"{module._name()} got input {x.shape} in training: expected more than "
+                         f"1 value per channel, got {values_per_channel}")
 
 
 def _check_features(module: Module, x: Tensor) -> None:

@@ -343,6 +343,11 @@ class NDArray:
             scalar) and makes everything else (lists, Python numbers, integer and boolean
             arrays) float32, as ``torch.tensor`` does.
 
+    Arithmetic with two arrays gives the wider dtype (float32 with float64 is float64). With a
+    scalar, any Python or NumPy number, the result keeps the array's dtype, as PyTorch's
+    scalars do: ``float32 array + np.float64(1.0)`` is float32 (NumPy 2 would give float64, as
+    it treats a NumPy scalar as a 0-d array).
+
     Raises:
         TypeError: for a complex, string or object input, an unsupported dtype, or a device
             that is neither a device nor a name.

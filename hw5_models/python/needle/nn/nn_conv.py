@@ -13,7 +13,7 @@ from needle import ops
 from needle.autograd import Tensor
 from needle.checks import positive_int
 
-from .nn_basic import BatchNorm1d, Module, Parameter
+from .nn_basic import BatchNorm1d, Module, Parameter, _check_batch_statistics
 
 __all__ = ["Conv", "BatchNorm2d"]
 
@@ -36,7 +36,8 @@ class Conv(Module):
 
     Raises:
         TypeError, ValueError: for a channel count, kernel size or stride that is not a
-            positive integer, naming it.
+            positive integer, naming it; in ``forward``, ValueError for input that is not
+            ``(N, in_channels, H, W)``, naming the module (``Conv(in_channels=3)``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -52,20 +53,24 @@ class Conv(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv: expected input (N, {self.in_channels}, H, W), got {x.shape}")
+            raise ValueError(f"{self._name()} expected input (N, {self.in_channels}, H, W), "
+                             f"got {x.shape}")
         # TODO (hw5, question 2): implement Conv.forward (Convolution)
         raise NotImplementedError("Conv.forward: hw5")
 
 
 class BatchNorm2d(BatchNorm1d):
     """Batch normalisation of each channel of ``(N, C, H, W)`` over N, H and W (Ioffe & Szegedy,
-    ICML 2015), as ``torch.nn.BatchNorm2d``: ``BatchNorm1d`` on the ``(N*H*W, C)`` matrix."""
+    ICML 2015), as ``torch.nn.BatchNorm2d``: ``BatchNorm1d`` on the ``(N*H*W, C)`` matrix.
+
+    Raises:
+        ValueError: in ``forward``, for input that is not ``(N, dim, H, W)``, or fewer than 2
+            values per channel (``N * H * W < 2``) in training, as PyTorch.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.dim:
-            raise ValueError(f"BatchNorm2d: expected input (N, {self.dim}, H, W), got {x.shape}")
-        if self.training and x.shape[0] * x.shape[2] * x.shape[3] == 0:
-            raise ValueError(f"{self._name()} got an empty batch {x.shape} in training: "
-                             f"expected at least one value per channel")
+            raise ValueError(f"{self._name()} expected input (N, {self.dim}, H, W), got {x.shape}")
+        _check_batch_statistics(self, x, x.shape[0] * x.shape[2] * x.shape[3])
         # TODO (hw5, question 2): implement BatchNorm2d.forward (Convolution)
         raise NotImplementedError("BatchNorm2d.forward: hw5")

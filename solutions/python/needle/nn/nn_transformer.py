@@ -14,6 +14,7 @@ import numpy as np
 import needle.init as init
 from needle import ops
 from needle.autograd import Tensor
+from needle.checks import positive_int
 
 from .nn_basic import Dropout, LayerNorm1d, Linear, Module, ReLU, Sequential
 from .nn_sequence import Embedding
@@ -75,6 +76,11 @@ class AttentionLayer(Module):
     ``forward(q, k=None, v=None)``: ``q`` ``(B, T, q_features)``, ``k`` and ``v`` ``(B, S,
     k_features)`` and ``(B, S, v_features)``, defaulting to ``q`` (self-attention) ->
     ``(B, T, out_features)``. The projections have no bias; each LayerNorm has its own weights.
+
+    Raises:
+        TypeError, ValueError: for a size (features, ``num_head``, ``dim_head``) that is not a
+            positive integer, naming it; in ``forward``, ValueError for inputs that are not
+            ``(B, T, q_features)``, ``(B, S, k_features)`` and ``(B, S, v_features)``.
     """
 
     def __init__(self, q_features: int, num_head: int, dim_head: int, *,
@@ -82,10 +88,16 @@ class AttentionLayer(Module):
                  out_features: int | None = None, dropout: float = 0.0, causal: bool = True,
                  device=None, dtype: str = "float32"):
         super().__init__()
-        k_features = q_features if k_features is None else k_features
-        v_features = q_features if v_features is None else v_features
-        out_features = q_features if out_features is None else out_features
-        self.num_head, self.dim_head = num_head, dim_head
+        q_features = positive_int("AttentionLayer", "q_features", q_features)
+        k_features = positive_int("AttentionLayer", "k_features",
+                                  q_features if k_features is None else k_features)
+        v_features = positive_int("AttentionLayer", "v_features",
+                                  q_features if v_features is None else v_features)
+        out_features = positive_int("AttentionLayer", "out_features",
+                                    q_features if out_features is None else out_features)
+        self.q_features, self.k_features, self.v_features = q_features, k_features, v_features
+        self.num_head = positive_int("AttentionLayer", "num_head", num_head)
+        self.dim_head = positive_int("AttentionLayer", "dim_head", dim_head)
         inner = num_head * dim_head
         # Given: the tests set these weights by name.
         self.prenorm_q = LayerNorm1d(q_features, device=device, dtype=dtype)
@@ -100,6 +112,12 @@ class AttentionLayer(Module):
     def forward(self, q: Tensor, k: Tensor | None = None, v: Tensor | None = None) -> Tensor:
         k = q if k is None else k
         v = q if v is None else v
+        if q.ndim != 3 or k.ndim != 3 or v.ndim != 3 or q.shape[-1] != self.q_features \
+                or k.shape[-1] != self.k_features or v.shape[-1] != self.v_features \
+                or k.shape[:2] != v.shape[:2] or q.shape[0] != k.shape[0]:
+            raise ValueError(f"{self._name()} expected q (B, T, "
+                             f"{self.q_features}), k (B, S, {self.k_features}) and v (B, S, "
+                             f"{self.v_features}), got {q.shape}, {k.shape}, {v.shape}")
         ### BEGIN SOLUTION hw5
         def heads(x: Tensor, norm: Module, projection: Module) -> Tensor:
             B, S = x.shape[:2]   # (B, S, features) -> (B, heads, S, dim_head)
@@ -122,11 +140,17 @@ class TransformerLayer(Module):
         x = x + Dropout(Linear_2(Dropout(ReLU(Linear_1(LayerNorm(x))))))
 
     ``(B, T, q_features)`` -> ``(B, T, q_features)``; ``Linear_1`` maps to ``hidden_size``.
+
+    Raises:
+        TypeError, ValueError: for a size that is not a positive integer, naming it; in
+            ``forward``, ValueError for input that is not ``(B, T, q_features)``.
     """
 
     def __init__(self, q_features: int, num_head: int, dim_head: int, hidden_size: int, *,
                  dropout: float = 0.0, causal: bool = True, device=None, dtype: str = "float32"):
         super().__init__()
+        self.q_features = positive_int("TransformerLayer", "q_features", q_features)
+        positive_int("TransformerLayer", "hidden_size", hidden_size)
         # Given: the tests set these weights by name (mlp.modules_[1] and [4] are the Linears).
         self.attn = AttentionLayer(q_features, num_head, dim_head, dropout=dropout, causal=causal,
                                    device=device, dtype=dtype)
@@ -137,6 +161,9 @@ class TransformerLayer(Module):
             Linear(hidden_size, q_features, device=device, dtype=dtype), Dropout(dropout))
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[-1] != self.q_features:
+            raise ValueError(f"{self._name()} expected input "
+                             f"(B, T, {self.q_features}), got {x.shape}")
         ### BEGIN SOLUTION hw5
         x = x + self.dropout(self.attn(x))
         return x + _rows(x, self.mlp)
@@ -153,7 +180,10 @@ class Transformer(Module):
     language model can swap an LSTM for a Transformer.
 
     Raises:
-        ValueError: if the sequence is longer than ``sequence_len``.
+        TypeError, ValueError: for a size (``embedding_size``, ``hidden_size``, ``num_layers``,
+            ``num_head``, ``dim_head``, ``sequence_len``) that is not a positive integer, naming
+            it; in ``forward``, ValueError for input that is not 3-d with ``embedding_size``
+            features, or a sequence longer than ``sequence_len``.
     """
 
     def __init__(self, embedding_size: int, hidden_size: int, num_layers: int, *,
@@ -161,8 +191,12 @@ class Transformer(Module):
                  device=None, dtype: str = "float32", batch_first: bool = False,
                  sequence_len: int = 2048):
         super().__init__()
-        self.embedding_size, self.batch_first, self.sequence_len = (embedding_size, batch_first,
-                                                                    sequence_len)
+        self.embedding_size = positive_int("Transformer", "embedding_size", embedding_size)
+        self.sequence_len = positive_int("Transformer", "sequence_len", sequence_len)
+        self.batch_first = batch_first
+        for name, size in (("hidden_size", hidden_size), ("num_layers", num_layers),
+                           ("num_head", num_head), ("dim_head", dim_head)):
+            positive_int("Transformer", name, size)
         # Given: the tests set these weights by name.
         self.positional_embedding = Embedding(sequence_len, embedding_size, device=device,
                                               dtype=dtype)
@@ -172,6 +206,10 @@ class Transformer(Module):
             for _ in range(num_layers)])
 
     def forward(self, x: Tensor, h=None) -> tuple[Tensor, Tensor]:
+        if x.ndim != 3 or x.shape[-1] != self.embedding_size:
+            layout = "(B, T, " if self.batch_first else "(T, B, "
+            raise ValueError(f"{self._name()} expected input "
+                             f"{layout}{self.embedding_size}), got {x.shape}")
         T = x.shape[1] if self.batch_first else x.shape[0]
         if T > self.sequence_len:
             raise ValueError(f"Transformer: sequence of length {T} is longer than "
