@@ -1,9 +1,10 @@
 // needle's C++ CPU backend (hw3): the kernels behind ndl.cpu(), with the same interface as
 // python/needle/backend_ndarray/ndarray_backend_numpy.py.
 //
-// Every buffer is a flat, 64-byte-aligned AlignedArray of float32 or float64. The bindings at
-// the bottom (given code) check sizes and dtypes, so a bad call raises a Python exception,
-// then dispatch to a kernel template on the element type T. You write the kernels.
+// Every buffer is a flat, 64-byte-aligned AlignedArray of float32 or float64. The bindings
+// (src/ndarray_backend_bindings.h, given code, shared with the CUDA backend) check sizes and
+// dtypes, so a bad call raises a Python exception, then dispatch through `Backend` at the
+// bottom to a kernel template on the element type T. You write the kernels.
 //
 // Speed: element-wise loops and reductions are written so that the compiler vectorises them
 // (`#pragma omp simd`) and split across threads with OpenMP when the work is large enough;
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "ndarray_backend_bindings.h"
 #include "ndarray_backend_common.h"
 
 #ifdef _OPENMP
@@ -185,7 +187,7 @@ void ScalarSetitem(T val, T* out, const Shape& shape, const Shape& strides, size
 }
 
 // ---- element-wise kernels --------------------------------------------------------------------
-// `op` is one of the function objects in the bindings below (add, multiply, exp, ...); these
+// `op` is one of the element-wise functors below (Add, Mul, Exp, ...); these
 // loops apply it to every element, and nothing else: IEEE semantics come from the functors
 // (maximum(NaN, 0) is NaN, NaN == NaN is 0; tests/hw3/test_bad_input.py). Each must run on several threads for large n and let the
 // compiler vectorise the loop.
@@ -305,7 +307,7 @@ void Reduce(const T* a, T* out, size_t outer, size_t size, size_t inner, T init,
 // ---- matrix multiplication -------------------------------------------------------------------
 
 template <typename T>
-void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
+void MatmulNaive(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   // The reference: out (m x p) = a (m x n) @ b (n x p), all compact and row-major, by three
   // loops. Order them so that the innermost loop walks memory contiguously.
   /// BEGIN SOLUTION hw3
@@ -402,8 +404,8 @@ inline void MicroKernel(size_t kc, const T* __restrict__ ap, const T* __restrict
 }
 
 template <typename T>
-void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
-  // The fast kernel, same contract as Matmul. For each KC-deep slice of n: pack the slice of
+void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
+  // The fast kernel, same contract as MatmulNaive. For each KC-deep slice of n: pack the slice of
   // b into NR-wide column panels and each MC-row block of a into MR-tall row panels (both
   // zero-padded, so edge tiles need no special case inside the micro-kernel), then run the
   // micro-kernel over every (MR x NR) tile, with row blocks split across threads.
@@ -557,18 +559,7 @@ void MatmulTiled(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   /// END SOLUTION
 }
 
-// ---- bindings (given code): checks, then dispatch on dtype -----------------------------------
-
-// A NumPy copy of the strided view (NumPy does the strided walk, so this works before Compact does).
-template <typename T>
-py::array_t<T> ToNumpy(const AlignedArray& a, const Shape& shape, const Shape& strides, int64_t offset) {
-  CheckView("to_numpy", shape, strides, offset, a.size);
-  std::vector<py::ssize_t> byte_strides;
-  for (int64_t s : strides) byte_strides.push_back(s * static_cast<py::ssize_t>(sizeof(T)));
-  // Without a base object, pybind11 copies the view into a new, compact array.
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), byte_strides,
-                        a.data<T>() + offset);
-}
+// ---- element-wise functors (given code) ------------------------------------------------------
 
 struct Add { template <typename T> T operator()(T x, T y) const { return x + y; } };
 struct Mul { template <typename T> T operator()(T x, T y) const { return x * y; } };
@@ -682,89 +673,122 @@ void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dp
 }
 
 
-template <typename Op>
-void BindBinary(py::module_& m, const char* ewise, const char* scalar) {
-  m.def(ewise, [ewise](const AlignedArray& a, const AlignedArray& b, AlignedArray* out) {
-    CheckSameDtype(ewise, a, b);
-    CheckSameDtype(ewise, a, *out);
-    if (a.size != out->size || b.size != out->size)
-      throw py::value_error(std::string(ewise) + ": sizes " + std::to_string(a.size) + ", " +
-                            std::to_string(b.size) + " and " + std::to_string(out->size) + " differ");
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      EwiseBinary<T>(a.data<T>(), b.data<T>(), out->data<T>(), out->size, Op{});
-    });
-  }, py::arg("a"), py::arg("b"), py::arg("out"));
-  m.def(scalar, [scalar](const AlignedArray& a, double val, AlignedArray* out) {
-    CheckSameDtype(scalar, a, *out);
-    CheckSize(scalar, "out", *out, a.size);
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      ScalarBinary<T>(a.data<T>(), static_cast<T>(val), out->data<T>(), a.size, Op{});
-    });
-  }, py::arg("a"), py::arg("val"), py::arg("out"));
-}
+// ---- the binding table's launchers (given code) ----------------------------------------------
 
-template <typename Op>
-void BindUnary(py::module_& m, const char* name) {
-  m.def(name, [name](const AlignedArray& a, AlignedArray* out) {
-    CheckSameDtype(name, a, *out);
-    CheckSize(name, "out", *out, a.size);
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      EwiseUnary<T>(a.data<T>(), out->data<T>(), a.size, Op{});
-    });
-  }, py::arg("a"), py::arg("out"));
-}
+// The kernels above under the names of the shared binding table (src/ndarray_backend_bindings.h),
+// which checks every argument before calling them.
+struct Backend {
+  using Array = AlignedArray;
+  static constexpr bool kModuleLocal = false;
+  using Add = cpu::Add;
+  using Mul = cpu::Mul;
+  using Div = cpu::Div;
+  using Pow = cpu::Pow;
+  using Maximum = cpu::Maximum;
+  using Eq = cpu::Eq;
+  using Ge = cpu::Ge;
+  using Log = cpu::Log;
+  using Exp = cpu::Exp;
+  using Tanh = cpu::Tanh;
+  using Sigmoid = cpu::Sigmoid;
 
-template <bool kTiled>
-void BindMatmul(py::module_& m, const char* name) {
-  m.def(name, [name](const AlignedArray& a, const AlignedArray& b, AlignedArray* out,
-                     int64_t batch_in, int64_t m_in, int64_t n_in, int64_t p_in) {
-    const size_t batch = CheckDim(name, "batch", batch_in), rows = CheckDim(name, "m", m_in),
-                 inner = CheckDim(name, "n", n_in), cols = CheckDim(name, "p", p_in);
-    CheckSameDtype(name, a, b);
-    CheckSameDtype(name, a, *out);
-    CheckSize(name, "a", a, CheckedProduct(name, "batch x m x n =", {batch, rows, inner}));
-    CheckSize(name, "b", b, CheckedProduct(name, "batch x n x p =", {batch, inner, cols}));
-    CheckSize(name, "out", *out, CheckedProduct(name, "batch x m x p =", {batch, rows, cols}));
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      for (size_t i = 0; i < batch; ++i) {
-        const T* ai = a.data<T>() + i * rows * inner;
-        const T* bi = b.data<T>() + i * inner * cols;
-        T* oi = out->data<T>() + i * rows * cols;
-        if (kTiled) MatmulTiled<T>(ai, bi, oi, rows, inner, cols);
-        else Matmul<T>(ai, bi, oi, rows, inner, cols);
-      }
-    });
-  }, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("batch"), py::arg("m"), py::arg("n"),
-     py::arg("p"));
-}
+  static size_t CheckView(const char* name, const Shape& shape, const Shape& strides, int64_t offset, size_t size) {
+    return needle::CheckView(name, shape, strides, offset, size);
+  }
+  static void CheckReduce(const char*, size_t, size_t) {}  // any shape that passed the size checks
+  static void CopyToDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+  static void CopyOnDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 
-template <bool kMax>
-void BindReduce(py::module_& m, const char* name) {
-  m.def(name, [name](const AlignedArray& a, AlignedArray* out, int64_t outer_in, int64_t size_in, int64_t inner_in) {
-    const size_t outer = CheckDim(name, "outer", outer_in), size = CheckDim(name, "size", size_in),
-                 inner = CheckDim(name, "inner", inner_in);
-    CheckSameDtype(name, a, *out);
-    CheckSize(name, "a", a, CheckedProduct(name, "outer x size x inner =", {outer, size, inner}));
-    CheckSize(name, "out", *out, CheckedProduct(name, "outer x inner =", {outer, inner}));
-    if (kMax && size == 0) throw py::value_error(std::string(name) + ": cannot reduce an empty axis");
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      if (kMax) Reduce<T>(a.data<T>(), out->data<T>(), outer, size, inner, -std::numeric_limits<T>::infinity(), Maximum{});
-      else Reduce<T>(a.data<T>(), out->data<T>(), outer, size, inner, T(0), Add{});
-    });
-  }, py::arg("a"), py::arg("out"), py::arg("outer"), py::arg("size"), py::arg("inner"));
-}
+  // A NumPy copy of the strided view (NumPy does the strided walk, so this works before Compact does).
+  template <typename T>
+  static py::array_t<T> ToNumpy(const Array& a, const Shape& shape, const Shape& strides, int64_t offset) {
+    std::vector<py::ssize_t> byte_strides;
+    for (int64_t s : strides) byte_strides.push_back(s * static_cast<py::ssize_t>(sizeof(T)));
+    // Without a base object, pybind11 copies the view into a new, compact array.
+    return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()), byte_strides,
+                          a.data<T>() + offset);
+  }
+  template <typename T>
+  static void Fill(Array* out, T val) { std::fill(out->data<T>(), out->data<T>() + out->size, val); }
+
+  template <typename T>
+  static void Compact(const Array& a, Array* out, const Shape& shape, const Shape& strides, size_t offset, size_t) {
+    cpu::Compact<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
+  }
+  template <typename T>
+  static void EwiseSetitem(const Array& a, Array* out, const Shape& shape, const Shape& strides, size_t offset,
+                           size_t) {
+    cpu::EwiseSetitem<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
+  }
+  template <typename T>
+  static void ScalarSetitem(T val, Array* out, const Shape& shape, const Shape& strides, size_t offset, size_t) {
+    cpu::ScalarSetitem<T>(val, out->data<T>(), shape, strides, offset);
+  }
+
+  template <typename T, typename Op>
+  static void EwiseBinary(const Array& a, const Array& b, Array* out, size_t n) {
+    cpu::EwiseBinary<T>(a.data<T>(), b.data<T>(), out->data<T>(), n, Op{});
+  }
+  template <typename T, typename Op>
+  static void ScalarBinary(const Array& a, T val, Array* out, size_t n) {
+    cpu::ScalarBinary<T>(a.data<T>(), val, out->data<T>(), n, Op{});
+  }
+  template <typename T, typename Op>
+  static void EwiseUnary(const Array& a, Array* out, size_t n) {
+    cpu::EwiseUnary<T>(a.data<T>(), out->data<T>(), n, Op{});
+  }
+  template <typename T, typename Op>
+  static void Reduce(const Array& a, Array* out, size_t outer, size_t size, size_t inner, T init) {
+    cpu::Reduce<T>(a.data<T>(), out->data<T>(), outer, size, inner, init, Op{});
+  }
+
+  template <typename T>
+  static void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
+    cpu::Matmul<T>(a, b, out, m, n, p);
+  }
+  template <typename T>
+  static void MatmulNaive(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
+    cpu::MatmulNaive<T>(a, b, out, m, n, p);
+  }
+
+  template <typename T>
+  static void LstmGates(const T* pre, const T* c, T* h_out, T* c_out, size_t batch, size_t hidden) {
+    cpu::LstmGates<T>(pre, c, h_out, c_out, batch, hidden);
+  }
+  template <typename T>
+  static void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dpre, T* dc_out,
+                                size_t batch, size_t hidden) {
+    cpu::LstmGatesBackward<T>(pre, c, dh, dc, dpre, dc_out, batch, hidden);
+  }
+
+  // out[r, :] = a[rows[r], :].
+  template <typename T>
+  static void TakeRows(const Array& a, const std::vector<int64_t>& rows, Array* out, size_t cols) {
+    const T* src = a.data<T>();
+    T* dst = out->data<T>();
+    const int64_t n = static_cast<int64_t>(rows.size());
+#pragma omp parallel for schedule(static) if (n * int64_t(cols) > kParallelMin)
+    for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * cols, src + rows[r] * cols, cols * sizeof(T));
+  }
+  // out[rows[r], :] += a[r, :], in order: repeated rows add up deterministically.
+  template <typename T>
+  static void IndexAddRows(const Array& a, const std::vector<int64_t>& rows, Array* out, size_t cols) {
+    const T* src = a.data<T>();
+    T* dst = out->data<T>();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      T* row = dst + rows[r] * cols;
+      const T* add = src + r * cols;
+#pragma omp simd
+      for (size_t j = 0; j < cols; ++j) row[j] += add[j];
+    }
+  }
+};
 
 }  // namespace cpu
 }  // namespace needle
 
 PYBIND11_MODULE(ndarray_backend_cpu, m) {
   namespace py = pybind11;
-  using namespace needle;
   using namespace needle::cpu;
   m.doc() = "needle's C++ CPU backend: the kernels behind ndl.cpu() (see src/ndarray_backend_cpu.cc)";
   m.attr("__device_name__") = "cpu";
@@ -784,142 +808,5 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   m.attr("__vector_bytes__") = kVecBytes;
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
-
-  py::class_<AlignedArray>(m, "Array")
-      .def(py::init<int64_t, const std::string&>(), py::arg("size"), py::arg("dtype") = "float32",
-           py::return_value_policy::take_ownership)
-      .def("ptr", &AlignedArray::ptr_as_int)
-      .def_readonly("size", &AlignedArray::size)
-      .def_property_readonly("dtype", &AlignedArray::dtype_name);
-
-  m.def("to_numpy", [](const AlignedArray& a, const Shape& shape, const Shape& strides, int64_t offset) -> py::object {
-    if (a.dtype == DType::kFloat32) return ToNumpy<float>(a, shape, strides, offset);
-    return ToNumpy<double>(a, shape, strides, offset);
-  });
-  m.def("from_numpy", [](py::array a, AlignedArray* out) {
-    const std::string kind = py::str(a.dtype());
-    if (kind != out->dtype_name())
-      throw py::type_error("from_numpy: array dtype " + kind + " differs from the buffer's " + out->dtype_name());
-    if (!(a.flags() & py::array::c_style))
-      throw py::value_error("from_numpy: the array must be C-contiguous");
-    if (static_cast<size_t>(a.size()) > out->size)
-      throw py::value_error("from_numpy: " + std::to_string(a.size()) + " elements do not fit in a buffer of " +
-                            std::to_string(out->size));
-    std::memcpy(out->ptr, a.data(), a.size() * out->elem_size);
-  });
-  m.def("fill", [](AlignedArray* out, double val) {
-    Dispatch(*out, [&](auto t) {
-      using T = decltype(t);
-      std::fill(out->data<T>(), out->data<T>() + out->size, static_cast<T>(val));
-    });
-  });
-
-  // The view kernels' offsets are int64_t here so that a negative one is named, not refused by
-  // pybind11; CheckView passes only offsets in [0, size).
-  m.def("compact", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
-    CheckSameDtype("compact", a, *out);
-    CheckSize("compact", "out", *out, CheckView("compact", shape, strides, offset, a.size));
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      Compact<T>(a.data<T>(), out->data<T>(), shape, strides, offset);
-    });
-  });
-  m.def("ewise_setitem", [](const AlignedArray& a, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
-    CheckSameDtype("ewise_setitem", a, *out);
-    const size_t count = CheckView("ewise_setitem", shape, strides, offset, out->size);
-    CheckSize("ewise_setitem", "a", a, count);
-    // a and out one buffer (x[::-1] = x): the view is written from a copy of a, as NumPy does.
-    std::unique_ptr<AlignedArray> copy;
-    if (a.ptr == out->ptr) {
-      copy = std::make_unique<AlignedArray>(static_cast<int64_t>(count), a.dtype_name());
-      std::memcpy(copy->ptr, a.ptr, count * a.elem_size);
-    }
-    const AlignedArray& src = copy ? *copy : a;
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      EwiseSetitem<T>(src.data<T>(), out->data<T>(), shape, strides, offset);
-    });
-  });
-  m.def("scalar_setitem", [](int64_t size, double val, AlignedArray* out, const Shape& shape, const Shape& strides, int64_t offset) {
-    const size_t count = CheckView("scalar_setitem", shape, strides, offset, out->size);
-    if (size < 0 || count != static_cast<size_t>(size))
-      throw py::value_error("scalar_setitem: size " + std::to_string(size) + " but the view has " +
-                            std::to_string(count) + " elements");
-    Dispatch(*out, [&](auto t) {
-      using T = decltype(t);
-      ScalarSetitem<T>(static_cast<T>(val), out->data<T>(), shape, strides, offset);
-    });
-  });
-
-  BindBinary<Add>(m, "ewise_add", "scalar_add");
-  BindBinary<Mul>(m, "ewise_mul", "scalar_mul");
-  BindBinary<Div>(m, "ewise_div", "scalar_div");
-  BindBinary<Pow>(m, "ewise_power", "scalar_power");
-  BindBinary<Maximum>(m, "ewise_maximum", "scalar_maximum");
-  BindBinary<Eq>(m, "ewise_eq", "scalar_eq");
-  BindBinary<Ge>(m, "ewise_ge", "scalar_ge");
-  BindUnary<Log>(m, "ewise_log");
-  BindUnary<Exp>(m, "ewise_exp");
-  BindUnary<Tanh>(m, "ewise_tanh");
-  BindUnary<Sigmoid>(m, "ewise_sigmoid");
-  m.def("lstm_gates", [](const AlignedArray& pre, const AlignedArray& c, AlignedArray* h_out,
-                         AlignedArray* c_out, int64_t batch_in, int64_t hidden_in) {
-    const size_t batch = CheckDim("lstm_gates", "batch", batch_in), hidden = CheckDim("lstm_gates", "hidden", hidden_in);
-    CheckLstm<AlignedArray>("lstm_gates", pre, {&c, h_out, c_out}, nullptr, batch, hidden);
-    Dispatch(pre, [&](auto t) {
-      using T = decltype(t);
-      LstmGates<T>(pre.data<T>(), c.data<T>(), h_out->data<T>(), c_out->data<T>(), batch, hidden);
-    });
-  });
-  m.def("lstm_gates_backward", [](const AlignedArray& pre, const AlignedArray& c, const AlignedArray& dh,
-                                  const AlignedArray& dc, AlignedArray* dpre, AlignedArray* dc_out,
-                                  int64_t batch_in, int64_t hidden_in) {
-    const size_t batch = CheckDim("lstm_gates_backward", "batch", batch_in),
-                 hidden = CheckDim("lstm_gates_backward", "hidden", hidden_in);
-    CheckLstm<AlignedArray>("lstm_gates_backward", pre, {&c, &dh, &dc, dc_out}, dpre, batch, hidden);
-    Dispatch(pre, [&](auto t) {
-      using T = decltype(t);
-      LstmGatesBackward<T>(pre.data<T>(), c.data<T>(), dh.data<T>(), dc.data<T>(), dpre->data<T>(),
-                           dc_out->data<T>(), batch, hidden);
-    });
-  });
-
-  // Rows of a table by index (an embedding lookup) and its adjoint, adding rows back.
-  using Indices = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-  m.def("take_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, int64_t cols_in) {
-    const size_t cols = CheckDim("take_rows", "cols", cols_in);
-    CheckSameDtype("take_rows", a, *out);
-    const std::vector<int64_t> rows = CheckRows("take_rows", idx, a.size, cols);
-    CheckSize("take_rows", "out", *out, CheckedProduct("take_rows", "rows x cols =", {rows.size(), cols}));
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      const T* src = a.data<T>();
-      T* dst = out->data<T>();
-      const int64_t n = static_cast<int64_t>(rows.size());
-#pragma omp parallel for schedule(static) if (n * int64_t(cols) > kParallelMin)
-      for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * cols, src + rows[r] * cols, cols * sizeof(T));
-    });
-  }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
-  m.def("index_add_rows", [](const AlignedArray& a, Indices idx, AlignedArray* out, int64_t cols_in) {
-    const size_t cols = CheckDim("index_add_rows", "cols", cols_in);
-    CheckSameDtype("index_add_rows", a, *out);
-    const std::vector<int64_t> rows = CheckRows("index_add_rows", idx, out->size, cols);
-    CheckSize("index_add_rows", "a", a, CheckedProduct("index_add_rows", "rows x cols =", {rows.size(), cols}));
-    Dispatch(a, [&](auto t) {
-      using T = decltype(t);
-      const T* src = a.data<T>();
-      T* dst = out->data<T>();
-      for (size_t r = 0; r < rows.size(); ++r) {  // in order: repeated rows add up deterministically
-        T* row = dst + rows[r] * cols;
-        const T* add = src + r * cols;
-#pragma omp simd
-        for (size_t j = 0; j < cols; ++j) row[j] += add[j];
-      }
-    });
-  }, py::arg("a"), py::arg("idx"), py::arg("out"), py::arg("cols"));
-
-  BindMatmul<true>(m, "matmul");
-  BindMatmul<false>(m, "matmul_naive");
-  BindReduce<false>(m, "reduce_sum");
-  BindReduce<true>(m, "reduce_max");
+  needle::BindBackend<Backend>(m);
 }
