@@ -14,15 +14,12 @@
 // Geijn, ACM TOMS 41(3), 2015).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
-#include <memory>
 #include <type_traits>
 #include <stdexcept>
 #include <string>

@@ -19,14 +19,11 @@
 // V. Volkov & J. Demmel, "Benchmarking GPUs to tune dense linear algebra", SC 2008.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
