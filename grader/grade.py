@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,32 +23,12 @@ from . import answers, feedback, runner, sandbox, workspace
 from .course import REPO, SOLUTIONS, Homework, load_course, load_settings
 from .files import remove_tree
 from .handouts import Handout, generate
-from .scoring import TestResult, score
+from .results import GradeResult, TestResult
+from .scoring import score
 from .variants import student_key
 
 # The limits every submission is graded under (``sandbox.Limits``: time, memory, processes, disk).
 LIMITS = sandbox.Limits()
-
-
-@dataclass
-class GradeResult:
-    """Everything known about one graded submission."""
-
-    student: str
-    homework: str
-    graded_at: str                   # ISO 8601, UTC, taken by the grader
-    results: list[TestResult]
-    notes: list[str] = field(default_factory=list)  # submission problems and isolation caveats
-    build_log: str = ""
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> float:
-        return sum(r.score for r in self.results)
-
-    @property
-    def max_score(self) -> float:
-        return sum(r.max_score for r in self.results)
 
 
 def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,

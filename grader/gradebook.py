@@ -8,8 +8,7 @@ import stat
 from pathlib import Path
 
 from .files import sha256_file, walk
-from .grade import GradeResult
-from .scoring import TestResult
+from .results import GradeResult, TestResult
 from .workspace import MAX_DEPTH
 
 SCHEMA = """

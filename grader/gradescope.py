@@ -176,7 +176,7 @@ def isolation_report() -> tuple[list[str], bool]:
 def grade_main(argv: list[str] | None = None) -> int:
     """``python -m grader.gradescope grade hwN SUBMISSION --results-json FILE [--out DIR]``."""
     from . import grade, reports
-    from .scoring import TestResult
+    from .results import GradeResult, TestResult
     parser = argparse.ArgumentParser(prog="python -m grader.gradescope grade")
     parser.add_argument("hw")
     parser.add_argument("submission", type=Path)
@@ -193,7 +193,7 @@ def grade_main(argv: list[str] | None = None) -> int:
                              feedback_level=level, variants=False)
     else:
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        result = grade.GradeResult("submission", homework.id, graded_at, [
+        result = GradeResult("submission", homework.id, graded_at, [
             TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
                        "not graded: student code would have run as root") for t in key.tests],
             [report[-1][2:]])

@@ -1,24 +1,29 @@
 """The child side of the grader's process boundary: runs hidden tests on a submission.
 
-Run only by ``grader.runner`` as ``python -I -c <this file's source>`` with a JSON payload on
-standard input, so that no copy of it sits where student code could rewrite it between runs.
-It is self-contained (standard library and NumPy only).
+Run only by ``grader.sandbox`` as ``python -I -c <program>`` (``sandbox.harness_program``: this
+file's source and ``grader.protocol``'s, as text) with a JSON request on standard input, so
+that no copy of it sits where student code could rewrite it between runs. It uses the standard
+library, NumPy and ``grader.protocol`` only.
 
 It first leaves root where the grader is root (private mounts for ``/tmp`` and folders the
-sandbox uid cannot enter, then an unprivileged uid with no capabilities), locks itself in (Landlock: read-only access to the Python installation and system
-libraries, read-write to its own workspace, no TCP, no signals to processes outside; seccomp:
-no kernel keyring, bpf, perf_event_open or userfaultfd), then compiles the hidden test modules
+sandbox uid cannot enter, then an unprivileged uid with no capabilities), locks itself in
+(Landlock: read-only access to the Python installation and system libraries, read-write to its
+own workspace, no TCP, no signals to processes outside; seccomp: no kernel keyring, bpf,
+perf_event_open or userfaultfd), then compiles the hidden test modules
 from source held in memory, drops that source (see ``run_tests`` for what remains in the
 process), and runs the tests one at a time. Each test returns a dict of arrays; the harness
-writes them to ``out/<test>.npz`` (plain numeric arrays only, never pickles) and its status to
-``out/<test>.json`` (an error names the nearest builtin exception type, ``_type_name``). Before
-each test it names it in ``out/current``, so the parent can tell which test a crash or a hang
-belongs to.
+writes them to the test's ``protocol.values_file`` (plain numeric arrays only, never pickles)
+and its ``protocol.TestStatus`` to its ``protocol.status_file`` (an error names the nearest
+builtin exception type, ``_type_name``). Before each test it names it in ``protocol.CURRENT``,
+so the parent can tell which test a crash or a hang belongs to (``grader.protocol`` describes
+every message and file).
 Nothing here decides a score: the parent compares the values with the answer key.
 
 With ``--exec CMD...`` it locks itself in the same way and then ``exec``s CMD (the sandboxed
 C++ build).
 """
+from __future__ import annotations
+
 import ctypes
 import inspect
 import json
@@ -26,6 +31,21 @@ import os
 import sys
 import traceback
 import types
+from typing import Any
+
+# Absolute, not relative: in the sandbox, ``sandbox.harness_program`` provides this module.
+from grader.protocol import (
+    CONFINEMENT,
+    CURRENT,
+    HARNESS_REPORT,
+    MAX_ERROR_CHARS,
+    Confinement,
+    HarnessReport,
+    Suite,
+    TestStatus,
+    status_file,
+    values_file,
+)
 
 # ---- Landlock (Linux >= 5.13), through raw system calls --------------------------------------
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -39,7 +59,7 @@ _FS_WRITE = _FS_READ | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1
     (1 << 9) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)
 
 
-def _fs_handled(abi):
+def _fs_handled(abi: int) -> int:
     rights = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
     if abi >= 2:
         rights |= 1 << 13  # REFER
@@ -50,14 +70,14 @@ def _fs_handled(abi):
     return rights
 
 
-def landlock_abi():
+def landlock_abi() -> int:
     """Landlock's ABI version, or 0 where the kernel lacks it."""
     libc = ctypes.CDLL(None, use_errno=True)
-    abi = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    abi: int = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return max(abi, 0)
 
 
-def landlock(read_paths, write_paths):
+def landlock(read_paths: list[str], write_paths: list[str]) -> int:
     """Restrict this process and its descendants to the given paths; returns the ABI used.
 
     Also, where the kernel supports it, forbids TCP bind/connect (ABI 4) and signals or
@@ -124,7 +144,7 @@ _SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
 _BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
 
 
-def refuse_syscalls():
+def refuse_syscalls() -> list[str]:
     """Install a seccomp filter failing ``_REFUSED_SYSCALLS`` with EPERM for this process and its
     descendants (no_new_privs must be set); returns the names refused, [] on another machine.
 
@@ -154,7 +174,7 @@ def refuse_syscalls():
     for code, jt, jf, number in body:  # each: equal -> the next instruction (deny), else skip it
         program += [(code, jt, jf, number), (_BPF_RET_K, 0, 0, deny)]
     program.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
-    instructions = (Instruction * len(program))(*program)
+    instructions = (Instruction * len(program))(*(Instruction(*p) for p in program))
     fprog = Program(len(program), instructions)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
@@ -168,13 +188,13 @@ _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC = 2, 4, 4096, 16384
 _PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
 
 
-def private_mounts(hide, expose, tmpfs_options):
+def private_mounts(hide: list[str], expose: list[str], tmpfs_options: str) -> None:
     """In this (new) mount namespace: an empty tmpfs over each folder of ``hide`` (``/tmp``,
     and folders the sandbox uid cannot enter), then each path of ``expose`` (the workspace,
     the Python installation) bound back at its own place if it was hidden."""
     libc = ctypes.CDLL(None, use_errno=True)
 
-    def mount(source, target, kind, flags, data):
+    def mount(source: str, target: str, kind: str | None, flags: int, data: str | None) -> None:
         if libc.mount(source.encode(), target.encode(), kind.encode() if kind else None,
                       ctypes.c_ulong(flags), data.encode() if data else None) != 0:
             error = ctypes.get_errno()
@@ -193,7 +213,7 @@ def private_mounts(hide, expose, tmpfs_options):
         os.close(fd)
 
 
-def drop_privileges(uid, gid):
+def drop_privileges(uid: int, gid: int) -> None:
     """Become ``uid``/``gid`` for good: no supplementary groups, an empty capability bounding
     set, no ambient, permitted or effective capabilities, no_new_privs. Checked, not assumed."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -221,15 +241,16 @@ def drop_privileges(uid, gid):
 
 # ---- running tests ---------------------------------------------------------------------------
 
-def _atomic_write(path, data):
+def _atomic_write(path: str, data: bytes) -> None:
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
 
 
-def _values(result):
-    """A test's returned dict as plain numeric NumPy arrays, or raise TypeError."""
+def _values(result: object) -> dict[str, Any]:
+    """A test's returned dict as plain numeric NumPy arrays (C-contiguous ``ndarray``s of a bool,
+    int, uint or float dtype) by name, or raise TypeError."""
     import numpy as np
     if not isinstance(result, dict) or not result:
         raise TypeError(f"a hidden test must return a non-empty dict of arrays, got {type(result).__name__}")
@@ -244,35 +265,49 @@ def _values(result):
     return arrays
 
 
-def _type_name(error):
+def _type_name(error: BaseException) -> str:
     """The name of the nearest builtin class in ``error``'s type's MRO (``ValueError`` for
     NumPy's ``AxisError``, ``Exception`` for a class of the submission's own): a short name
     from a fixed list. The parent shows no other (``grader.feedback.exception_type``)."""
     import builtins
     for cls in type(error).__mro__:
         if isinstance(cls, type) and getattr(builtins, cls.__name__, None) is cls:
-            return cls.__name__
+            return str(cls.__name__)
     return "BaseException"
 
 
-def run_tests(payload):
-    """Compile the hidden modules in ``payload["modules"]``, drop their source, run the tests.
+def run_tests(payload: dict[str, object], report: HarnessReport | None = None) -> None:
+    """Run the ``protocol.Suite`` that ``payload`` (a JSON object) holds: compile its hidden
+    modules, drop their source, run the tests.
 
     The source text is compiled, module by module (helpers first), and then removed from the
-    payload before any module runs, so no object the submission can reach holds it: not the
-    payload (found through frames or ``gc``), not ``linecache`` (the ``<hidden:NAME>`` file
-    names are ones it never reads), not ``inspect.getsource``. What necessarily remains is
-    the compiled code the tests run (code objects: bytecode, names, constants, line
-    numbers), from which a submission can rebuild much of the test's structure. Memory is not
-    wiped: a submission reading its own process's memory (``ctypes``, ``/proc/self/mem``)
-    may find fragments of the JSON text the source arrived in. The parent therefore treats
-    every message as untrusted and redacts it (``grader.feedback.redact``).
+    payload and the suite before any module runs, so no object the submission can reach holds
+    it: not the payload (found through frames or ``gc``), not ``linecache`` (the
+    ``<hidden:NAME>`` file names are ones it never reads), not ``inspect.getsource``. What
+    necessarily remains is the compiled code the tests run (code objects: bytecode, names,
+    constants, line numbers), from which a submission can rebuild much of the test's
+    structure. Memory is not wiped: a submission reading its own process's memory (``ctypes``,
+    ``/proc/self/mem``) may find fragments of the JSON text the source arrived in. The parent
+    therefore treats every message as untrusted and redacts it (``grader.feedback.redact``).
+
+    Args:
+        payload: the request's JSON object; emptied here (it holds the hidden source).
+        report: how the harness locked itself in, written first to ``protocol.HARNESS_REPORT``
+            (None outside the sandbox).
+
+    Raises:
+        ProtocolError: if ``payload`` holds no valid suite.
     """
     import io
 
     import numpy as np
-    out = payload["out"]
-    sources = payload.pop("modules")  # compiled here, then held by nothing
+    suite = Suite.from_json(payload)
+    payload.clear()  # its copy of the hidden source goes; ``suite.modules`` holds the one left
+    out = suite.out
+    if report is not None:
+        _atomic_write(os.path.join(out, HARNESS_REPORT), json.dumps(report.to_json()).encode())
+    sys.path[:0] = suite.paths
+    sources = suite.modules  # compiled here, then held by nothing
     code = {name: compile(sources.pop(name), f"<hidden:{name}>", "exec") for name in list(sources)}
     modules = {}
     for name, module_code in code.items():  # helpers first, the test module last
@@ -281,50 +316,51 @@ def run_tests(payload):
         sys.modules[name] = module
         exec(module_code, module.__dict__)
         modules[name] = module
-    tests = modules[payload["test_module"]]
-    fixtures = payload["fixtures"]
-    for name in payload["tests"]:
-        _atomic_write(os.path.join(out, "current"), name.encode())
-        status = {"status": "ok"}
+    tests = modules[suite.test_module]
+    for name in suite.tests:
+        _atomic_write(os.path.join(out, CURRENT), name.encode())
+        status = TestStatus(ok=True)
         try:
             function = getattr(tests, name)
-            kwargs = {p: fixtures[p] for p in inspect.signature(function).parameters}
+            kwargs = {p: suite.fixtures[p] for p in inspect.signature(function).parameters}
             arrays = _values(function(**kwargs))
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
-            _atomic_write(os.path.join(out, name + ".npz"), buffer.getvalue())
+            _atomic_write(os.path.join(out, values_file(name)), buffer.getvalue())
         except BaseException as error:  # SystemExit and KeyboardInterrupt too: one test fails
             frames = traceback.extract_tb(error.__traceback__)
             where = next((f"{os.path.basename(f.filename)}:{f.lineno}" for f in reversed(frames)
                           if not f.filename.startswith("<")), "")
-            status = {"status": "error", "error": f"{_type_name(error)}: {error}"[:2000],
-                      "where": where}
-        _atomic_write(os.path.join(out, name + ".json"), json.dumps(status).encode())
-    _atomic_write(os.path.join(out, "current"), b"")  # a clean finish: no test is running
+            status = TestStatus(False, f"{_type_name(error)}: {error}"[:MAX_ERROR_CHARS], where)
+        _atomic_write(os.path.join(out, status_file(name)), json.dumps(status.to_json()).encode())
+    _atomic_write(os.path.join(out, CURRENT), b"")  # a clean finish: no test is running
 
 
-def main():
-    exec_mode = len(sys.argv) > 1 and sys.argv[1] == "--exec"
-    payload = json.loads(sys.stdin.read())
-    sandbox = payload.get("sandbox", {})
-    if sandbox.get("hide"):
-        private_mounts(sandbox["hide"], sandbox["expose"], sandbox["tmpfs"])
-    if "uid" in sandbox:
-        drop_privileges(sandbox["uid"], sandbox["gid"])
+def lock_in(confinement: Confinement) -> HarnessReport:
+    """Confine this process as ``confinement`` says: private mounts, an unprivileged uid,
+    Landlock, seccomp (each where asked and available). Returns the ``HarnessReport``."""
+    if confinement.hide:
+        private_mounts(confinement.hide, confinement.expose, confinement.tmpfs)
+    if confinement.uid is not None and confinement.gid is not None:
+        drop_privileges(confinement.uid, confinement.gid)
         # changing uid cleared the parent-death signal that ``unshare --kill-child`` set: re-arm
         # it, so that this process (and with it the whole PID namespace) dies with the grader
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
-    os.chdir(payload["workspace"])
-    report = {"landlock": 0, "uid": os.getuid()}
-    if payload.get("landlock"):
-        report["landlock"] = landlock(payload["read"], payload["write"])
-    report["refused_syscalls"] = refuse_syscalls()
+    os.chdir(confinement.workspace)
+    abi = landlock(confinement.read, confinement.write) if confinement.landlock else 0
+    return HarnessReport(abi, os.getuid(), refuse_syscalls())
+
+
+def main() -> None:
+    """Lock in as the request on standard input says, then run its suite (or, with
+    ``--exec CMD...``, the command)."""
+    exec_mode = len(sys.argv) > 1 and sys.argv[1] == "--exec"
+    payload = json.loads(sys.stdin.read())
+    report = lock_in(Confinement.from_json(payload.pop(CONFINEMENT)))
     if exec_mode:
         command = sys.argv[2:]
         os.execvp(command[0], command)
-    _atomic_write(os.path.join(payload["out"], "harness.json"), json.dumps(report).encode())
-    sys.path[:0] = payload["paths"]
-    run_tests(payload)
+    run_tests(payload, report)
 
 
 if __name__ == "__main__":

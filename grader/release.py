@@ -35,6 +35,7 @@ from .runner import HIDDEN
 
 # The runner pieces check-hwN and submit-hwN need; none holds a marker, solution text or hidden test.
 RUNNER_MODULES = ("files.py", "fill.py", "sandbox.py", "harness.py", "workspace.py", "runner.py",
+                  "protocol.py", "discovery.py", "supervision.py", "values.py", "building.py", "gpu.py",
                   "check.py", "check_harness.py", "carry.py", "environment.py", "submit.py")
 REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "pytest-timeout>=2.2",
                 "hypothesis>=6.80", "matplotlib>=3.7", "tqdm>=4.65"]

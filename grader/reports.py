@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from .feedback import markdown_block, markdown_text
-from .grade import GradeResult
+from .results import GradeResult
 from .sandbox import printable
 
 TERMINAL_CHARS = 500  # the most characters of one message on a terminal

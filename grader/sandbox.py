@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
+import dataclasses
 import functools
 import json
 import os
@@ -50,14 +50,25 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .files import remove_tree
+from .protocol import CONFINEMENT, Confinement
 
 HARNESS = Path(__file__).with_name("harness.py")
+PROTOCOL = Path(__file__).with_name("protocol.py")
+# The harness's ``python -I -c`` program (``harness_program``): ``grader.protocol`` made a module
+# from its text, then the harness run as ``__main__`` from its own.
+_HARNESS_PROGRAM = """\
+import sys, types
+grader = sys.modules["grader"] = types.ModuleType("grader")
+grader.__path__ = []
+grader.protocol = sys.modules["grader.protocol"] = types.ModuleType("grader.protocol")
+exec(compile({protocol!r}, "<grader.protocol>", "exec"), grader.protocol.__dict__)
+exec(compile({harness!r}, "<grader.harness>", "exec"), {{"__name__": "__main__"}})
+"""
 # The signals that stop a grader or ``check-hwN`` run; held back while a child is being started
 # or killed, so that no child starts unrecorded or is left half-killed.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -111,6 +122,9 @@ class Limits:
     cpus: float = 2.0
     disk_bytes: int = 512 << 20
     disk_files: int = 20_000
+
+
+DEFAULT_LIMITS = Limits()  # what a run gets unless its caller says otherwise
 
 
 @dataclass(frozen=True)
@@ -245,7 +259,7 @@ def detect() -> Isolation:
     base = Isolation(abi, False, cgroups, root, disk_quota=disk)
     if shutil.which("unshare") is None:
         return base
-    problems = []
+    problems: list[str] = []
     candidates = []
     hidden = tuple(_unreachable_roots(SANDBOX_UID, SANDBOX_GID)) if root else ()
     if root:
@@ -340,8 +354,8 @@ def _probe(isolation: Isolation) -> str | None:
         check = ("import os, json; open('out/probe', 'w').write(json.dumps("
                  f"[os.getuid(), {listing}]))")
         try:
-            child = _start(isolation, workspace, {"out": str(workspace / "out")}, log,
-                           Limits(), [sys.executable, "-I", "-c", check])
+            child = _start(isolation, workspace, {}, log, Limits(),
+                           [sys.executable, "-I", "-c", check])
         except OSError as error:
             return str(error)
         try:
@@ -468,17 +482,17 @@ def sweep_orphans() -> list[str]:
     bases = {_CGROUP_V2} if (_CGROUP_V2 / "cgroup.controllers").exists() else set(_CGROUP_V1.values())
     for base in bases:
         with contextlib.suppress(OSError):
-            for folder in base.iterdir():
-                match = ORPHAN_NAME.fullmatch(folder.name)
-                if folder.is_dir() and match and not _alive(int(match[1])):
-                    _remove_cgroup(folder)
-                    removed.append(str(folder))
+            for cgroup in base.iterdir():
+                match = ORPHAN_NAME.fullmatch(cgroup.name)
+                if cgroup.is_dir() and match and not _alive(int(match[1])):
+                    _remove_cgroup(cgroup)
+                    removed.append(str(cgroup))
     return removed
 
 
 def _landlock_abi() -> int:
-    libc = _libc()
-    return max(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)), 0)
+    abi: int = _libc().syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(abi, 0)
 
 
 def _prefixes() -> list[str]:
@@ -521,7 +535,7 @@ def child_env(workspace: Path) -> dict[str, str]:
 class Child:
     """A running sandboxed child; ``kill()`` ends it and everything it started."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     cgroups: tuple[Path, ...] = ()
     killed: bool = False
 
@@ -537,17 +551,15 @@ class Child:
             if self.killed:
                 return
             self.killed = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, 9)
-            except ProcessLookupError:
-                pass
             self.process.wait()
             for cgroup in self.cgroups:
                 _remove_cgroup(cgroup)
 
 
 @contextlib.contextmanager
-def stop_signals_held():
+def stop_signals_held() -> Iterator[None]:
     """Hold back SIGTERM, SIGINT and SIGHUP in this thread for the ``with`` block; one that
     arrives meanwhile is delivered (its handler runs) when the block ends."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -557,12 +569,15 @@ def stop_signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def start(workspace: Path, payload: dict, log: Path, limits: Limits,
+def start(workspace: Path, payload: Mapping[str, object], log: Path, limits: Limits,
           exec_command: list[str] | None = None) -> Child:
     """Start the harness in ``workspace`` on ``payload``, its output going to ``log``.
 
-    With ``exec_command``, the harness locks itself in and then runs that command instead of
-    tests (the sandboxed build).
+    Args:
+        payload: the JSON object of the ``protocol.Suite`` to run; the sandbox adds its
+            ``protocol.Confinement`` under ``protocol.CONFINEMENT``.
+        exec_command: a command for the harness to run once it is locked in, instead of
+            tests (the sandboxed build); ``payload`` is then not read.
     """
     return _start(detect(), workspace, payload, log, limits, exec_command)
 
@@ -584,27 +599,42 @@ def give_workspace(workspace: Path, uid: int, gid: int) -> None:
                 pass
 
 
-def _start(isolation: Isolation, workspace: Path, payload: dict, log: Path, limits: Limits,
-           exec_command: list[str] | None = None) -> Child:
-    workspace = Path(os.path.realpath(workspace))
-    sandbox = {}
+def harness_program() -> str:
+    """The program the sandbox runs the harness as (``python -I -c``): ``protocol.py``'s text
+    made the module ``grader.protocol``, then ``harness.py``'s text run as ``__main__``. Both
+    travel as text, so no file that student code could rewrite between runs is read."""
+    return _HARNESS_PROGRAM.format(protocol=PROTOCOL.read_text(), harness=HARNESS.read_text())
+
+
+def confinement(isolation: Isolation, workspace: Path) -> Confinement:
+    """How the harness must lock itself in to run in ``workspace`` (a resolved path) as
+    ``isolation`` allows."""
+    hide: list[str] = []
+    expose: list[str] = []
     if isolation.private_mounts:
-        hide = ["/tmp", *isolation.hidden]
-        if isolation.sandbox_uid is not None:  # a workspace under a folder closed to the uid
-            hide += _unreachable_roots(isolation.sandbox_uid, isolation.sandbox_gid,
-                                       [str(workspace)])
+        hidden = ["/tmp", *isolation.hidden]
+        if isolation.sandbox_uid is not None and isolation.sandbox_gid is not None:
+            # a workspace under a folder closed to the uid
+            hidden += _unreachable_roots(isolation.sandbox_uid, isolation.sandbox_gid,
+                                         [str(workspace)])
         # an empty tmpfs over the outermost folders only: what lies below them is hidden too
-        sandbox["hide"] = sorted(h for h in set(hide) if not any(
-            h != o and h.startswith(o.rstrip("/") + "/") for o in hide))
-        sandbox["expose"] = [str(workspace), *_prefixes()]
-        sandbox["tmpfs"] = PRIVATE_TMP_OPTIONS
-    if isolation.sandbox_uid is not None:
-        sandbox["uid"], sandbox["gid"] = isolation.sandbox_uid, isolation.sandbox_gid
+        hide = sorted(h for h in set(hidden) if not any(
+            h != o and h.startswith(o.rstrip("/") + "/") for o in hidden))
+        expose = [str(workspace), *_prefixes()]
+    return Confinement(str(workspace), isolation.landlock_abi > 0,
+                       read_only_paths(isolation.private_mounts), [str(workspace), "/dev/null"],
+                       hide, expose, PRIVATE_TMP_OPTIONS if isolation.private_mounts else "",
+                       isolation.sandbox_uid, isolation.sandbox_gid)
+
+
+def _start(isolation: Isolation, workspace: Path, payload: Mapping[str, object], log: Path,
+           limits: Limits, exec_command: list[str] | None = None) -> Child:
+    workspace = Path(os.path.realpath(workspace))
+    request = {**payload, CONFINEMENT: confinement(isolation, workspace).to_json()}
+    # after ``confinement``, which checks what the uid reaches
+    if isolation.sandbox_uid is not None and isolation.sandbox_gid is not None:
         give_workspace(workspace, isolation.sandbox_uid, isolation.sandbox_gid)
-    payload = {**payload, "workspace": str(workspace), "landlock": isolation.landlock_abi > 0,
-               "read": read_only_paths(isolation.private_mounts),
-               "write": [str(workspace), "/dev/null"], "sandbox": sandbox}
-    command = [sys.executable, "-I", "-c", HARNESS.read_text()]
+    command = [sys.executable, "-I", "-c", harness_program()]
     if exec_command:
         command += ["--exec", *exec_command]
     if isolation.namespaces:
@@ -647,7 +677,8 @@ def _start(isolation: Isolation, workspace: Path, payload: dict, log: Path, limi
                                            preexec_fn=limit_child, close_fds=True)
             child = Child(process, tuple(cgroups))
         try:
-            process.stdin.write(json.dumps(payload).encode())
+            assert process.stdin is not None  # stdin=PIPE
+            process.stdin.write(json.dumps(request).encode())
             process.stdin.close()
         except BrokenPipeError:
             pass  # the child is already gone; its missing results say so
@@ -700,7 +731,7 @@ def run(workspace: Path, command: list[str], log: Path, limits: Limits, timeout:
         Its exit status, or None if it was still running after ``timeout`` seconds (it and
         everything it started are then killed).
     """
-    child = start(workspace, {"out": str(workspace / "out")}, log, limits, exec_command=command)
+    child = start(workspace, {}, log, limits, exec_command=command)
     try:
         deadline = time.monotonic() + timeout
         while child.process.poll() is None:
@@ -716,10 +747,8 @@ def _process_count(uid: int) -> int:
     count = 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 count += entry.stat().st_uid == uid
-            except OSError:
-                pass
     return count
 
 
@@ -728,10 +757,8 @@ def _remove_cgroup(cgroup: Path) -> None:
     for _ in range(100):
         try:
             for pid in procs.read_text().split():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
-                except ProcessLookupError:
-                    pass
             cgroup.rmdir()
             return
         except OSError:

@@ -14,25 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import feedback, thresholds
+from .results import TestResult
 from .runner import HiddenTest, Outcome
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """One test's score, in the vocabulary of Gradescope's results.json."""
-
-    test_id: str
-    name: str
-    question: int
-    score: float
-    max_score: float
-    status: str          # "passed", "failed", "error", "crash", "timeout" or "missing"
-    message: str         # redacted and bounded, not yet escaped (reports escape it)
-    visibility: str = "visible"  # the test's name and message are shown; its source never is
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
 
 
 @dataclass(frozen=True)

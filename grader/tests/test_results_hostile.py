@@ -22,7 +22,7 @@ import pytest
 
 from grader import feedback, grade, reports, runner, scoring
 from grader.course import load_settings
-from grader.grade import GradeResult
+from grader.results import GradeResult
 from grader.runner import HiddenTest, Outcome
 from grader.tests.test_grader import (HW1, PROBE, attacked_submission, needs_landlock,
                                       needs_namespaces, probe_key, run_probe,  # noqa: F401
