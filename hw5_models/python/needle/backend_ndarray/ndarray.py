@@ -28,6 +28,7 @@ import numpy as np
 
 from ..checks import integer_ids
 from . import ndarray_backend_numpy
+from .backend_protocol import Backend
 
 __all__ = [
     "NDArray", "BackendDevice", "cpu", "cpu_numpy", "default_device", "set_default_device",
@@ -48,7 +49,9 @@ class BackendDevice:
     same numbers on every device.
     """
 
-    def __init__(self, name: str, mod, missing: str | None = None):
+    def __init__(self, name: str, mod: Backend | None, missing: str | None = None):
+        """``mod`` is the backend module (``backend_protocol.Backend``), or None with ``missing``
+        saying why it cannot run here."""
         self.name = name
         self.mod = mod
         self._missing = missing
