@@ -11,7 +11,7 @@ import contextlib
 import functools
 import operator
 from numbers import Number
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy
 
@@ -83,8 +83,13 @@ class Op:
     def __call__(self, *args):
         raise NotImplementedError()
 
-    def compute(self, *args: NDArray):
-        """Forward pass on backend arrays (``NDArray``), returning an ``NDArray``."""
+    def compute(self, *args: Any, **kwargs: Any) -> Any:
+        """Forward pass on backend arrays (``NDArray``), returning an ``NDArray`` (a tuple of
+        them for a ``TensorTupleOp``).
+
+        Each op takes its own fixed arguments (``compute(self, a, b)``); this untyped
+        ``*args, **kwargs`` form is the one a type checker accepts every such override of.
+        """
         raise NotImplementedError()
 
     def gradient(self, out_grad: "Tensor", node: "Tensor") -> "Tensor | tuple[Tensor, ...]":
