@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..backend_numpy import Device
 from ..checks import integer_ids
 from . import ndarray_backend_numpy
 from .backend_protocol import Backend
@@ -41,8 +42,9 @@ __all__ += ["cuda"]
 DTYPES = ("float32", "float64")
 
 
-class BackendDevice:
-    """A device: a name and the backend module whose kernels run its arrays.
+class BackendDevice(Device):
+    """A device: a name and the backend module whose kernels run its arrays (``needle.Device``'s
+    API, the same as ``backend_numpy.CPUDevice``'s).
 
     Holds the constructors that ``needle.init`` uses (``zeros``, ``randn``, ...). Random
     values are drawn with NumPy's generator on the host and copied over, so a seed gives the
