@@ -92,12 +92,14 @@ class Op:
         """
         raise NotImplementedError()
 
-    def gradient(self, out_grad: "Tensor", node: "Tensor") -> "Tensor | tuple[Tensor, ...]":
+    def gradient(self, out_grad: Any, node: Any) -> "Tensor | tuple[Tensor, ...]":
         """Backward pass: the partial adjoints of ``node``'s inputs.
 
         Args:
-            out_grad: adjoint of ``node`` (d loss / d node), same shape as ``node``.
-            node: the output this op produced; ``node.inputs`` are its inputs.
+            out_grad: adjoint of ``node`` (d loss / d node), same shape as ``node``: a Tensor
+                for a ``TensorOp``, a TensorTuple for a ``TensorTupleOp`` (each op's override
+                says which, so the base takes either).
+            node: the output this op produced (of the same type); ``node.inputs`` are its inputs.
 
         Returns:
             One Tensor per input, each shaped like that input (a bare Tensor when the op
