@@ -9,11 +9,12 @@ import needle as ndl
 from gradcheck import numerical_gradient
 
 
-def _numerical_adjoints(fn, arrays, weights) -> list[np.ndarray]:
-    """d<weights, fn(arrays)>/d(arrays[i]) for each i, by central differences."""
+def _numerical_adjoints(fn, arrays, weights, device=None) -> list[np.ndarray]:
+    """d<weights, fn(arrays)>/d(arrays[i]) for each i, by central differences (Tensors on
+    ``device``, None for the default)."""
     def scalarised(i):
         def f(x):
-            args = [ndl.Tensor(x if j == i else a) for j, a in enumerate(arrays)]
+            args = [ndl.Tensor(x if j == i else a, device=device) for j, a in enumerate(arrays)]
             return float(np.sum(weights * fn(*args).numpy()))
         return f
     return [numerical_gradient(scalarised(i), a) for i, a in enumerate(arrays)]
@@ -39,21 +40,22 @@ def check_op_gradient(fn: Callable[..., ndl.Tensor], *arrays: np.ndarray, seed: 
 
 
 def check_backward(fn: Callable[..., ndl.Tensor], *arrays: np.ndarray, seed: int = 0,
-                   rtol: float = 1e-5, atol: float = 1e-6) -> list[np.ndarray]:
-    """Check ``backward()`` through a whole graph ``fn`` against central differences.
+                   rtol: float = 1e-5, atol: float = 1e-6, device: ndl.Device | None = None) -> ndl.Tensor:
+    """Check ``backward()`` through a whole graph ``fn`` against central differences, with
+    float64 Tensors on ``device`` (None: the default device).
 
-    On a mismatch the message also names each op of the graph whose own ``gradient``
-    disagrees with central differences (``wrong_gradients``), or says that none does.
-    Returns the analytic gradients (``.grad`` of each input) as arrays.
+    The output is scalarised as ``<w, fn(...)>`` with fixed random weights ``w``. On a mismatch
+    the message also names each op of the graph whose own ``gradient`` disagrees with central
+    differences (``wrong_gradients``), or says that none does. Returns ``fn``'s output.
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    tensors = [ndl.Tensor(a, requires_grad=True) for a in arrays]
+    tensors = [ndl.Tensor(a, device=device, requires_grad=True) for a in arrays]
     out = fn(*tensors)
     weights = np.random.default_rng(seed).standard_normal(out.shape)
-    out.backward(ndl.Tensor(weights))
-    numeric = _numerical_adjoints(fn, arrays, weights)
+    out.backward(ndl.Tensor(weights, device=device))
+    numeric = _numerical_adjoints(fn, arrays, weights, device)
     assert_grads_close(out, tensors, numeric, rtol=rtol, atol=atol)
-    return [t.grad.numpy() for t in tensors]
+    return out
 
 
 def assert_grads_close(output: ndl.Tensor, tensors: list[ndl.Tensor], expected: list,

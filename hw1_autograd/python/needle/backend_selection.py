@@ -12,7 +12,11 @@ accepts (``ARRAY_API`` in ``needle/array_contract.py`` gives the forms):
     array, empty, full, reshape, broadcast_to, swapaxes, flip, pad, stack, matmul, sum, max,
     maximum, power, log, exp, tanh
 """
-from .backend_numpy import array_api
-from .backend_numpy import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
+from typing import TYPE_CHECKING
 
-NDArray = array_api.ndarray
+if not TYPE_CHECKING:
+    # hw1 and hw2 run on NumPy. A type checker reads needle whole, as solutions/ holds it, so
+    # it is shown only the last homework's seam: from hw3 on, the NDArray module.
+    from .backend_numpy import Device, all_devices, array_api, cpu, default_device, set_default_device
+
+    NDArray = array_api.ndarray

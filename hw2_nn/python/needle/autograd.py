@@ -11,7 +11,7 @@ import contextlib
 import functools
 import operator
 from numbers import Number
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy
 
@@ -83,16 +83,23 @@ class Op:
     def __call__(self, *args):
         raise NotImplementedError()
 
-    def compute(self, *args: NDArray):
-        """Forward pass on backend arrays (``NDArray``), returning an ``NDArray``."""
+    def compute(self, *args: Any, **kwargs: Any) -> Any:
+        """Forward pass on backend arrays (``NDArray``), returning an ``NDArray`` (a tuple of
+        them for a ``TensorTupleOp``).
+
+        Each op takes its own fixed arguments (``compute(self, a, b)``); this untyped
+        ``*args, **kwargs`` form is the one a type checker accepts every such override of.
+        """
         raise NotImplementedError()
 
-    def gradient(self, out_grad: "Tensor", node: "Tensor") -> "Tensor | tuple[Tensor, ...]":
+    def gradient(self, out_grad: Any, node: Any) -> "Tensor | tuple[Tensor, ...]":
         """Backward pass: the partial adjoints of ``node``'s inputs.
 
         Args:
-            out_grad: adjoint of ``node`` (d loss / d node), same shape as ``node``.
-            node: the output this op produced; ``node.inputs`` are its inputs.
+            out_grad: adjoint of ``node`` (d loss / d node), same shape as ``node``: a Tensor
+                for a ``TensorOp``, a TensorTuple for a ``TensorTupleOp`` (each op's override
+                says which, so the base takes either).
+            node: the output this op produced (of the same type); ``node.inputs`` are its inputs.
 
         Returns:
             One Tensor per input, each shaped like that input (a bare Tensor when the op

@@ -4,6 +4,8 @@ Views (question 1) run on both devices; kernels (questions 2-5) on ``cpu()``, th
 backend, with odd shapes (sizes that are not multiples of any tile or vector width) and
 non-compact inputs (permuted, sliced with steps, broadcast, flipped).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -32,6 +34,56 @@ def test_backend_ndarray_provides_the_array_contract():
     assert [name for name in ARRAY_API if not callable(getattr(backend_ndarray, name, None))] == []
     for array_type in (NDArray, np.ndarray):
         assert [name for name in NDARRAY_METHODS if not hasattr(array_type, name)] == []
+
+
+# ---- the backend contract: the kernels NDArray calls, in every backend module ----------------
+
+# The CUDA emulation comes with hw4: checked where its source ships (and is then built).
+BACKEND_MODULES = ["ndarray_backend_numpy", "ndarray_backend_cpu"] + (
+    ["ndarray_backend_cuda_emu"]
+    if (Path(__file__).parents[2] / "src" / "ndarray_backend_cuda_emu.cc").exists() else [])
+
+
+def pybind_parameters(function):
+    """The parameter names in a pybind11 function's signature line, ``name(a: T, b: U) -> V``
+    (commas inside the types' brackets skipped)."""
+    signature = function.__doc__.splitlines()[0]
+    inside = signature[signature.index("(") + 1:signature.rindex(") ->")]
+    names, depth, start = [], 0, 0
+    for i, char in enumerate(inside + ","):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.append(inside[start:i].split(":")[0].strip())
+            start = i + 1
+    return [name for name in names if name]
+
+
+@pytest.mark.parametrize("module_name", BACKEND_MODULES)
+def test_each_backend_module_provides_every_kernel_of_the_backend_protocol(module_name):
+    """Every kernel of ``backend_protocol.Backend``, callable, taking the protocol's parameters
+    (by name where the module names them; pybind11's ``arg0, arg1, ...`` by count)."""
+    import importlib
+    import inspect
+
+    from needle.backend_ndarray import backend_protocol
+    module = importlib.import_module(f"needle.backend_ndarray.{module_name}")
+    for name in backend_protocol.KERNELS:
+        kernel = getattr(module, name, None)
+        assert callable(kernel), f"{module_name} has no kernel {name}"
+        expected = list(inspect.signature(getattr(backend_protocol.Backend, name)).parameters)[1:]
+        if name == "Array":
+            continue  # a class: its constructor is checked by every test that makes an array
+        try:
+            actual = list(inspect.signature(kernel).parameters)
+        except ValueError:  # a compiled function: its signature is in its docstring
+            actual = pybind_parameters(kernel)
+        if all(parameter.startswith("arg") for parameter in actual):
+            assert len(actual) == len(expected), f"{module_name}.{name}({', '.join(actual)})"
+        else:
+            assert actual == expected, f"{module_name}.{name}"
 
 
 def contract_calls(api, a, b, c):

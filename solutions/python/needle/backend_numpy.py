@@ -5,20 +5,69 @@ hw3 replaces this with needle's own strided ``NDArray``; everything above the
 """
 from __future__ import annotations
 
+import abc
+from typing import Any
+
 import numpy
 
 from .array_contract import ArrayNamespace
 
-__all__ = ["Device", "CPUDevice", "cpu", "default_device", "set_default_device", "all_devices",
-           "array_api"]
+__all__ = [
+    "CPUDevice",
+    "Device",
+    "all_devices",
+    "array_api",
+    "cpu",
+    "default_device",
+    "set_default_device",
+]
 
 # The NumPy functions needle code may call: the array contract's, and nothing else, so that a
 # call the NDArray module of hw3 lacks fails already here. ``ndarray`` is the array type.
 array_api = ArrayNamespace("needle.backend_numpy.array_api", numpy, ndarray=numpy.ndarray)
 
 
-class Device:
-    """A place where arrays live and ops run (base class of ``CPUDevice`` and, from hw3, others)."""
+class Device(abc.ABC):
+    """A place where arrays live and ops run: the one device API of every backend.
+
+    ``CPUDevice`` below (NumPy arrays) and, from hw3, ``backend_ndarray.BackendDevice``
+    (needle's NDArray on ``cpu()``, ``cpu_numpy()`` and ``cuda()``) derive from it. A shape
+    may be given as ints or as one tuple (``zeros(2, 3)`` or ``zeros((2, 3))``); ``dtype`` is
+    "float32" or "float64"; ``rng`` is a ``numpy.random.Generator`` (a fresh unseeded one if
+    None), so a seed gives the same numbers on every device.
+    """
+
+    @abc.abstractmethod
+    def enabled(self) -> bool:
+        """Whether this device can be used here (its backend is built and has hardware)."""
+
+    @abc.abstractmethod
+    def zeros(self, *shape, dtype: str = "float32") -> Any:
+        """An array of zeros."""
+
+    @abc.abstractmethod
+    def ones(self, *shape, dtype: str = "float32") -> Any:
+        """An array of ones."""
+
+    @abc.abstractmethod
+    def randn(self, *shape, rng: numpy.random.Generator | None = None, dtype: str = "float32") -> Any:
+        """Standard normal samples drawn from ``rng``."""
+
+    @abc.abstractmethod
+    def rand(self, *shape, rng: numpy.random.Generator | None = None, dtype: str = "float32") -> Any:
+        """Uniform samples in [0, 1) drawn from ``rng``."""
+
+    @abc.abstractmethod
+    def one_hot(self, n: int, i, dtype: str = "float32") -> Any:
+        """Rows of the ``n x n`` identity picked by the integer labels ``i``: shape ``i.shape + (n,)``."""
+
+    @abc.abstractmethod
+    def empty(self, shape, dtype: str = "float32") -> Any:
+        """An uninitialised array of ``shape``."""
+
+    @abc.abstractmethod
+    def full(self, shape, fill_value, dtype: str = "float32") -> Any:
+        """An array of ``shape`` filled with ``fill_value``."""
 
 
 class CPUDevice(Device):

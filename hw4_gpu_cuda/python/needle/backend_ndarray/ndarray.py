@@ -26,8 +26,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..backend_numpy import Device
 from ..checks import integer_ids
 from . import ndarray_backend_numpy
+from .backend_protocol import Backend
 
 __all__ = [
     "NDArray", "BackendDevice", "cpu", "cpu_numpy", "default_device", "set_default_device",
@@ -40,15 +42,18 @@ __all__ += ["cuda"]
 DTYPES = ("float32", "float64")
 
 
-class BackendDevice:
-    """A device: a name and the backend module whose kernels run its arrays.
+class BackendDevice(Device):
+    """A device: a name and the backend module whose kernels run its arrays (``needle.Device``'s
+    API, the same as ``backend_numpy.CPUDevice``'s).
 
     Holds the constructors that ``needle.init`` uses (``zeros``, ``randn``, ...). Random
     values are drawn with NumPy's generator on the host and copied over, so a seed gives the
     same numbers on every device.
     """
 
-    def __init__(self, name: str, mod, missing: str | None = None):
+    def __init__(self, name: str, mod: Backend | None, missing: str | None = None):
+        """``mod`` is the backend module (``backend_protocol.Backend``), or None with ``missing``
+        saying why it cannot run here."""
         self.name = name
         self.mod = mod
         self._missing = missing

@@ -26,7 +26,16 @@ import operator
 
 import numpy as np
 
-__all__ = ["Array", "to_numpy", "from_numpy", "fill", "compact", "ewise_setitem", "scalar_setitem"]
+# Every kernel of ``backend_protocol.Backend``: a type checker matches a module against a
+# protocol through its ``__all__``.
+__all__ = [
+    "Array", "to_numpy", "from_numpy", "fill", "compact", "ewise_setitem", "scalar_setitem",
+    "ewise_add", "scalar_add", "ewise_mul", "scalar_mul", "ewise_div", "scalar_div",
+    "ewise_power", "scalar_power", "ewise_maximum", "scalar_maximum", "ewise_eq", "scalar_eq",
+    "ewise_ge", "scalar_ge", "ewise_log", "ewise_exp", "ewise_tanh", "ewise_sigmoid",
+    "reduce_sum", "reduce_max", "matmul", "matmul_naive", "take_rows", "index_add_rows",
+    "lstm_gates", "lstm_gates_backward",
+]
 
 DTYPES = ("float32", "float64")
 ALIGNMENT = 64  # bytes; the C++ backend aligns its buffers the same way
@@ -207,7 +216,7 @@ def _unary(fn, name: str):
 ewise_add, scalar_add = _binary(np.add, "ewise_add", "scalar_add")
 ewise_mul, scalar_mul = _binary(np.multiply, "ewise_mul", "scalar_mul")
 ewise_div, scalar_div = _binary(np.divide, "ewise_div", "scalar_div")
-ewise_power, scalar_power = _binary(np.power, "ewise_power", "scalar_power")
+ewise_power = _binary(np.power, "ewise_power", "scalar_power")[0]  # scalar_power: below
 
 
 def scalar_power(a: Array, val: float, out: Array) -> None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import needle.init as init
 from needle import ops
-from needle.autograd import NDArray, Tensor, TensorTuple, TensorTupleOp, is_grad_enabled
-from needle.backend_selection import array_api
+from needle.autograd import Tensor, TensorTuple
 from needle.checks import integer_ids, positive_int
+from needle.ops.ops_sequence import LSTMGates, lstm_gates  # the fused LSTM step, used below
 
 from .nn_basic import Module, Parameter
 
@@ -143,48 +141,6 @@ class RNN(Module):
         _check_sequence("RNN", self, X, [h0])
         # TODO (hw5, question 3): implement RNN.forward (Recurrent networks)
         raise NotImplementedError("RNN.forward: hw5")
-
-
-def _lstm_gates_backward(pre: Tensor, c: Tensor, dh: Tensor, dc: Tensor) -> tuple[Tensor, Tensor]:
-    """``LSTMGates``'s adjoints ``(d pre, d c)`` from ``(dh', dc')``, written with needle ops (so
-    that they can be differentiated again)."""
-    H = c.shape[1]
-    i, f = ops.sigmoid(pre[:, :H]), ops.sigmoid(pre[:, H:2 * H])
-    g, o = ops.tanh(pre[:, 2 * H:3 * H]), ops.sigmoid(pre[:, 3 * H:])
-    t = ops.tanh(f * c + i * g)
-    dc2 = dc + dh * o * (1 - t * t)          # c' reaches the loss directly and through h'
-    blocks = [dc2 * g * i * (1 - i), dc2 * c * f * (1 - f), dc2 * i * (1 - g * g),
-              dh * t * o * (1 - o)]
-    return ops.reshape(ops.stack(blocks, 1), pre.shape), dc2 * f
-
-
-class LSTMGates(TensorTupleOp):
-    """The gate arithmetic of one LSTM step fused into one op: from ``pre = x W_ih + b_ih +
-    h W_hh + b_hh`` ``(B, 4H)`` and ``c`` ``(B, H)`` to the TensorTuple ``(h', c')``::
-
-        i, f, g, o = sigmoid(pre[:, :H]), sigmoid(pre[:, H:2H]), tanh(pre[:, 2H:3H]), sigmoid(pre[:, 3H:])
-        c' = f * c + i * g;    h' = o * tanh(c')
-
-    Why fused: written with needle's ops this is 15 ops a step forward and some 40 backward, each
-    paying ~15 us of Python; here it is one kernel each way (``lstm_gates`` and
-    ``lstm_gates_backward`` of the backends, as PyTorch's fused LSTM cell), and an LSTM language
-    model step runs several times faster (``make bench``). When the backward pass is itself
-    recorded (``backward(create_graph=True)``), the gradient is built from needle ops instead,
-    so that it can be differentiated again.
-    """
-
-    def compute(self, pre: NDArray, c: NDArray) -> tuple[NDArray, NDArray]:
-        # TODO (hw5, question 3): implement LSTMGates.compute (Recurrent networks)
-        raise NotImplementedError("LSTMGates.compute: hw5")
-
-    def gradient(self, out_grad: TensorTuple, node: TensorTuple) -> tuple[Tensor, Tensor]:
-        # TODO (hw5, question 3): implement LSTMGates.gradient (Recurrent networks)
-        raise NotImplementedError("LSTMGates.gradient: hw5")
-
-
-def lstm_gates(pre: Tensor, c: Tensor) -> TensorTuple:
-    """``(h', c')`` of an LSTM step from the pre-activations and the cell state (``LSTMGates``)."""
-    return LSTMGates()(pre, c)
 
 
 class LSTMCell(Module):

@@ -6,4 +6,5 @@ from .ops_logarithmic import *  # noqa: F401,F403
 ### BEGIN FROM hw5
 from .ops_tuple import *  # noqa: F401,F403
 from .ops_conv import *  # noqa: F401,F403
+from .ops_sequence import *  # noqa: F401,F403
 ### END FROM
