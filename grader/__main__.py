@@ -13,6 +13,11 @@ Commands:
     release DEST [--repo-url URL] [--homeworks hw0,hw1] [--update]
                                    write the student edition to DEST as a git repository
                                    (--update: add a new release to it as a new commit)
+    check HW [--timeout S] [-- PYTEST_ARGS...]
+                                   a handout folder's public tests, run as the grader runs tests
+                                   (as python -m grader.check, which make check-hwN runs)
+    carry-forward TO               move filled functions from the previous handout into TO
+                                   (as python -m grader.carry, which make carry-forward runs)
 
 HW is a homework id (hw1) or folder (hw1_autograd).
 """
@@ -22,8 +27,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import handouts
-from .course import REPO, find_homework, load_course
+from . import carry, check, handouts
+from .assignment import course_of
+from .course import REPO, find_homework
 from .markers import MarkerError
 
 GRADES = REPO / "grades"
@@ -71,7 +77,18 @@ def main(argv: list[str] | None = None) -> int:
                          "with --update, those already released)")
     release.add_argument("--update", action="store_true", help="update an existing edition: new "
                          "homeworks and changed given files, never a file the student changed")
-    args = parser.parse_args(argv)
+    check_command = commands.add_parser("check", help="run a handout folder's public tests as "
+                                        "the grader runs tests")
+    check.add_arguments(check_command)
+    carry.add_arguments(commands.add_parser("carry-forward", help="move filled functions from the "
+                                            "previous handout"))
+    # Known arguments first: what follows ``check HW``'s ``--`` is pytest's (argparse cannot take
+    # it once an option such as --timeout comes between HW and ``--``).
+    args, rest = parser.parse_known_args(argv)
+    if rest and (args.command != "check" or rest[0] != "--"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        args.pytest_args += rest[1:]
 
     try:
         return COMMANDS[args.command](args)
@@ -105,7 +122,7 @@ def _check_handouts(args) -> int:
 
 def _answer_key(args) -> int:
     from . import answers
-    key = answers.load(find_homework(load_course(), args.hw), rebuild=True)
+    key = answers.load(find_homework(course_of(), args.hw), rebuild=True)
     print(f"answer key for {key.homework}: {len(key.tests)} tests, "
           f"{sum(t.points for t in key.tests):g} points")
     return 0
@@ -140,7 +157,7 @@ def _save(result, submission: Path, args) -> None:
 
 def _grade(args) -> int:
     from . import grade, reports, variants
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     variants.require_secret()  # refuse before grading anyone, not once per submission
     grade.stop_on_signals()
     paths = _submissions(args)
@@ -162,8 +179,8 @@ def _grade(args) -> int:
 
 
 def _regrade(args) -> int:
-    from . import gradebook, grade, reports, variants
-    homework = find_homework(load_course(), args.hw)
+    from . import grade, gradebook, reports, variants
+    homework = find_homework(course_of(), args.hw)
     variants.require_secret()
     grade.stop_on_signals()
     db = gradebook.connect(args.gradebook)
@@ -180,7 +197,7 @@ def _regrade(args) -> int:
 
 def _feedback(args) -> int:
     from . import gradebook, reports
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     db = gradebook.connect(args.gradebook)
     results = {r.student: r for r in gradebook.latest(db, homework.id)}
     db.close()
@@ -193,7 +210,7 @@ def _feedback(args) -> int:
 
 def _export_csv(args) -> int:
     from . import gradebook, reports
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     db = gradebook.connect(args.gradebook)
     results = gradebook.latest(db, homework.id)
     db.close()
@@ -204,7 +221,7 @@ def _export_csv(args) -> int:
 
 def _export_gradescope(args) -> int:
     from . import gradescope
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     dest = gradescope.export(homework, args.dest or REPO / "dist" / f"gradescope-{homework.id}.zip")
     print(f"wrote {dest}: upload it as the autograder of {homework.id} on Gradescope")
     return 0
@@ -254,7 +271,8 @@ def _isolation(args) -> int:
 COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-key": _answer_key,
             "grade": _grade, "regrade": _regrade, "feedback": _feedback,
             "export-csv": _export_csv, "export-gradescope": _export_gradescope,
-            "isolation": _isolation, "release": _release}
+            "isolation": _isolation, "release": _release, "check": check.run,
+            "carry-forward": carry.run}
 
 if __name__ == "__main__":
     sys.exit(main())
