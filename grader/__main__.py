@@ -26,11 +26,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import carry, check, handouts
 from .assignment import course_of
 from .course import REPO, find_homework
 from .markers import MarkerError
+
+if TYPE_CHECKING:
+    from .grade import GradeResult
 
 GRADES = REPO / "grades"
 
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _handouts(args) -> int:
+def _handouts(args: argparse.Namespace) -> int:
     written = handouts.generate_all(only=args.hw)
     if not written:
         raise KeyError(f"no homework {args.hw!r}")
@@ -109,7 +113,7 @@ def _handouts(args) -> int:
     return 0
 
 
-def _check_handouts(args) -> int:
+def _check_handouts(args: argparse.Namespace) -> int:
     problems = handouts.check()
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -120,7 +124,7 @@ def _check_handouts(args) -> int:
     return 0
 
 
-def _answer_key(args) -> int:
+def _answer_key(args: argparse.Namespace) -> int:
     from . import answers
     key = answers.load(find_homework(course_of(), args.hw), rebuild=True)
     print(f"answer key for {key.homework}: {len(key.tests)} tests, "
@@ -128,7 +132,7 @@ def _answer_key(args) -> int:
     return 0
 
 
-def _submissions(args) -> list[Path]:
+def _submissions(args: argparse.Namespace) -> list[Path]:
     paths = list(args.paths)
     if args.dir:
         paths += sorted(p for p in args.dir.iterdir() if not p.name.startswith("."))
@@ -142,7 +146,7 @@ def _submissions(args) -> list[Path]:
     return paths
 
 
-def _save(result, submission: Path, args) -> None:
+def _save(result: GradeResult, submission: Path, args: argparse.Namespace) -> None:
     from . import gradebook, reports
     folder = args.out / result.homework / result.student
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,7 +159,7 @@ def _save(result, submission: Path, args) -> None:
         db.close()
 
 
-def _grade(args) -> int:
+def _grade(args: argparse.Namespace) -> int:
     from . import grade, reports, variants
     homework = find_homework(course_of(), args.hw)
     variants.require_secret()  # refuse before grading anyone, not once per submission
@@ -178,7 +182,7 @@ def _grade(args) -> int:
     return 0
 
 
-def _regrade(args) -> int:
+def _regrade(args: argparse.Namespace) -> int:
     from . import grade, gradebook, reports, variants
     homework = find_homework(course_of(), args.hw)
     variants.require_secret()
@@ -195,7 +199,7 @@ def _regrade(args) -> int:
     return 0
 
 
-def _feedback(args) -> int:
+def _feedback(args: argparse.Namespace) -> int:
     from . import gradebook, reports
     homework = find_homework(course_of(), args.hw)
     db = gradebook.connect(args.gradebook)
@@ -208,7 +212,7 @@ def _feedback(args) -> int:
     return 0
 
 
-def _export_csv(args) -> int:
+def _export_csv(args: argparse.Namespace) -> int:
     from . import gradebook, reports
     homework = find_homework(course_of(), args.hw)
     db = gradebook.connect(args.gradebook)
@@ -219,7 +223,7 @@ def _export_csv(args) -> int:
     return 0
 
 
-def _export_gradescope(args) -> int:
+def _export_gradescope(args: argparse.Namespace) -> int:
     from . import gradescope
     homework = find_homework(course_of(), args.hw)
     dest = gradescope.export(homework, args.dest or REPO / "dist" / f"gradescope-{homework.id}.zip")
@@ -227,7 +231,7 @@ def _export_gradescope(args) -> int:
     return 0
 
 
-def _release(args) -> int:
+def _release(args: argparse.Namespace) -> int:
     from . import release
     homeworks = [h.strip() for h in args.homeworks.split(",") if h.strip()] if args.homeworks else None
     report = release.release(args.dest, repo_url=args.repo_url, homeworks=homeworks,
@@ -251,7 +255,7 @@ def _release(args) -> int:
     return 0
 
 
-def _isolation(args) -> int:
+def _isolation(args: argparse.Namespace) -> int:
     from . import sandbox
     isolation = sandbox.detect()
     cgroups = ", ".join(name for name, _ in isolation.cgroups) or "none"

@@ -51,13 +51,13 @@ def function_lines(text: str, name: str, path: str) -> tuple[int, int] | None:
             return None
         parts = name.split(".")
 
-        def find(nodes, depth):
+        def find(nodes: list[ast.stmt], depth: int) -> tuple[int, int] | None:
             for node in nodes:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
                         node.name == parts[depth]:
                     if depth == len(parts) - 1:
                         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                        return start - 1, node.end_lineno
+                        return start - 1, node.end_lineno or node.lineno
                     return find(node.body, depth + 1)
             return None
         return find(tree.body, 0)
@@ -121,7 +121,7 @@ def carry_forward(source: Path, dest: Path, pristine_source: dict[str, str]) -> 
         student = (source / path).read_text()
         target = (dest / path).read_text()
         waiting = set(stubs_in(target))
-        bodies = {}
+        bodies: dict[str, tuple[str, ...]] = {}
         for name in names:
             if name not in waiting:
                 moves.append(Move(path, name, False, f"already filled in {dest.name}"))
@@ -130,7 +130,7 @@ def carry_forward(source: Path, dest: Path, pristine_source: dict[str, str]) -> 
             if isinstance(body, str):
                 moves.append(Move(path, name, False, body))
             else:
-                bodies[name] = body
+                bodies[name] = tuple(body)
         if bodies:
             text, filled = fill_stubs(target, bodies)
             (dest / path).write_text(text)

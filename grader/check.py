@@ -32,6 +32,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
 from . import environment, runner, sandbox, workspace
 from .folders import find_folder, homework_of
@@ -94,11 +96,18 @@ def pristine_handout(repo: Path, folder: str) -> dict[str, str]:
     archive = repo / PRISTINE / f"{folder}.tar.gz"
     if archive.exists():
         with tarfile.open(archive, "r:gz") as tf:
-            return {m.name: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
+            return {m.name: _read_member(tf, m).decode() for m in tf.getmembers() if m.isfile()}
     # Here, not at the top: the student edition has neither the course nor this module.
     from .assignment import build, course_of
     from .course import find_homework
     return dict(build(find_homework(course_of(), folder)).handout.files)
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The bytes of ``archive``'s regular file ``member``."""
+    f = archive.extractfile(member)
+    assert f is not None, member.name  # a regular file always has a stream
+    return f.read()
 
 
 def pristine_archive(files: dict[str, str]) -> bytes:
@@ -113,7 +122,7 @@ def pristine_archive(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIMEOUT,
+def check(repo: Path, name: str, out: TextIO = sys.stdout, *, timeout: float = DEFAULT_TIMEOUT,
           pytest_args: Sequence[str] = ()) -> int:
     """Run the public tests of homework ``name`` on its folder as the grader would.
 
@@ -154,7 +163,7 @@ def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIM
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_public_tests(root: Path, handout: dict[str, str], out, *, timeout: float = DEFAULT_TIMEOUT,
+def run_public_tests(root: Path, handout: dict[str, str], out: TextIO, *, timeout: float = DEFAULT_TIMEOUT,
                    pytest_args: Sequence[str] = ()) -> int:
     """Build the C++ extension of the grading workspace ``root`` (when the handout has one) and
     run its homework's public tests there, a line per test, then a summary (``check`` and
@@ -176,7 +185,8 @@ def run_public_tests(root: Path, handout: dict[str, str], out, *, timeout: float
     return 0 if results and all(r.ok for r in results) else 1
 
 
-def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = BUDGET) -> list[TestOutcome]:
+def run_tests(root: Path, args: list[str], timeout: float, out: TextIO,
+              budget: float = BUDGET) -> list[TestOutcome]:
     """Run ``pytest ARGS`` in the sandboxed workspace ``root``, one test at a time under its limit.
 
     ``check_harness.py`` runs pytest in the sandbox and reports each test; ``runner.supervise``
@@ -196,7 +206,7 @@ def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = 
     """
     outdir = root / "out"
     deadline = time.monotonic() + budget
-    tests: dict[str, dict] = {}   # node id -> {"question", "timeout"}, from collected.json
+    tests: dict[str, dict[str, Any]] = {}   # node id -> {"question", "timeout"}, from collected.json
     results: dict[str, TestOutcome] = {}
 
     def settle(result: TestOutcome) -> None:
@@ -281,7 +291,7 @@ class ResultStream:
         self.offset = 0
         self.partial = b""
 
-    def read(self) -> list[dict]:
+    def read(self) -> list[dict[str, str]]:
         """The entries appended since the last call, each checked and bounded (not escaped):
         ``{"id": str, "outcome": one of OUTCOMES, "message": str}``. Malformed lines are skipped."""
         data = sandbox.read_appended(self.path, self.offset, 1 << 20)
@@ -306,7 +316,7 @@ class ResultStream:
         return entries
 
 
-def read_collected(path: Path) -> dict[str, dict]:
+def read_collected(path: Path) -> dict[str, dict[str, Any]]:
     """The tests a sandboxed pytest collected (``collected.json``), as ``{node id: {"question":
     int | None, "timeout": float | None}}`` in order; {} when absent or malformed. A marker's
     timeout that is not a positive number is dropped (None: the default limit applies)."""
@@ -315,13 +325,14 @@ def read_collected(path: Path) -> dict[str, dict]:
         entries = json.loads(raw) if raw is not None else []
     except ValueError:
         return {}
-    tests = {}
+    tests: dict[str, dict[str, Any]] = {}
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             continue
         limit, question = entry.get("timeout"), entry.get("question")
         tests[entry["id"][:KEPT_CHARS]] = {
-            "timeout": float(limit) if type(limit) in (int, float) and 0 < limit < 1e9 else None,
+            "timeout": float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool)
+            and 0 < limit < 1e9 else None,
             "question": question if type(question) is int else None}
     return tests
 
@@ -338,7 +349,7 @@ def summary(results: list[TestOutcome], seconds: float) -> str:
     return f"{', '.join(counts) or 'no tests ran'} in {seconds:.1f} s"
 
 
-def _raise_interrupted(signum: int, frame) -> None:
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     for number in sandbox.STOP_SIGNALS:  # the clean-up runs once, undisturbed
         signal.signal(number, signal.SIG_IGN)
     raise Interrupted(signum)

@@ -25,6 +25,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import check
 from .assignment import build, course_of
@@ -192,7 +193,7 @@ def release(dest: Path, repo: Path = REPO, repo_url: str | None = None,
     return report
 
 
-def read_manifest(dest: Path) -> dict:
+def read_manifest(dest: Path) -> dict[str, Any]:
     """The ``.release.json`` of an edition.
 
     Raises:
@@ -201,7 +202,8 @@ def read_manifest(dest: Path) -> dict:
     path = dest / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{dest} has no {MANIFEST}: it is not a student edition to update")
-    return json.loads(path.read_text())
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
 
 
 def write_manifest(dest: Path, files: dict[str, bytes], homeworks: list[str], settings: Settings) -> None:
@@ -321,7 +323,14 @@ def leak_problems(files: dict[str, bytes], settings: Settings, repo: Path = REPO
 def _archive_texts(data: bytes) -> dict[str, str]:
     """The files of a ``.pristine`` archive (``check.pristine_archive``'s format)."""
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
-        return {m.name: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
+        return {m.name: _read_member(tf, m).decode() for m in tf.getmembers() if m.isfile()}
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The bytes of ``archive``'s regular file ``member``."""
+    f = archive.extractfile(member)
+    assert f is not None, member.name  # a regular file always has a stream
+    return f.read()
 
 
 def problems(dest: Path, repo: Path = REPO) -> list[str]:
