@@ -13,6 +13,11 @@ Commands:
     release DEST [--repo-url URL] [--homeworks hw0,hw1] [--update]
                                    write the student edition to DEST as a git repository
                                    (--update: add a new release to it as a new commit)
+    check HW [--timeout S] [-- PYTEST_ARGS...]
+                                   a handout folder's public tests, run as the grader runs tests
+                                   (as python -m grader.check, which make check-hwN runs)
+    carry-forward TO               move filled functions from the previous handout into TO
+                                   (as python -m grader.carry, which make carry-forward runs)
 
 HW is a homework id (hw1) or folder (hw1_autograd).
 """
@@ -21,10 +26,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import handouts
-from .course import REPO, find_homework, load_course
+from . import carry, check, handouts
+from .assignment import course_of
+from .course import REPO, find_homework
 from .markers import MarkerError
+
+if TYPE_CHECKING:
+    from .results import GradeResult
 
 GRADES = REPO / "grades"
 
@@ -71,7 +81,18 @@ def main(argv: list[str] | None = None) -> int:
                          "with --update, those already released)")
     release.add_argument("--update", action="store_true", help="update an existing edition: new "
                          "homeworks and changed given files, never a file the student changed")
-    args = parser.parse_args(argv)
+    check_command = commands.add_parser("check", help="run a handout folder's public tests as "
+                                        "the grader runs tests")
+    check.add_arguments(check_command)
+    carry.add_arguments(commands.add_parser("carry-forward", help="move filled functions from the "
+                                            "previous handout"))
+    # Known arguments first: what follows ``check HW``'s ``--`` is pytest's (argparse cannot take
+    # it once an option such as --timeout comes between HW and ``--``).
+    args, rest = parser.parse_known_args(argv)
+    if rest and (args.command != "check" or rest[0] != "--"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        args.pytest_args += rest[1:]
 
     try:
         return COMMANDS[args.command](args)
@@ -83,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _handouts(args) -> int:
+def _handouts(args: argparse.Namespace) -> int:
     written = handouts.generate_all(only=args.hw)
     if not written:
         raise KeyError(f"no homework {args.hw!r}")
@@ -92,7 +113,7 @@ def _handouts(args) -> int:
     return 0
 
 
-def _check_handouts(args) -> int:
+def _check_handouts(args: argparse.Namespace) -> int:
     problems = handouts.check()
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -103,15 +124,15 @@ def _check_handouts(args) -> int:
     return 0
 
 
-def _answer_key(args) -> int:
+def _answer_key(args: argparse.Namespace) -> int:
     from . import answers
-    key = answers.load(find_homework(load_course(), args.hw), rebuild=True)
+    key = answers.load(find_homework(course_of(), args.hw), rebuild=True)
     print(f"answer key for {key.homework}: {len(key.tests)} tests, "
           f"{sum(t.points for t in key.tests):g} points")
     return 0
 
 
-def _submissions(args) -> list[Path]:
+def _submissions(args: argparse.Namespace) -> list[Path]:
     paths = list(args.paths)
     if args.dir:
         paths += sorted(p for p in args.dir.iterdir() if not p.name.startswith("."))
@@ -125,7 +146,7 @@ def _submissions(args) -> list[Path]:
     return paths
 
 
-def _save(result, submission: Path, args) -> None:
+def _save(result: GradeResult, submission: Path, args: argparse.Namespace) -> None:
     from . import gradebook, reports
     folder = args.out / result.homework / result.student
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,9 +159,9 @@ def _save(result, submission: Path, args) -> None:
         db.close()
 
 
-def _grade(args) -> int:
+def _grade(args: argparse.Namespace) -> int:
     from . import grade, reports, variants
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     variants.require_secret()  # refuse before grading anyone, not once per submission
     grade.stop_on_signals()
     paths = _submissions(args)
@@ -161,9 +182,9 @@ def _grade(args) -> int:
     return 0
 
 
-def _regrade(args) -> int:
-    from . import gradebook, grade, reports, variants
-    homework = find_homework(load_course(), args.hw)
+def _regrade(args: argparse.Namespace) -> int:
+    from . import grade, gradebook, reports, variants
+    homework = find_homework(course_of(), args.hw)
     variants.require_secret()
     grade.stop_on_signals()
     db = gradebook.connect(args.gradebook)
@@ -178,9 +199,9 @@ def _regrade(args) -> int:
     return 0
 
 
-def _feedback(args) -> int:
+def _feedback(args: argparse.Namespace) -> int:
     from . import gradebook, reports
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     db = gradebook.connect(args.gradebook)
     results = {r.student: r for r in gradebook.latest(db, homework.id)}
     db.close()
@@ -191,9 +212,9 @@ def _feedback(args) -> int:
     return 0
 
 
-def _export_csv(args) -> int:
+def _export_csv(args: argparse.Namespace) -> int:
     from . import gradebook, reports
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     db = gradebook.connect(args.gradebook)
     results = gradebook.latest(db, homework.id)
     db.close()
@@ -202,15 +223,15 @@ def _export_csv(args) -> int:
     return 0
 
 
-def _export_gradescope(args) -> int:
+def _export_gradescope(args: argparse.Namespace) -> int:
     from . import gradescope
-    homework = find_homework(load_course(), args.hw)
+    homework = find_homework(course_of(), args.hw)
     dest = gradescope.export(homework, args.dest or REPO / "dist" / f"gradescope-{homework.id}.zip")
     print(f"wrote {dest}: upload it as the autograder of {homework.id} on Gradescope")
     return 0
 
 
-def _release(args) -> int:
+def _release(args: argparse.Namespace) -> int:
     from . import release
     homeworks = [h.strip() for h in args.homeworks.split(",") if h.strip()] if args.homeworks else None
     report = release.release(args.dest, repo_url=args.repo_url, homeworks=homeworks,
@@ -234,7 +255,7 @@ def _release(args) -> int:
     return 0
 
 
-def _isolation(args) -> int:
+def _isolation(args: argparse.Namespace) -> int:
     from . import sandbox
     isolation = sandbox.detect()
     cgroups = ", ".join(name for name, _ in isolation.cgroups) or "none"
@@ -254,7 +275,8 @@ def _isolation(args) -> int:
 COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-key": _answer_key,
             "grade": _grade, "regrade": _regrade, "feedback": _feedback,
             "export-csv": _export_csv, "export-gradescope": _export_gradescope,
-            "isolation": _isolation, "release": _release}
+            "isolation": _isolation, "release": _release, "check": check.run,
+            "carry-forward": carry.run}
 
 if __name__ == "__main__":
     sys.exit(main())

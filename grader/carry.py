@@ -10,13 +10,16 @@ clobbers newer code.
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .check import REPO, find_folder, pristine_handout
+from .check import REPO, pristine_handout
 from .fill import TODO, fill_stubs, stub_name, stubs_in
+from .folders import find_folder, handout_folders, homework_number, homework_of
 
 
 class CarryError(ValueError):
@@ -48,13 +51,13 @@ def function_lines(text: str, name: str, path: str) -> tuple[int, int] | None:
             return None
         parts = name.split(".")
 
-        def find(nodes, depth):
+        def find(nodes: list[ast.stmt], depth: int) -> tuple[int, int] | None:
             for node in nodes:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
                         node.name == parts[depth]:
                     if depth == len(parts) - 1:
                         start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                        return start - 1, node.end_lineno
+                        return start - 1, node.end_lineno or node.lineno
                     return find(node.body, depth + 1)
             return None
         return find(tree.body, 0)
@@ -93,12 +96,6 @@ def student_body(pristine: str, student: str, name: str, path: str) -> list[str]
     return body
 
 
-def homework_of(folder: Path) -> int:
-    """A handout folder's homework number: its newest ``tests/hwN`` (-1 if it has none)."""
-    numbers = [int(p.name[2:]) for p in (folder / "tests").glob("hw*") if p.name[2:].isdigit()]
-    return max(numbers, default=-1)
-
-
 def carry_forward(source: Path, dest: Path, pristine_source: dict[str, str]) -> list[Move]:
     """Move ``source``'s filled regions into ``dest``'s stubs, file by file; what was done.
 
@@ -109,20 +106,22 @@ def carry_forward(source: Path, dest: Path, pristine_source: dict[str, str]) -> 
 
     Raises:
         CarryError: if ``source`` is not a handout of the homework right before ``dest``'s.
+        FileNotFoundError: if ``source`` or ``dest`` is not a homework folder (``homework_of``).
     """
-    before, after = homework_of(source), homework_of(dest)
-    if before < 0 or after != before + 1:
+    before, after = (homework_number(homework_of(f)) for f in (source, dest))
+    if after != before + 1:
         raise CarryError(f"{source.name} (hw{before}) is not a handout of the homework before "
                          f"{dest.name} (hw{after}): carry-forward goes from hwN-1 to hwN")
     moves: list[Move] = []
     for path, pristine in sorted(pristine_source.items()):
         names = stubs_in(pristine)
-        if not names or path.endswith(".ipynb") or not (dest / path).is_file() or not (source / path).is_file():
+        if not names or path.endswith(".ipynb") or not (dest / path).is_file() \
+                or not (source / path).is_file():
             continue
         student = (source / path).read_text()
         target = (dest / path).read_text()
         waiting = set(stubs_in(target))
-        bodies = {}
+        bodies: dict[str, tuple[str, ...]] = {}
         for name in names:
             if name not in waiting:
                 moves.append(Move(path, name, False, f"already filled in {dest.name}"))
@@ -131,7 +130,7 @@ def carry_forward(source: Path, dest: Path, pristine_source: dict[str, str]) -> 
             if isinstance(body, str):
                 moves.append(Move(path, name, False, body))
             else:
-                bodies[name] = body
+                bodies[name] = tuple(body)
         if bodies:
             text, filled = fill_stubs(target, bodies)
             (dest / path).write_text(text)
@@ -144,25 +143,39 @@ def main(to: str, repo: Path = REPO) -> list[Move]:
 
     Raises:
         CarryError: when ``to`` is the first homework or the previous handout is missing.
+        FileNotFoundError: when ``repo`` has no handout folder ``to``.
     """
     dest = find_folder(repo, to)
-    number = homework_of(dest)
-    sources = [f for f in repo.iterdir() if f.is_dir() and (f / "tests").is_dir()
-               and homework_of(f) == number - 1]
+    previous = f"hw{homework_number(homework_of(dest)) - 1}"
+    sources = [f for f in handout_folders(repo) if homework_of(f) == previous]
     if not sources:
-        raise CarryError(f"no handout of hw{number - 1} beside {dest.name}: nothing to carry from")
+        raise CarryError(f"no handout of {previous} beside {dest.name}: nothing to carry from")
     source = sources[0]
     return carry_forward(source, dest, pristine_handout(repo, source.name))
 
 
-if __name__ == "__main__":
-    import sys
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m grader.carry TO   (for example hw2 or hw2_nn)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line's one argument, ``TO``, added to ``parser``: this module's own, or
+    ``python -m grader carry-forward``'s."""
+    parser.add_argument("to", metavar="TO", help="the handout to carry into, e.g. hw2 or hw2_nn")
+
+
+def run(args: argparse.Namespace, repo: Path = REPO) -> int:
+    """Carry into ``args.to`` in ``repo`` and print each region's move and a count; 0, or 1 with
+    the reason on stderr when carry-forward is refused."""
     try:
-        moves = main(sys.argv[1])
+        moves = main(args.to, repo)
     except (CarryError, FileNotFoundError) as error:
-        sys.exit(f"carry-forward refused: {error}")
+        print(f"carry-forward refused: {error}", file=sys.stderr)
+        return 1
     for move in moves:
         print(move)
     print(f"{sum(m.moved for m in moves)} region(s) moved, {sum(not m.moved for m in moves)} left")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m grader.carry",
+                                     description=__doc__.splitlines()[0].replace("`", ""))
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

@@ -14,7 +14,8 @@ is 0 when every test passed (or was skipped), 1 otherwise, and 128 + N when stop
 (SIGTERM, SIGINT, SIGHUP), which first kills the sandbox and removes its scratch folder.
 
 Usage: ``python -m grader.check hw1 [--timeout SECONDS] [-- PYTEST_ARGS...]`` (hw1 or the
-folder name, ``hw1_autograd``; e.g. ``-- -k topo_sort`` runs only the tests matching topo_sort).
+folder name, ``hw1_autograd``; e.g. ``-- -k topo_sort`` runs only the tests matching topo_sort),
+or the same as ``python -m grader check ...``.
 """
 from __future__ import annotations
 
@@ -31,8 +32,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
 
 from . import environment, runner, sandbox, workspace
+from .folders import find_folder, homework_of
 
 REPO = Path(__file__).resolve().parent.parent
 PRISTINE = ".pristine"  # the student edition's untouched handouts, one .tar.gz each
@@ -86,29 +90,24 @@ class TestOutcome:
         return f"{LABELS[self.outcome]:<8} {sandbox.printable(self.id, KEPT_CHARS)}{question}{message}"
 
 
-def find_folder(repo: Path, name: str) -> Path:
-    """The handout folder called ``name`` or whose name starts with ``name_`` (hw1 -> hw1_autograd).
-
-    Raises:
-        FileNotFoundError: naming the folders there are.
-    """
-    folders = sorted(p for p in repo.iterdir() if p.is_dir() and (p / "tests").is_dir())
-    for folder in folders:
-        if folder.name == name or folder.name.startswith(name + "_"):
-            return folder
-    raise FileNotFoundError(f"no homework folder {name!r}; there are {', '.join(f.name for f in folders)}")
-
-
 def pristine_handout(repo: Path, folder: str) -> dict[str, str]:
-    """The untouched handout: from ``.pristine/`` in the student edition, else generated."""
+    """The untouched handout (path -> text) of handout folder ``folder``: from ``.pristine/`` in
+    the student edition, else the course's build of it (``assignment.build``), copied."""
     archive = repo / PRISTINE / f"{folder}.tar.gz"
     if archive.exists():
         with tarfile.open(archive, "r:gz") as tf:
-            return {m.name: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
-    from .course import find_homework, load_course
-    from .handouts import generate
-    course = load_course()
-    return generate(find_homework(course, folder), course).files
+            return {m.name: _read_member(tf, m).decode() for m in tf.getmembers() if m.isfile()}
+    # Here, not at the top: the student edition has neither the course nor this module.
+    from .assignment import build, course_of
+    from .course import find_homework
+    return dict(build(find_homework(course_of(), folder)).handout.files)
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The bytes of ``archive``'s regular file ``member``."""
+    f = archive.extractfile(member)
+    assert f is not None, member.name  # a regular file always has a stream
+    return f.read()
 
 
 def pristine_archive(files: dict[str, str]) -> bytes:
@@ -123,7 +122,7 @@ def pristine_archive(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIMEOUT,
+def check(repo: Path, name: str, out: TextIO = sys.stdout, *, timeout: float = DEFAULT_TIMEOUT,
           pytest_args: Sequence[str] = ()) -> int:
     """Run the public tests of homework ``name`` on its folder as the grader would.
 
@@ -164,12 +163,7 @@ def check(repo: Path, name: str, out=sys.stdout, *, timeout: float = DEFAULT_TIM
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def homework_id(handout: dict[str, str]) -> str:
-    """The homework a handout is for: its newest ``tests/hwN`` folder."""
-    return sorted(n.split("/")[1] for n in handout if n.startswith("tests/hw"))[-1]
-
-
-def run_public_tests(root: Path, handout: dict[str, str], out, *, timeout: float = DEFAULT_TIMEOUT,
+def run_public_tests(root: Path, handout: dict[str, str], out: TextIO, *, timeout: float = DEFAULT_TIMEOUT,
                    pytest_args: Sequence[str] = ()) -> int:
     """Build the C++ extension of the grading workspace ``root`` (when the handout has one) and
     run its homework's public tests there, a line per test, then a summary (``check`` and
@@ -178,7 +172,7 @@ def run_public_tests(root: Path, handout: dict[str, str], out, *, timeout: float
     Returns:
         0 when every test passed or was skipped (and at least one ran), else 1.
     """
-    homework = homework_id(handout)
+    homework = homework_of(root)
     if "CMakeLists.txt" in handout:
         ok, log = runner.build_extension(root)
         if not ok:
@@ -191,7 +185,8 @@ def run_public_tests(root: Path, handout: dict[str, str], out, *, timeout: float
     return 0 if results and all(r.ok for r in results) else 1
 
 
-def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = BUDGET) -> list[TestOutcome]:
+def run_tests(root: Path, args: list[str], timeout: float, out: TextIO,
+              budget: float = BUDGET) -> list[TestOutcome]:
     """Run ``pytest ARGS`` in the sandboxed workspace ``root``, one test at a time under its limit.
 
     ``check_harness.py`` runs pytest in the sandbox and reports each test; ``runner.supervise``
@@ -211,7 +206,7 @@ def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = 
     """
     outdir = root / "out"
     deadline = time.monotonic() + budget
-    tests: dict[str, dict] = {}   # node id -> {"question", "timeout"}, from collected.json
+    tests: dict[str, dict[str, Any]] = {}   # node id -> {"question", "timeout"}, from collected.json
     results: dict[str, TestOutcome] = {}
 
     def settle(result: TestOutcome) -> None:
@@ -230,7 +225,7 @@ def run_tests(root: Path, args: list[str], timeout: float, out, budget: float = 
         (outdir / "done.json").write_text(json.dumps(sorted(results)))
         stream = ResultStream(outdir / "results.jsonl")
 
-        def poll() -> None:
+        def poll(stream: ResultStream = stream) -> None:
             if not tests:
                 tests.update(read_collected(outdir / "collected.json"))
             for entry in stream.read():
@@ -296,7 +291,7 @@ class ResultStream:
         self.offset = 0
         self.partial = b""
 
-    def read(self) -> list[dict]:
+    def read(self) -> list[dict[str, str]]:
         """The entries appended since the last call, each checked and bounded (not escaped):
         ``{"id": str, "outcome": one of OUTCOMES, "message": str}``. Malformed lines are skipped."""
         data = sandbox.read_appended(self.path, self.offset, 1 << 20)
@@ -321,7 +316,7 @@ class ResultStream:
         return entries
 
 
-def read_collected(path: Path) -> dict[str, dict]:
+def read_collected(path: Path) -> dict[str, dict[str, Any]]:
     """The tests a sandboxed pytest collected (``collected.json``), as ``{node id: {"question":
     int | None, "timeout": float | None}}`` in order; {} when absent or malformed. A marker's
     timeout that is not a positive number is dropped (None: the default limit applies)."""
@@ -330,13 +325,14 @@ def read_collected(path: Path) -> dict[str, dict]:
         entries = json.loads(raw) if raw is not None else []
     except ValueError:
         return {}
-    tests = {}
+    tests: dict[str, dict[str, Any]] = {}
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             continue
         limit, question = entry.get("timeout"), entry.get("question")
         tests[entry["id"][:KEPT_CHARS]] = {
-            "timeout": float(limit) if type(limit) in (int, float) and 0 < limit < 1e9 else None,
+            "timeout": float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool)
+            and 0 < limit < 1e9 else None,
             "question": question if type(question) is int else None}
     return tests
 
@@ -353,7 +349,7 @@ def summary(results: list[TestOutcome], seconds: float) -> str:
     return f"{', '.join(counts) or 'no tests ran'} in {seconds:.1f} s"
 
 
-def _raise_interrupted(signum: int, frame) -> None:
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     for number in sandbox.STOP_SIGNALS:  # the clean-up runs once, undisturbed
         signal.signal(number, signal.SIG_IGN)
     raise Interrupted(signum)
@@ -366,22 +362,24 @@ def stop_cleanly() -> None:
         signal.signal(number, _raise_interrupted)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command line (see the module docstring); returns the exit status."""
-    argv = sys.argv[1:] if argv is None else argv
-    ours, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv \
-        else (argv, [])
-    parser = argparse.ArgumentParser(
-        prog="python -m grader.check", description=__doc__.splitlines()[0].replace("`", ""),
-        usage="%(prog)s HW [--timeout SECONDS] [-- PYTEST_ARGS...]",
-        epilog="PYTEST_ARGS go to pytest, e.g. -- -k topo_sort (only the tests matching topo_sort)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line's arguments (``HW [--timeout SECONDS] [-- PYTEST_ARGS...]``), added to
+    ``parser``: this module's own, or ``python -m grader check``'s."""
     parser.add_argument("hw", help="a homework id (hw1) or folder (hw1_autograd)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"seconds a test without a timeout marker may run (default {DEFAULT_TIMEOUT:g})")
-    args = parser.parse_args(ours)
+    parser.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARGS",
+                        help="after --: pytest's arguments, e.g. -- -k topo_sort (only the tests "
+                        "matching topo_sort)")
+    parser.usage = "%(prog)s HW [--timeout SECONDS] [-- PYTEST_ARGS...]"
+
+
+def run(args: argparse.Namespace, repo: Path = REPO) -> int:
+    """Check the homework folder ``args.hw`` of ``repo`` (``add_arguments``' arguments); the
+    exit status (see the module docstring)."""
     stop_cleanly()
     try:
-        return check(REPO, args.hw, timeout=args.timeout, pytest_args=pytest_args)
+        return check(repo, args.hw, timeout=args.timeout, pytest_args=args.pytest_args)
     except FileNotFoundError as error:
         print(error, file=sys.stderr)
         return 2
@@ -389,6 +387,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nstopped by {stop}: the sandbox is killed and its scratch folder removed",
               file=sys.stderr)
         return 128 + stop.signum
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring); returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m grader.check",
+                                     description=__doc__.splitlines()[0].replace("`", ""))
+    add_arguments(parser)
+    return run(parser.parse_intermixed_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import hashlib
 import multiprocessing
 import os
 import signal
@@ -20,9 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import answers, feedback, runner, sandbox, workspace
-from .course import REPO, SOLUTIONS, Homework, load_course, load_settings
+from .assignment import Assignment, build, course_of
+from .course import REPO, Homework, find_homework, load_settings
 from .files import remove_tree
-from .handouts import Handout, generate
 from .results import GradeResult, TestResult
 from .scoring import score
 from .variants import student_key
@@ -33,14 +32,15 @@ LIMITS = sandbox.Limits()
 
 def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = None,
           student: str | None = None, scratch: Path | None = None,
-          handout=None, feedback_level: str | None = None,
+          assignment: Assignment | None = None, feedback_level: str | None = None,
           variants: bool | None = None) -> GradeResult:
     """Grade one submission (a folder, ``.zip`` or ``.tar.gz``) of ``homework``.
 
-    ``handout`` and ``feedback_level``: the homework's handout and the course's feedback level
-    when they are not to be read from ``solutions/`` (the Gradescope bundle ships them frozen,
-    and no ``solutions/``). ``variants``: whether the student gets their own inputs
-    (``grader.variants``; default: course.toml's ``variants``).
+    ``key``: the answer key (default: the assignment's). ``assignment`` and ``feedback_level``:
+    the homework's build and the course's feedback level when they are not to be read from
+    ``solutions/`` (default: ``assignment.build(homework)``, built once per process; the
+    Gradescope bundle ships them frozen, and no ``solutions/``). ``variants``: whether the
+    student gets their own inputs (``grader.variants``; default: course.toml's ``variants``).
 
     Never raises (but for KeyboardInterrupt and SystemExit): a bad archive, a failed build, a
     crash or a timeout all come back as zero-score results with a message, and so does a
@@ -53,7 +53,7 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
     graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if not feedback.is_safe_student_id(student):
         # Ids name folders and lines of reports: one outside the safe alphabet is not graded.
-        key = key or answers.load(homework)
+        key = key or (assignment or build(homework)).key
         note = (f"submission not graded: the student id {sandbox.printable(student, 80)!r} is "
                 f"not 1 to 64 letters, digits and . _ @ - (starting with a letter or digit)")
         results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing", note)
@@ -62,17 +62,18 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
                            list(sandbox.detect().notes) + [note], seconds=time.monotonic() - started)
     own_scratch = scratch is None
     try:
-        key = key or answers.load(homework)
+        assignment = assignment or build(homework)
+        key = key or assignment.key
         key, seed = student_key(homework, key, student, variants)  # the common key if off
         notes = list(sandbox.detect().notes)
         if own_scratch:
             scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
-        handout = handout or handout_of(homework)  # given: a frozen one (Gradescope)
+        handout = assignment.handout
         # everything of this submission's (its files, workspace, build, what its tests write)
         # lives in one size- and inode-limited folder, a tmpfs where the grader is root
         with sandbox.disk_limited(scratch / "area", LIMITS) as area:
             try:
-                root = workspace.submission_root(submission, area, workspace.whitelist(handout.files))
+                root = workspace.submission_root(submission, area, list(assignment.whitelist))
             except workspace.SubmissionError as error:
                 results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
                                       f"submission not graded: {error}") for t in key.tests]
@@ -118,22 +119,6 @@ def failed_result(homework: Homework, student: str, key: answers.AnswerKey | Non
                         f"`python -m grader regrade {homework.id} {student}`"])
 
 
-_HANDOUTS: dict[tuple[str, str], Handout] = {}
-
-
-def handout_of(homework: Homework) -> Handout:
-    """``handouts.generate(homework)``, rendered once per process for as long as what it is
-    made from is unchanged (``answers.fingerprint`` and ``course.toml``): a batch worker renders
-    it once, not once per submission (0.85 s each for hw1)."""
-    course = load_course()
-    stamp = answers.fingerprint(homework, course) + \
-        hashlib.sha256((SOLUTIONS / "course.toml").read_bytes()).hexdigest()
-    if (homework.id, stamp) not in _HANDOUTS:
-        _HANDOUTS.clear()
-        _HANDOUTS[homework.id, stamp] = generate(homework, course)
-    return _HANDOUTS[homework.id, stamp]
-
-
 def stop_on_signals() -> None:
     """Make SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does, so that a stopped
     ``grade``/``grade_many`` kills its sandboxes and removes its scratch folders (their
@@ -168,14 +153,14 @@ def _grade_one(args: tuple[str, str]) -> GradeResult:
     """One batch worker's job: ``grade``, which never raises; a failure before it (the course
     or the key cannot be loaded) still yields a result: zero, with a note to regrade."""
     homework_id, path = args
-    course = load_course()
-    homework = next(hw for hw in course if hw.id == homework_id)
+    homework = find_homework(course_of(), homework_id)
     key = None
     try:
-        key = answers.load(homework)
+        assignment = build(homework)
+        key = assignment.key
     except Exception as error:  # noqa: BLE001 - the batch must go on; the note says what happened
         return failed_result(homework, workspace.student_id(Path(path)), key, error)
-    return grade(homework, Path(path), key)
+    return grade(homework, Path(path), key, assignment=assignment)
 
 
 def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = None,

@@ -27,10 +27,11 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import answers
-from .course import REPO, Homework, Question, load_course, load_settings
+from . import answers, runner, workspace
+from .assignment import Assignment, Environment, build
+from .course import REPO, Homework, Question, load_settings
 from .files import is_ignored
-from .handouts import Handout, generate
+from .handouts import Handout
 from .markers import Region
 
 VENV = "/opt/flamethrower/venv"  # outside /autograder/source, which only root may read
@@ -89,27 +90,36 @@ def bundle_files(homework: Homework) -> list[Path]:
     return files
 
 
-def frozen_assignment(homework: Homework, handout: Handout) -> str:
+def frozen_assignment(assignment: Assignment) -> str:
     """``assignment/<hw>.json``: what grading needs of ``solutions/`` without any of its
-    solution text: the homework's manifest entry, the handout's files (stubs in place) and
-    where its stubs are (path, homework, name; never a region's body)."""
+    solution text: the homework's manifest entry, the handout's files (stubs in place), where
+    its stubs are (path, homework, name; never a region's body), and the build's fingerprint,
+    content address and environment."""
     return json.dumps({
-        "homework": dataclasses.asdict(homework),
+        "homework": dataclasses.asdict(assignment.homework),
         "feedback": load_settings().feedback,  # the course's feedback level (course.toml)
-        "files": handout.files,
-        "stubs": [{"path": r.path, "hw": r.hw, "qualname": r.qualname} for r in handout.stubs],
+        "files": assignment.handout.files,
+        "stubs": [{"path": r.path, "hw": r.hw, "qualname": r.qualname} for r in assignment.handout.stubs],
+        "fingerprint": assignment.fingerprint,
+        "address": assignment.address,
+        "environment": dataclasses.asdict(assignment.environment),
     }, indent=1, sort_keys=True)
 
 
-def thaw_assignment(text: str) -> tuple[Homework, Handout]:
-    """The homework and handout of ``frozen_assignment``'s text."""
+def thaw_assignment(text: str, key: answers.AnswerKey | None = None) -> Assignment:
+    """The ``Assignment`` of ``frozen_assignment``'s text, its hidden-test manifest read from
+    the shipped hidden tests; ``key``: its answer key (``load_key``), which it then never loads
+    from ``solutions/``."""
     data = json.loads(text)
     fields = dict(data["homework"])
     fields["questions"] = tuple(Question(**{**q, "stubs": tuple(q["stubs"])}) for q in fields["questions"])
     fields["files"] = tuple(fields["files"])
     homework = Homework(**fields)
     stubs = [Region(s["path"], 0, 0, s["hw"], s["qualname"], "", ()) for s in data["stubs"]]
-    return homework, Handout(homework, dict(data["files"]), stubs)
+    handout = Handout(homework, dict(data["files"]), stubs)
+    return Assignment(homework, handout, tuple(workspace.whitelist(handout.files)),
+                      tuple(runner.discover(homework.id)), data["fingerprint"], data["address"],
+                      Environment(**data["environment"]), key)
 
 
 def export(homework: Homework, dest: Path) -> Path:
@@ -124,15 +134,15 @@ def export(homework: Homework, dest: Path) -> Path:
                          "grade: each student's expected values come from running solutions/, "
                          "which the bundle never carries. Set variants = false to export it, or "
                          "grade with `python -m grader grade`")
-    answers.load(homework)
-    handout = generate(homework, load_course())
+    answers.load(homework)  # built now if stale: the bundle ships it
+    assignment = build(homework)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in (("setup.sh", SETUP), ("run_autograder", RUN)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             zf.writestr(info, text.format(hw=homework.id, venv=VENV, user=SANDBOX_USER))
-        zf.writestr(f"assignment/{homework.id}.json", frozen_assignment(homework, handout))
+        zf.writestr(f"assignment/{homework.id}.json", frozen_assignment(assignment))
         for path in bundle_files(homework):
             zf.write(path, str(path.relative_to(REPO)))
     return dest
@@ -147,7 +157,6 @@ def load_key(homework_id: str, root: Path = REPO) -> answers.AnswerKey:
     Raises:
         RuntimeError: if the key's tests are not the shipped hidden tests.
     """
-    from . import runner
     tests = runner.discover(homework_id)
     meta = json.loads((root / "grader" / "answers" / f"{homework_id}.json").read_text())
     if meta.get("tests") != [t.id for t in tests]:
@@ -184,12 +193,12 @@ def grade_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     frozen = (REPO / "assignment" / f"{args.hw}.json").read_text()
-    homework, handout = thaw_assignment(frozen)
+    assignment = thaw_assignment(frozen, load_key(args.hw))
+    homework, key = assignment.homework, assignment.key
     level = json.loads(frozen).get("feedback")
-    key = load_key(homework.id)
     report, safe = isolation_report()
     if safe:
-        result = grade.grade(homework, args.submission, key, student="submission", handout=handout,
+        result = grade.grade(homework, args.submission, student="submission", assignment=assignment,
                              feedback_level=level, variants=False)
     else:
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")

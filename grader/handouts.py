@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 
-from .course import (PLACEHOLDER_REPO_URL, REPO, SOLUTIONS, Homework, load_course, load_settings,
-                     question_of)
+from .course import PLACEHOLDER_REPO_URL, REPO, SOLUTIONS, Homework, load_settings, question_of
 from .files import tree_files, write_tree
 from .fill import TODO, stub_name
 from .markers import MarkerError, Parsed, Region, language_of, parse, render
 
 # The line of a notebook's Colab setup cell that names the repository to clone.
 REPO_URL_LINE = re.compile(r'^(\s*REPO_URL = )"[^"\n]*"', re.MULTILINE)
+# The line of a handout's Makefile that names its homework (``make test`` runs tests/$(HW)).
+HOMEWORK_LINE = re.compile(r"^HW :=.*$", re.MULTILINE)
 
 
 @dataclass
@@ -93,6 +94,21 @@ def set_repo_url(name: str, text: str, url: str) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
+def set_homework(name: str, text: str, homework_id: str) -> str:
+    """Makefile ``text`` with its ``HW :=`` line naming ``homework_id``: the generator knows the
+    handout's homework, so the Makefile need not work it out from its folders.
+
+    >>> set_homework("Makefile", "HW := hw5", "hw1")
+    'HW := hw1'
+
+    Raises:
+        ValueError: if ``text`` has no ``HW :=`` line, naming the file.
+    """
+    if not HOMEWORK_LINE.search(text):
+        raise ValueError(f"{name}: no `HW :=` line to name the handout's homework")
+    return HOMEWORK_LINE.sub(f"HW := {homework_id}", text, count=1)
+
+
 def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUTIONS,
              repo_url: str | None = None) -> Handout:
     """Render handout ``homework`` from ``solutions`` (nothing is written); its notebook
@@ -103,8 +119,9 @@ def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUT
     Raises:
         MarkerError: for a malformed marker, naming ``file:line``.
         FileNotFoundError: for a file ``course.toml`` lists that does not exist.
-        ValueError: for a region that no question of ``course.toml`` asks for, or a notebook
-            with no ``REPO_URL`` setup line (see ``set_repo_url``).
+        ValueError: for a region that no question of ``course.toml`` asks for, a notebook
+            with no ``REPO_URL`` setup line (see ``set_repo_url``), or a Makefile with no
+            ``HW :=`` line (see ``set_homework``).
     """
     names = [name for hw in course[:homework.number + 1] for name in hw.files]
     if homework.notebook:
@@ -115,6 +132,8 @@ def generate(homework: Homework, course: list[Homework], solutions: Path = SOLUT
         text, file_stubs = render_source(name, (solutions / name).read_text(), homework.number, todo)
         if name == homework.notebook:
             text = set_repo_url(name, text, repo_url or load_settings(solutions).repo_url)
+        if name == "Makefile":
+            text = set_homework(name, text, homework.id)
         files[name] = text
         stubs += file_stubs
     files["README.md"] = readme(homework, course)
@@ -231,15 +250,16 @@ def check(repo: Path = REPO) -> list[str]:
     (``todo_problems``); every file in ``solutions/`` must belong to a homework; once
     ``course.toml`` sets a real ``repo_url``, no handout may still clone the placeholder.
     """
+    from .assignment import build, course_of  # here, not at the top: it is built on this module
     solutions = repo / "solutions"
-    course = load_course(solutions)
+    course = course_of(solutions)
     settings = load_settings(solutions)
     problems = [f"solutions/{name}: listed by no homework in course.toml"
                 for name in unclaimed(course, solutions)]
     secrets = secret_lines(course, solutions)
     for hw in course:
         try:
-            handout = generate(hw, course, solutions)
+            handout = build(hw, solutions).handout
         except (MarkerError, FileNotFoundError, ValueError) as error:
             problems.append(str(error))
             continue
@@ -274,15 +294,16 @@ def placeholders(files: dict[str, str]) -> list[str]:
 
 def generate_all(repo: Path = REPO, only: str | None = None) -> list[Handout]:
     """Generate and write every handout (or the one named ``only``) into ``repo``."""
+    from .assignment import build, course_of  # here, not at the top: it is built on this module
     solutions = repo / "solutions"
-    course = load_course(solutions)
+    course = course_of(solutions)
     missing = unclaimed(course, solutions)
     if missing:
         raise ValueError("files in solutions/ that no homework lists in course.toml: " + ", ".join(missing))
     handouts = []
     for hw in course:
         if only in (None, hw.id, hw.dir):
-            handout = generate(hw, course, solutions)
+            handout = build(hw, solutions).handout
             write(handout, repo / hw.dir)
             handouts.append(handout)
     return handouts

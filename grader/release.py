@@ -16,6 +16,7 @@ change it too, it is reported as a conflict and left alone.
 """
 from __future__ import annotations
 
+import ast
 import gzip
 import io
 import json
@@ -24,19 +25,49 @@ import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import check
-from .course import (REPO, Homework, Settings, check_repo_url, colab_url, find_homework,
-                     load_course, load_settings)
+from .assignment import build, course_of
+from .course import REPO, Homework, Settings, check_repo_url, colab_url, find_homework, load_settings
 from .environment import LOCK, lock_text
 from .files import is_ignored, sha256, tree_files
-from .handouts import generate, leaks, placeholders, secret_lines, source_lines
+from .handouts import leaks, placeholders, secret_lines, source_lines
 from .runner import HIDDEN
 
-# The runner pieces check-hwN and submit-hwN need; none holds a marker, solution text or hidden test.
-RUNNER_MODULES = ("files.py", "fill.py", "sandbox.py", "harness.py", "workspace.py", "runner.py",
-                  "protocol.py", "discovery.py", "supervision.py", "values.py", "building.py", "gpu.py",
-                  "check.py", "check_harness.py", "carry.py", "environment.py", "submit.py")
+GRADER = Path(__file__).resolve().parent
+# The modules of the student edition's commands (make check-hwN, submit-hwN, carry-forward).
+STUDENT_COMMANDS = ("check.py", "submit.py", "carry.py")
+
+
+def runner_modules(grader: Path = GRADER, commands: tuple[str, ...] = STUDENT_COMMANDS) -> tuple[str, ...]:
+    """The grader modules the student edition carries, sorted: ``commands`` and, in turn, every
+    module they import at their top level (``from . import x``, ``from .x import y``) or run as
+    a script (``Path(__file__).with_name("x.py")``). An import inside a function is of the
+    course's side (``check.pristine_handout`` building a handout), which the edition never
+    reaches: it has ``.pristine/``. None of these holds a marker, solution text or hidden test.
+    """
+    found: set[str] = set()
+    waiting = list(commands)
+    while waiting:
+        name = waiting.pop()
+        if name in found:
+            continue
+        found.add(name)
+        tree = ast.parse((grader / name).read_text(), name)
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                waiting += [f"{alias.name}.py" for alias in node.names] if node.module is None \
+                    else [f"{node.module}.py"]
+        waiting += [str(node.args[0].value) for node in ast.walk(tree)
+                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "with_name" and len(node.args) == 1
+                    and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).endswith(".py")]
+    return tuple(sorted(found))
+
+
+# The runner pieces check-hwN, submit-hwN and carry-forward need (``runner_modules``).
+RUNNER_MODULES = runner_modules()
 REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "pytest-timeout>=2.2",
                 "hypothesis>=6.80", "matplotlib>=3.7", "tqdm>=4.65"]
 FORBIDDEN = ("solutions/", "grader/hidden/", "grader/answers/", "grader/tests/")
@@ -64,8 +95,7 @@ class Report:
     commit: str | None = None                           # the new commit, if one was made
 
 
-def edition(course: list[Homework], homeworks: list[Homework], settings: Settings,
-            repo: Path = REPO) -> dict[str, bytes]:
+def edition(homeworks: list[Homework], settings: Settings, repo: Path = REPO) -> dict[str, bytes]:
     """Every file of the student edition for ``homeworks``, path -> bytes, ``MANIFEST`` aside.
 
     Raises:
@@ -74,7 +104,7 @@ def edition(course: list[Homework], homeworks: list[Homework], settings: Setting
     check_repo_url(settings.repo_url)
     files: dict[str, bytes] = {}
     for homework in homeworks:
-        handout = generate(homework, course, repo / "solutions", settings.repo_url).files
+        handout = dict(build(homework, repo / "solutions", settings.repo_url).handout.files)
         handout["README.md"] = with_badge(handout["README.md"], homework, settings.repo_url)
         files.update({f"{homework.dir}/{name}": text.encode() for name, text in handout.items()})
         # gzip stamps the time: recompress with mtime 0, so an unchanged handout gives equal bytes.
@@ -124,7 +154,7 @@ def release(dest: Path, repo: Path = REPO, repo_url: str | None = None,
         ValueError: for a repository URL git could not clone.
         subprocess.CalledProcessError: if git fails.
     """
-    course = load_course(repo / "solutions")
+    course = course_of(repo / "solutions")
     settings = load_settings(repo / "solutions")
     previous = read_manifest(dest) if update else None
     if not update and dest.exists() and any(dest.iterdir()):
@@ -136,7 +166,7 @@ def release(dest: Path, repo: Path = REPO, repo_url: str | None = None,
         ({hw.id for hw in course} if previous is None else set())
     wanted |= set(previous["homeworks"]) if previous else set()
     chosen = [hw for hw in course if hw.id in wanted]
-    files = edition(course, chosen, settings, repo)
+    files = edition(chosen, settings, repo)
     report = Report(dest, [hw.id for hw in chosen])
     report.problems = leak_problems({n: d for n, d in files.items()}, settings, repo)
     missing = lock_text(REQUIREMENTS)[1]
@@ -163,7 +193,7 @@ def release(dest: Path, repo: Path = REPO, repo_url: str | None = None,
     return report
 
 
-def read_manifest(dest: Path) -> dict:
+def read_manifest(dest: Path) -> dict[str, Any]:
     """The ``.release.json`` of an edition.
 
     Raises:
@@ -172,7 +202,8 @@ def read_manifest(dest: Path) -> dict:
     path = dest / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{dest} has no {MANIFEST}: it is not a student edition to update")
-    return json.loads(path.read_text())
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
 
 
 def write_manifest(dest: Path, files: dict[str, bytes], homeworks: list[str], settings: Settings) -> None:
@@ -266,7 +297,7 @@ def leak_problems(files: dict[str, bytes], settings: Settings, repo: Path = REPO
     """Everything in ``files`` (an edition, path -> bytes) that must not reach students:
     instructor-only paths, markers, solution text, lines of the hidden tests, and (once the
     release names a real repository) the placeholder repository URL."""
-    course = load_course(repo / "solutions")
+    course = course_of(repo / "solutions")
     found = [f"{n}: instructor-only file in the release" for n in sorted(files) if n.startswith(FORBIDDEN)]
     texts = {}
     for name, data in files.items():
@@ -279,7 +310,7 @@ def leak_problems(files: dict[str, bytes], settings: Settings, repo: Path = REPO
                 continue
     # A hidden test's line is secret unless a handout holds it too (shared set-up code).
     public = {line.strip() for homework in course
-              for name, text in generate(homework, course, repo / "solutions").files.items()
+              for name, text in build(homework, repo / "solutions", settings.repo_url).handout.files.items()
               for _, lines in source_lines(name, text) for line in lines}
     hidden = {line.strip() for path in HIDDEN.rglob("*.py") for line in path.read_text().splitlines()
               if len(line.strip()) >= 30} - public
@@ -292,7 +323,14 @@ def leak_problems(files: dict[str, bytes], settings: Settings, repo: Path = REPO
 def _archive_texts(data: bytes) -> dict[str, str]:
     """The files of a ``.pristine`` archive (``check.pristine_archive``'s format)."""
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
-        return {m.name: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
+        return {m.name: _read_member(tf, m).decode() for m in tf.getmembers() if m.isfile()}
+
+
+def _read_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The bytes of ``archive``'s regular file ``member``."""
+    f = archive.extractfile(member)
+    assert f is not None, member.name  # a regular file always has a stream
+    return f.read()
 
 
 def problems(dest: Path, repo: Path = REPO) -> list[str]:

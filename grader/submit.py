@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from . import check, sandbox, workspace
 from .files import sha256
+from .folders import find_folder, homework_of
 
 SUBMISSIONS = "submissions"
 MANIFEST = "MANIFEST.json"
@@ -50,9 +51,9 @@ def write_zip(repo: Path, name: str, dest: Path | None = None) -> Submission:
     Raises:
         FileNotFoundError: if there is no homework folder called ``name``.
     """
-    folder = check.find_folder(repo, name)
+    folder = find_folder(repo, name)
     handout = check.pristine_handout(repo, folder.name)
-    homework = check.homework_id(handout)
+    homework = homework_of(folder)
     dest = dest or repo / SUBMISSIONS / f"{homework}.zip"
     files, missing = {}, []
     for path in workspace.whitelist(handout):

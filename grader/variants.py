@@ -29,7 +29,8 @@ import numpy as np
 
 from . import answers, runner
 from .answers import AnswerKey
-from .course import Homework, Settings, load_course, load_settings
+from .assignment import build
+from .course import Homework, Settings, load_settings
 from .files import remove_tree
 from .runner import HiddenTest
 
@@ -109,14 +110,14 @@ def seeded_values(homework: Homework, tests: list[HiddenTest], seed: int,
     Raises:
         RuntimeError: if the reference solutions do not build or a test fails on them.
     """
-    course = load_course()
-    folder = (cache or CACHE) / homework.id / answers.fingerprint(homework, course)
+    assignment = build(homework)
+    folder = (cache or CACHE) / homework.id / assignment.fingerprint
     path = folder / f"{seed}.npz"
     if path.is_file():
         values = answers.read_key_values(path)
         if set(values) == {t.id for t in tests}:
             return values
-    values = answers.generate_values(homework, course, tests, seed)
+    values = answers.generate_values(homework, assignment.handout, tests, seed)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.parent.iterdir():
         if stale != folder:

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from grader import answers, gradescope, runner
+from grader.assignment import build
 from grader.course import load_course
-from grader.handouts import generate, secret_lines
+from grader.handouts import secret_lines
 from grader.tests.test_grader import solution_submission
 
 COURSE = load_course()
@@ -58,12 +59,14 @@ def test_bundle_holds_the_answer_key_and_no_solution_text(tmp_path):
             assert not lines & secrets, (name, sorted(lines & secrets)[:3])
         with np.load(io.BytesIO(zf.read("grader/answers/hw1.npz")), allow_pickle=False) as key:
             assert {k.rsplit("::", 1)[0] for k in key.files} == {t.id for t in runner.discover("hw1")}
-        homework, handout = gradescope.thaw_assignment(zf.read("assignment/hw1.json").decode())
-    reference = generate(HW1, COURSE)
-    assert homework == HW1 and handout.files == reference.files
-    assert answers.needs_build(handout, HW1) == answers.needs_build(reference, HW1)
-    assert answers.needs_build(*reversed(gradescope.thaw_assignment(
-        gradescope.frozen_assignment(COURSE[0], generate(COURSE[0], COURSE)))))
+        thawed = gradescope.thaw_assignment(zf.read("assignment/hw1.json").decode())
+    reference = build(HW1)
+    assert thawed.homework == HW1 and thawed.handout.files == reference.handout.files
+    assert (thawed.whitelist, thawed.tests, thawed.fingerprint, thawed.environment) == \
+        (reference.whitelist, reference.tests, reference.fingerprint, reference.environment)
+    assert answers.needs_build(thawed.handout, HW1) == answers.needs_build(reference.handout, HW1)
+    hw0 = gradescope.thaw_assignment(gradescope.frozen_assignment(build(COURSE[0])))
+    assert answers.needs_build(hw0.handout, COURSE[0])
 
 
 def test_bundle_runs_student_code_unprivileged_with_the_source_unreadable(tmp_path):
