@@ -11,7 +11,7 @@ export PATH := $(VENV)/bin:$(PATH)
 
 HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
 
-.PHONY: help venv build demo test test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
+.PHONY: help venv build demo test lint test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
         check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
         submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope carry-forward clean
 
@@ -19,6 +19,7 @@ help:
 	@echo "make demo            train the reference models on the MNIST and news samples, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
 	@echo "make test-hw0..5     a handout's public tests, as its students run them"
+	@echo "make lint            ruff and mypy on solutions/ and grader/ (part of make test)"
 	@echo "make test-torch      install PyTorch (CPU) and run the comparisons with it that make test skips"
 	@echo "make shell           a shell inside .venv (or: source .venv/bin/activate), for the handouts' commands"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
@@ -50,8 +51,15 @@ demo: build
 	$(PY) solutions/apps/train_mnist.py --out demo-output
 	$(PY) solutions/apps/models.py lm --seq-model lstm --epochs 2 --out demo-output
 
-test: check-handouts test-solutions test-grader
+test: check-handouts lint test-solutions test-grader
 	@$(PY) -c 'import importlib.util as u; u.find_spec("torch") or print("PyTorch is not installed, so the comparisons with it were skipped (counted above); make test-torch runs them.")'
+
+# The gates: ruff (rules in pyproject.toml) on the code the instructor keeps, mypy --strict on
+# the grader, which handles hostile input, and check_untyped_defs on needle. Zero findings.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy --strict grader
+	$(PY) -m mypy --check-untyped-defs -p needle
 
 test-solutions: build
 	cd solutions && $(PY) -m pytest tests python/needle --doctest-modules
