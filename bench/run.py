@@ -63,9 +63,8 @@ def best_time(fn, budget: float = 0.5, min_runs: int = 3, max_runs: int = 50) ->
 
 def kernel_rows(quick: bool) -> list[dict]:
     """Matmul, element-wise and reduction rows: needle's cpu() NDArray against NumPy (and torch)."""
-    import numpy as np
-
     import needle as ndl
+    import numpy as np
     from needle.backend_ndarray import NDArray
     torch = _torch()
     rng = np.random.default_rng(0)
@@ -123,10 +122,9 @@ def mlp_epoch_row(quick: bool) -> dict:
     The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
     size); both libraries see the same batches in the same order.
     """
-    import numpy as np
-
     import needle as ndl
     import needle.nn as nn
+    import numpy as np
     from simple_ml import parse_mnist
     torch = _torch()
     images, labels = parse_mnist(str(REPO / "data" / "mnist" / "train-images-idx3-ubyte.gz"),
@@ -214,10 +212,9 @@ def model_rows(quick: bool, device=None, prefix: str = "") -> list[dict]:
     - a ResNet9 CIFAR-10 epoch: 50,000 images in batches of 128 (Adam), timed over a few
       batches of random images and scaled to the 391 batches of an epoch.
     """
-    import numpy as np
-
     import needle as ndl
     import needle.nn as nn
+    import numpy as np
     from apps.models import LanguageModel, ResNet9
     torch = _torch()
     device = device or ndl.cpu()
@@ -308,9 +305,8 @@ def gpu_rows() -> list[dict]:
     Each needle kernel call synchronises the device (its launch check), so wall-clock time is
     kernel time plus launch overhead; PyTorch's side synchronises explicitly.
     """
-    import numpy as np
-
     import needle as ndl
+    import numpy as np
     from needle.backend_ndarray import NDArray
     torch = _torch()
     if not ndl.cuda().enabled() or torch is None or not torch.cuda.is_available():

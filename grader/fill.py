@@ -55,6 +55,6 @@ def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list
     return "\n".join(out) + "\n", filled
 
 
-def bodies_of(regions: "list[Region]") -> dict[str, tuple[str, ...]]:
+def bodies_of(regions: list[Region]) -> dict[str, tuple[str, ...]]:
     """``{qualified name: solution lines}`` of one file's regions."""
     return {region.qualname: region.body for region in regions}

@@ -95,7 +95,7 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         results = [score(outcomes[t.id], key.values[t.id], level, hidden) for t in key.tests]
         return GradeResult(student, homework.id, graded_at, results, notes, build_log,
                            time.monotonic() - started)
-    except Exception as error:  # noqa: BLE001 - one submission never stops the grader
+    except Exception as error:
         return failed_result(homework, student, key, error, graded_at)
     finally:
         if own_scratch and scratch is not None:
@@ -158,7 +158,7 @@ def _grade_one(args: tuple[str, str]) -> GradeResult:
     try:
         assignment = build(homework)
         key = assignment.key
-    except Exception as error:  # noqa: BLE001 - the batch must go on; the note says what happened
+    except Exception as error:
         return failed_result(homework, workspace.student_id(Path(path)), key, error)
     return grade(homework, Path(path), key, assignment=assignment)
 
@@ -190,13 +190,13 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
             path = futures[future]
             try:
                 result = future.result()
-            except Exception as error:  # noqa: BLE001 - a worker died (BrokenProcessPool)
+            except Exception as error:
                 result = failed_result(homework, workspace.student_id(path), None, error)
             results.append(result)
             if on_result is not None:
                 try:
                     on_result(result, path)
-                except Exception as error:  # noqa: BLE001 - the others must still be saved
+                except Exception as error:
                     print(f"error: could not save the result of {result.student!r}: "
                           f"{type(error).__name__}: {error}", file=sys.stderr)
     order = {workspace.student_id(p): i for i, p in enumerate(submissions)}

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 COMMENT = {"python": "###", "cpp": "///", "hash": "###"}
 TODO_COMMENT = {"python": "#", "cpp": "//", "hash": "#"}  # the comment sign of a stub's TODO line

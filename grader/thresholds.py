@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -117,7 +117,7 @@ def parse_marker(args: tuple, kwargs: dict, where: str = "threshold") -> Thresho
     return Threshold(metric, names[0], names[1], float(at_most))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def markers(hidden: Path = HIDDEN) -> dict[str, Threshold]:
     """The threshold markers of every hidden test under ``hidden``, by test id (``module::name``).
 

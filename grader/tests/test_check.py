@@ -15,8 +15,8 @@ import pytest
 
 from grader import check, release, sandbox
 from grader.course import REPO, SOLUTIONS, load_course
-from grader.fill import bodies_of, fill_stubs, stubs_in
 from grader.files import write_tree
+from grader.fill import bodies_of, fill_stubs, stubs_in
 from grader.handouts import generate
 from grader.markers import language_of, parse
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import answers, gradebook, grade, reports, runner, scoring, workspace
+from grader import answers, grade, gradebook, reports, runner, scoring, workspace
 from grader.course import REPO, SOLUTIONS, load_course
 from grader.fill import bodies_of, fill_stubs
 from grader.handouts import generate

@@ -24,9 +24,15 @@ from grader import feedback, grade, reports, runner, scoring
 from grader.course import load_settings
 from grader.results import GradeResult
 from grader.runner import HiddenTest, Outcome
-from grader.tests.test_grader import (HW1, PROBE, attacked_submission, needs_landlock,
-                                      needs_namespaces, probe_key, run_probe,  # noqa: F401
-                                      solution_submission)
+from grader.tests.test_grader import (
+    HW1,
+    PROBE,
+    attacked_submission,
+    needs_landlock,
+    needs_namespaces,
+    run_probe,
+    solution_submission,
+)
 
 
 @pytest.fixture(scope="module")

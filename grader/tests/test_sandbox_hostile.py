@@ -437,6 +437,7 @@ def test_stopping_a_batch_leaves_no_worker_sandbox_mount_or_cgroup(stop, tmp_pat
     import signal
     import subprocess
     import time
+
     from grader.tests.test_grader import attacked_submission
     subs = tmp_path / "subs"
     for student in ("ann", "ben"):  # each sleeps in its first test: both workers busy

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import files, gradebook, grade, workspace
+from grader import files, grade, gradebook, workspace
 from grader.course import REPO, SOLUTIONS, load_course
 from grader.handouts import generate
 

@@ -1,11 +1,10 @@
 """hw1: hw0's softmax loss and two-layer net again (see src/simple_ml.py), now with needle computing the gradients."""
 from __future__ import annotations
 
-from typing import Callable
-
-import numpy as np
+from collections.abc import Callable
 
 import needle as ndl
+import numpy as np
 from simple_ml import check_labels, init_two_layer  # hw0's src/simple_ml.py
 
 

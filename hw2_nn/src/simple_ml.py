@@ -8,13 +8,13 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 try:  # the C++ extension is built by `make`; a missing build only disables the _cpp variant
-    from simple_ml_ext import softmax_regression_epoch_cpp  # noqa: F401
+    from simple_ml_ext import softmax_regression_epoch_cpp
 except ImportError as error:  # pragma: no cover - reported when the function is called
     _EXT_ERROR = error
 

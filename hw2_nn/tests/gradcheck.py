@@ -5,7 +5,7 @@ In float64, central differences with ``eps = 1e-6`` agree with exact derivatives
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -13,10 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
 
-import numpy as np  # noqa: E402
-
 import needle as ndl  # noqa: E402
 import needle.nn as nn  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def ResidualBlock(dim: int, hidden_dim: int, norm=nn.BatchNorm1d, drop_prob: float = 0.1) -> nn.Module:

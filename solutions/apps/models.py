@@ -16,10 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
 
-import numpy as np  # noqa: E402
-
 import needle as ndl  # noqa: E402
 import needle.nn as nn  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def ConvBN(in_channels: int, out_channels: int, kernel_size: int, stride: int, device=None,

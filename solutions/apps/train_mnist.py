@@ -18,11 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
 
 import matplotlib  # noqa: E402
+
 matplotlib.use("Agg")  # a file, not a window: the demo runs on machines without a screen
 import matplotlib.pyplot as plt  # noqa: E402
+import simple_ml  # noqa: E402  (hw0)
 from tqdm import tqdm  # noqa: E402
 
-import simple_ml  # noqa: E402  (hw0)
 from apps import simple_ml_needle as needle_ml  # noqa: E402  (hw1)
 
 # (name, trainer, keyword arguments, epochs, bound on test error)

@@ -6,7 +6,6 @@ in [0.5, 2), everything else in [-1, 1)).
 """
 import numpy as np
 import pytest
-
 from _hidden_inputs import grads_of, rand
 from _hidden_mnist import mnist, two_layer_init
 

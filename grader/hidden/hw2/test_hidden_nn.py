@@ -1,7 +1,6 @@
 """Hidden tests for hw2: other shapes and settings than the public tests, values returned."""
 import numpy as np
 import pytest
-
 from _hidden_mnist import mnist
 
 
@@ -175,6 +174,7 @@ def test_clipping_and_schedule():
 @pytest.mark.points(5)
 def test_dataloader_batches(mnist_dir):
     import os
+
     import needle as ndl
     data = ndl.data.MNISTDataset(os.path.join(mnist_dir, "t10k-images-idx3-ubyte.gz"),
                                  os.path.join(mnist_dir, "t10k-labels-idx1-ubyte.gz"))
@@ -218,6 +218,7 @@ def test_model_structure():
 @pytest.mark.threshold("error_rate", predictions="logits", labels="labels", at_most=0.06)
 def test_mlp_resnet_mnist_error_bound(mnist_dir):
     import os
+
     import needle as ndl
     from apps.mlp_resnet import MLPResNet, epoch
     # train_mnist's loop (its file is the student's): the student's model, epoch, data and optimiser

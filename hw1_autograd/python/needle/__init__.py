@@ -9,9 +9,9 @@ Example:
     [3.0, 4.0]
 """
 from . import ops
-from .ops import *  # noqa: F401,F403
+from .ops import *  # noqa: F403
 from .autograd import (Tensor, compute_gradient_of_variables, find_topo_sort,  # noqa: F401
                        is_grad_enabled, no_grad)
 from .backend_selection import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
-from . import init  # noqa: E402,F401
-from .init import manual_seed  # noqa: E402,F401
+from . import init  # noqa: F401
+from .init import manual_seed  # noqa: F401

@@ -5,10 +5,9 @@ bad value, never a wrong answer; and valid calls once wrongly rejected (``reshap
 The checks run before any student code, so the error cases pass from the start; the value
 cases need question 1's ``compute``.
 """
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from needle.checks import in_unit_interval, integer_ids, non_negative, positive_int
 
 

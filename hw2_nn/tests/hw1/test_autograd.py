@@ -1,13 +1,12 @@
 """Public tests for hw1 questions 3 and 4: topological sort and reverse-mode AD through whole
 graphs, with reused nodes and gradients of gradients."""
+import needle as ndl
 import numpy as np
 import pytest
+from gradcheck import numerical_gradient
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-import needle as ndl
-from gradcheck import numerical_gradient
 from needle_testing import assert_grads_close, check_backward
 
 

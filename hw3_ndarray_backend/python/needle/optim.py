@@ -7,7 +7,7 @@ and never add to the graph.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from .autograd import Tensor, no_grad
 from .checks import in_unit_interval, non_negative, positive_int

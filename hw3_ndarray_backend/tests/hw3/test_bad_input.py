@@ -20,12 +20,11 @@ import subprocess
 import sys
 from typing import NamedTuple
 
+import needle as ndl
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import needle as ndl
 from needle.backend_ndarray import NDArray
 
 DEVICE_EXPRESSIONS = {"cpu": "ndl.cpu()", "cpu_numpy": "ndl.cpu_numpy()"}
@@ -125,7 +124,7 @@ for name, source in json.loads(sys.argv[2]):
 """
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def outcomes(device: str) -> dict[str, tuple[str | None, str]]:
     """``{case: (exception type name or None, message)}`` for every case on ``device``, from
     child processes; a case whose child crashed or hung has the type None and says so."""

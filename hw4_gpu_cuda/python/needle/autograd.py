@@ -11,7 +11,8 @@ import contextlib
 import functools
 import operator
 from numbers import Number
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy
 
@@ -92,7 +93,7 @@ class Op:
         """
         raise NotImplementedError()
 
-    def gradient(self, out_grad: Any, node: Any) -> "Tensor | tuple[Tensor, ...]":
+    def gradient(self, out_grad: Any, node: Any) -> Tensor | tuple[Tensor, ...]:
         """Backward pass: the partial adjoints of ``node``'s inputs.
 
         Args:
@@ -109,7 +110,7 @@ class Op:
         """
         raise NotImplementedError()
 
-    def gradient_as_tuple(self, out_grad: "Tensor", node: "Tensor") -> tuple["Tensor", ...]:
+    def gradient_as_tuple(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, ...]:
         """``gradient`` as a tuple, checked to give one adjoint per input, shaped like it.
 
         Raises:
@@ -138,7 +139,7 @@ class Op:
 class TensorOp(Op):
     """An op whose output is a single Tensor."""
 
-    def __call__(self, *args: "Tensor") -> "Tensor":
+    def __call__(self, *args: Tensor) -> Tensor:
         return Tensor.make_from_op(self, args)
 
 
@@ -154,10 +155,10 @@ class Value:
     """
 
     op: Op | None
-    inputs: list["Value"]
+    inputs: list[Value]
     cached_data: NDArray
     requires_grad: bool
-    grad: "Tensor | None"
+    grad: Tensor | None
 
     def realize_cached_data(self) -> NDArray:
         """The node's array (computed when the node was made)."""
@@ -167,7 +168,7 @@ class Value:
         """True for nodes no op produced: data, parameters and constants."""
         return self.op is None
 
-    def _init(self, op: Op | None, inputs: Sequence["Value"], *, cached_data: NDArray,
+    def _init(self, op: Op | None, inputs: Sequence[Value], *, cached_data: NDArray,
               requires_grad: bool) -> None:
         self.op = op
         self.inputs = list(inputs)
@@ -176,14 +177,14 @@ class Value:
         self.grad = None  # set by backward()
 
     @classmethod
-    def make_const(cls, data: NDArray, *, requires_grad: bool = False) -> "Value":
+    def make_const(cls, data: NDArray, *, requires_grad: bool = False) -> Value:
         """A leaf holding ``data`` with no history."""
         value = cls.__new__(cls)
         value._init(None, [], cached_data=data, requires_grad=requires_grad)
         return value
 
     @classmethod
-    def make_from_op(cls, op: Op, inputs: Sequence["Value"]) -> "Value":
+    def make_from_op(cls, op: Op, inputs: Sequence[Value]) -> Value:
         """Run ``op`` on ``inputs`` and, where gradients are wanted, record it in the graph.
 
         The graph is recorded only when grad mode is on and some input requires grad;
@@ -256,12 +257,12 @@ class Tensor(Value):
     # ---- data access -------------------------------------------------------------------
 
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
         """This tensor's values as a new constant (no history); assign to replace them."""
         return self.detach()
 
     @data.setter
-    def data(self, value: "Tensor") -> None:
+    def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
         if value.shape != self.shape or value.dtype != self.dtype:
@@ -269,7 +270,7 @@ class Tensor(Value):
                              f"{value.dtype}, expected shape {self.shape} and dtype {self.dtype}")
         self.cached_data = value.realize_cached_data()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A constant tensor sharing this one's values, cut from the graph."""
         return Tensor.make_const(self.realize_cached_data())
 
@@ -316,7 +317,7 @@ class Tensor(Value):
 
     # ---- autodiff ------------------------------------------------------------------------
 
-    def backward(self, out_grad: "Tensor | None" = None, *, create_graph: bool = False) -> None:
+    def backward(self, out_grad: Tensor | None = None, *, create_graph: bool = False) -> None:
         """Compute gradients of this tensor with respect to every node of its graph.
 
         Sets ``.grad`` on every node that requires grad.
@@ -400,19 +401,19 @@ class Tensor(Value):
     def __rmatmul__(self, other):
         return needle_ops.matmul(_as_tensor(other, "@"), self)
 
-    def sum(self, axes: int | tuple[int, ...] | None = None) -> "Tensor":
+    def sum(self, axes: int | tuple[int, ...] | None = None) -> Tensor:
         """Sum over ``axes`` (all axes when None); see ``ops.summation``."""
         return needle_ops.summation(self, axes)
 
-    def broadcast_to(self, shape: tuple[int, ...]) -> "Tensor":
+    def broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
         """See ``ops.broadcast_to``."""
         return needle_ops.broadcast_to(self, shape)
 
-    def reshape(self, shape: tuple[int, ...]) -> "Tensor":
+    def reshape(self, shape: tuple[int, ...]) -> Tensor:
         """See ``ops.reshape``."""
         return needle_ops.reshape(self, shape)
 
-    def transpose(self, axes: tuple[int, int] | None = None) -> "Tensor":
+    def transpose(self, axes: tuple[int, int] | None = None) -> Tensor:
         """Swap two axes (the last two when None); see ``ops.transpose``."""
         return needle_ops.transpose(self, axes)
 
@@ -489,4 +490,4 @@ def sum_node_list(node_list: Sequence[Tensor]) -> Tensor:
     return functools.reduce(operator.add, node_list)
 
 
-from . import ops as needle_ops  # noqa: E402  (ops import Tensor from this module)
+from . import ops as needle_ops

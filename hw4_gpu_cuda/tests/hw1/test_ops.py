@@ -1,13 +1,12 @@
 """Public tests for hw1 questions 1 and 2: each op's forward against NumPy, and each op's
 gradient rule against central differences (broadcasting, several summation axes, batched
 matmul included)."""
+import needle as ndl
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
-
-import needle as ndl
 from needle_testing import check_op_gradient
 
 

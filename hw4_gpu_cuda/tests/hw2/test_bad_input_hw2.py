@@ -6,12 +6,11 @@ model), never a ZeroDivisionError, a NaN or a wrong answer; and log-sum-exp at i
 The checks run before any student code, so the error cases pass from the start; the value
 cases carry the question whose code they need.
 """
-import numpy as np
-import pytest
-
 import needle as ndl
 import needle.nn as nn
 import needle.optim as optim
+import numpy as np
+import pytest
 from needle.data import DataLoader, Dataset
 from torch_reference import needs_torch, to_torch, torch
 

@@ -1,8 +1,7 @@
 """Public tests for hw2 question 5: DataLoader, transforms and MNISTDataset."""
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from needle.data import DataLoader, Dataset, MNISTDataset, RandomCrop, RandomFlipHorizontal
 
 

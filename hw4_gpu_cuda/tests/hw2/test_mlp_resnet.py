@@ -1,8 +1,7 @@
 """Public tests for hw2 question 6: the residual MLP, an epoch, and training on real MNIST."""
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from apps.mlp_resnet import MLPResNet, ResidualBlock, epoch, train_mnist
 
 

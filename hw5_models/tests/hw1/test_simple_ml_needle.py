@@ -1,8 +1,7 @@
 """Public tests for hw1 questions 5 and 6: softmax loss and the two-layer net, with needle."""
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 import simple_ml
 from apps.simple_ml_needle import loss_err, nn_epoch, softmax_loss, train_nn
 from gradcheck import numerical_gradient

@@ -3,11 +3,10 @@ references and, where installed, PyTorch with the same weights copied in."""
 import gc
 import weakref
 
-import numpy as np
-import pytest
-
 import needle as ndl
 import needle.nn as nn
+import numpy as np
+import pytest
 from needle_testing import check_backward, check_op_gradient
 from torch_reference import needs_torch, to_torch, torch
 

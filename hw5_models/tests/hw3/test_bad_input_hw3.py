@@ -6,12 +6,11 @@ The checks run in given code before any kernel or view, so the error cases pass 
 start; the value cases need the questions they are marked with (views for question 1, your
 setitem kernels for question 2, your element-wise kernels for question 3).
 """
+import needle as ndl
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import needle as ndl
 from needle import backend_ndarray as nd
 from needle.backend_ndarray import NDArray
 

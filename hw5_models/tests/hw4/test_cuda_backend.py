@@ -6,10 +6,9 @@ runs skip and say how to run them; with one, the same assertions hold on the dev
 odd on purpose: sizes that are not multiples of a block (256 threads), a reduction block or a
 matmul tile (128 x 128 x 8), so every bounds check is exercised.
 """
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from needle.backend_ndarray import NDArray, matmul
 
 

@@ -6,10 +6,9 @@ its README gives.
 """
 from pathlib import Path
 
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 
 pytestmark = pytest.mark.question(5)
 
@@ -67,7 +66,7 @@ def test_cifar10_missing_or_malformed_files_raise(tmp_path, cifar_dir):
 
 def test_dictionary_gives_ids_in_order_of_first_appearance():
     d = ndl.data.Dictionary()
-    assert [d.add_word(w) for w in "the cat saw the dog".split()] == [0, 1, 2, 0, 3]
+    assert [d.add_word(w) for w in ["the", "cat", "saw", "the", "dog"]] == [0, 1, 2, 0, 3]
     assert len(d) == 4 and d.idx2word[3] == "dog" and d.word2idx["saw"] == 2
 
 

@@ -3,10 +3,9 @@
 Every gradient check runs in float64 on both NDArray devices: ``loss = sum(R * f(x))`` for a
 fixed random ``R``, needle's adjoints against central differences of that loss.
 """
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from needle_testing import check_backward
 
 DEVICES = [pytest.param("cpu", marks=pytest.mark.student_backend), "cpu_numpy"]

@@ -1,9 +1,8 @@
 """Public tests for hw2 question 4: optimisers step by step against NumPy references of
 PyTorch's update rules, and against torch.optim itself where installed."""
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from torch_reference import needs_torch, torch
 
 W0 = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)

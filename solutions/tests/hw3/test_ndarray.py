@@ -6,12 +6,11 @@ non-compact inputs (permuted, sliced with steps, broadcast, flipped).
 """
 from pathlib import Path
 
+import needle as ndl
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import needle as ndl
 from needle.backend_ndarray import NDArray
 
 DEVICES = [ndl.cpu(), ndl.cpu_numpy()]

@@ -5,11 +5,10 @@ states checked against the configuration, integer ids (fractional or NaN rejecte
 A size check runs before any student code, so those cases pass from the start; a case that
 needs a module's weights or the backend's arrays carries the question whose code builds them.
 """
-import numpy as np
-import pytest
-
 import needle as ndl
 import needle.nn as nn
+import numpy as np
+import pytest
 from needle.data import batchify, get_batch
 
 

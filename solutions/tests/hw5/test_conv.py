@@ -3,13 +3,13 @@
 The op's gradients are checked by central differences; ``nn.Conv`` and ``BatchNorm2d`` against
 PyTorch with the same weights, forward and backward.
 """
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from needle_testing import check_backward
 from test_ops_hw5 import random
 from torch_reference import needs_torch, to_torch, torch
+
 
 def conv_reference(a, b, stride, padding):
     """Direct loops: NHWC images, (K, K, C_in, C_out) kernel."""

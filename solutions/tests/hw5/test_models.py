@@ -6,13 +6,18 @@ unigram model (perplexity 302) on the news sample's validation split within two 
 """
 import math
 
-import numpy as np
-import pytest
-
 import needle as ndl
 import needle.nn as nn
-from apps.models import (LanguageModel, ResNet9, epoch_general_cifar10, epoch_general_ptb,
-                         evaluate_cifar10, train_language_model)
+import numpy as np
+import pytest
+from apps.models import (
+    LanguageModel,
+    ResNet9,
+    epoch_general_cifar10,
+    epoch_general_ptb,
+    evaluate_cifar10,
+    train_language_model,
+)
 from test_ops_hw5 import random
 from torch_reference import needs_torch, to_torch, torch
 

@@ -4,10 +4,9 @@ Each against PyTorch with copied weights (PyTorch stores ``W_ih`` transposed), f
 backward in float64; parameter counts and initialisation ranges against PyTorch's rules; and
 gradients of a small LSTM by central differences.
 """
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from gradcheck import numerical_gradient
 from needle_testing import check_backward
 from test_ops_hw5 import random

@@ -5,10 +5,9 @@ Against a PyTorch transcription of the same equations with the same weights (PyT
 """
 import math
 
+import needle as ndl
 import numpy as np
 import pytest
-
-import needle as ndl
 from test_ops_hw5 import random
 from torch_reference import needs_torch, to_torch, torch
 

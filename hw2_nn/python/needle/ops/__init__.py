@@ -1,3 +1,3 @@
 """needle's ops; each op class pairs a forward ``compute`` with its backward ``gradient``."""
-from .ops_mathematic import *  # noqa: F401,F403
-from .ops_logarithmic import *  # noqa: F401,F403
+from .ops_mathematic import *  # noqa: F403
+from .ops_logarithmic import *  # noqa: F403

@@ -19,10 +19,9 @@ import builtins
 import functools
 import importlib
 import math
-import operator
 import os
 from numbers import Integral, Real
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -83,25 +82,25 @@ class BackendDevice(Device):
         """Whether this device's backend is built and importable here."""
         return self.mod is not None
 
-    def zeros(self, *shape, dtype: str = "float32") -> "NDArray":
+    def zeros(self, *shape, dtype: str = "float32") -> NDArray:
         """An array of zeros; ``shape`` may be given as ints or as one tuple."""
         return full(_shape_arg(shape), 0.0, dtype=dtype, device=self)
 
-    def ones(self, *shape, dtype: str = "float32") -> "NDArray":
+    def ones(self, *shape, dtype: str = "float32") -> NDArray:
         """An array of ones; ``shape`` may be given as ints or as one tuple."""
         return full(_shape_arg(shape), 1.0, dtype=dtype, device=self)
 
-    def randn(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> "NDArray":
+    def randn(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> NDArray:
         """Standard normal samples drawn from ``rng`` (a fresh unseeded one if None)."""
         rng = rng if rng is not None else np.random.default_rng()
         return NDArray(rng.standard_normal(_check_shape(_shape_arg(shape))), device=self, dtype=dtype)
 
-    def rand(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> "NDArray":
+    def rand(self, *shape, rng: np.random.Generator | None = None, dtype: str = "float32") -> NDArray:
         """Uniform samples in [0, 1) drawn from ``rng`` (a fresh unseeded one if None)."""
         rng = rng if rng is not None else np.random.default_rng()
         return NDArray(rng.random(_check_shape(_shape_arg(shape))), device=self, dtype=dtype)
 
-    def one_hot(self, n: int, i, dtype: str = "float32") -> "NDArray":
+    def one_hot(self, n: int, i, dtype: str = "float32") -> NDArray:
         """Rows of the ``n x n`` identity picked by the integer labels ``i``: shape ``i.shape + (n,)``."""
         labels = np.asarray(i, dtype=np.int64).ravel()
         if labels.size and (labels.min() < 0 or labels.max() >= n):
@@ -112,11 +111,11 @@ class BackendDevice(Device):
         flat = index_add_rows(ones, np.arange(labels.size) * n + labels, labels.size * n)
         return flat.reshape(np.asarray(i).shape + (n,))
 
-    def empty(self, shape, dtype: str = "float32") -> "NDArray":
+    def empty(self, shape, dtype: str = "float32") -> NDArray:
         """An uninitialised array of ``shape``."""
         return empty(shape, dtype=dtype, device=self)
 
-    def full(self, shape, fill_value, dtype: str = "float32") -> "NDArray":
+    def full(self, shape, fill_value, dtype: str = "float32") -> NDArray:
         """An array of ``shape`` filled with ``fill_value``."""
         return full(shape, fill_value, dtype=dtype, device=self)
 
@@ -353,7 +352,7 @@ class NDArray:
         device.from_numpy(np.ascontiguousarray(values, dtype=dtype), out._handle)
         self._init(out)
 
-    def _init(self, other: "NDArray") -> None:
+    def _init(self, other: NDArray) -> None:
         self._shape = other._shape
         self._strides = other._strides
         self._offset = other._offset
@@ -369,7 +368,7 @@ class NDArray:
     @staticmethod
     def make(shape: Sequence[int], strides: Sequence[int] | None = None,
              device: BackendDevice | None = None, handle=None, offset: int = 0,
-             dtype="float32") -> "NDArray":
+             dtype="float32") -> NDArray:
         """A new array of ``shape`` over ``handle`` (a fresh buffer when None), without copying.
 
         Raises:
@@ -442,7 +441,7 @@ class NDArray:
         return (self._offset == 0 and self._strides == NDArray.compact_strides(self._shape)
                 and self.size == self._handle.size)
 
-    def compact(self) -> "NDArray":
+    def compact(self) -> NDArray:
         """This array, or a row-major copy of it when it is a non-compact view."""
         if self.is_compact():
             return self
@@ -450,13 +449,13 @@ class NDArray:
         self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
         return out
 
-    def copy(self) -> "NDArray":
+    def copy(self) -> NDArray:
         """A compact copy that shares no memory with this array."""
         out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
         self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
         return out
 
-    def as_strided(self, shape: Sequence[int], strides: Sequence[int]) -> "NDArray":
+    def as_strided(self, shape: Sequence[int], strides: Sequence[int]) -> NDArray:
         """A view of the same buffer with the given shape and strides (use with care: whether
         the view stays inside the buffer is checked by the backend when a kernel reads it).
 
@@ -474,14 +473,14 @@ class NDArray:
                             offset=self._offset, dtype=self.dtype)
 
     @property
-    def flat(self) -> "NDArray":
+    def flat(self) -> NDArray:
         return self.reshape((self.size,))
 
-    def astype(self, dtype) -> "NDArray":
+    def astype(self, dtype) -> NDArray:
         """A copy with elements converted to ``dtype`` ("float32" or "float64")."""
         return NDArray(self, dtype=dtype)
 
-    def to(self, device: BackendDevice | str) -> "NDArray":
+    def to(self, device: BackendDevice | str) -> NDArray:
         """This array on ``device`` (a device or its name; itself when it is already there)."""
         device = _resolve_device(device)
         return self if device == self._device else NDArray(self, device=device)
@@ -504,7 +503,7 @@ class NDArray:
 
     # ---- views: new shape, strides and offset over the same buffer ----------------------
 
-    def reshape(self, new_shape: Sequence[int]) -> "NDArray":
+    def reshape(self, new_shape: Sequence[int]) -> NDArray:
         """A view with a new shape of the same size; one entry may be -1 (inferred).
 
         Only a compact array can be reshaped without copying (as ``torch.Tensor.view``): call
@@ -522,7 +521,7 @@ class NDArray:
         # TODO (hw3, question 1): implement NDArray.reshape (Strided views)
         raise NotImplementedError("NDArray.reshape: hw3")
 
-    def permute(self, new_axes: Sequence[int]) -> "NDArray":
+    def permute(self, new_axes: Sequence[int]) -> NDArray:
         """A view with the axes reordered: axis ``i`` of the result is axis ``new_axes[i]``.
 
         ``permute((1, 0))`` of a ``(2, 3)`` array is its ``(3, 2)`` transpose, as NumPy's
@@ -540,7 +539,7 @@ class NDArray:
         # TODO (hw3, question 1): implement NDArray.permute (Strided views)
         raise NotImplementedError("NDArray.permute: hw3")
 
-    def broadcast_to(self, new_shape: Sequence[int]) -> "NDArray":
+    def broadcast_to(self, new_shape: Sequence[int]) -> NDArray:
         """A view repeating the array along new leading axes and along axes of length 1.
 
         Repeated axes get stride 0, so nothing is copied (NumPy's broadcasting rules).
@@ -557,7 +556,7 @@ class NDArray:
         # TODO (hw3, question 1): implement NDArray.broadcast_to (Strided views)
         raise NotImplementedError("NDArray.broadcast_to: hw3")
 
-    def __getitem__(self, idxs) -> "NDArray":
+    def __getitem__(self, idxs) -> NDArray:
         """A view selected by ints, slices (with steps, negative indices) and ``...``.
 
         As NumPy's basic indexing: an int drops its axis, a slice keeps it, and missing
@@ -613,7 +612,7 @@ class NDArray:
             raise TypeError(f"__setitem__: cannot assign {_describe(other)}; expected an "
                             f"NDArray or a real number")
 
-    def flip(self, axes: int | Sequence[int] | None = None) -> "NDArray":
+    def flip(self, axes: int | Sequence[int] | None = None) -> NDArray:
         """A view with the order of elements reversed along ``axes`` (all when None).
 
         Raises:
@@ -623,7 +622,7 @@ class NDArray:
         # TODO (hw3, question 1): implement NDArray.flip (Strided views)
         raise NotImplementedError("NDArray.flip: hw3")
 
-    def pad(self, axes: Sequence[tuple[int, int]]) -> "NDArray":
+    def pad(self, axes: Sequence[tuple[int, int]]) -> NDArray:
         """A new array with zeros added before and after each axis: ``axes[k] = (before, after)``.
 
         Raises:
@@ -640,7 +639,7 @@ class NDArray:
 
     # ---- element-wise maths -------------------------------------------------------------
 
-    def _ewise_or_scalar(self, other, ewise: str, scalar: str) -> "NDArray":
+    def _ewise_or_scalar(self, other, ewise: str, scalar: str) -> NDArray:
         if isinstance(other, NDArray):
             if other.shape != self._shape:
                 raise ValueError(f"{ewise}: operand shapes {self._shape} and {other.shape} differ; "
@@ -659,7 +658,7 @@ class NDArray:
                             f"NDArray or a real number")
         return out
 
-    def _unary(self, kernel: str) -> "NDArray":
+    def _unary(self, kernel: str) -> NDArray:
         out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
         getattr(self._device, kernel)(self.compact()._handle, out._handle)
         return out
@@ -760,7 +759,7 @@ class NDArray:
 
     # ---- matrix multiplication ------------------------------------------------------------
 
-    def __matmul__(self, other: "NDArray") -> "NDArray":
+    def __matmul__(self, other: NDArray) -> NDArray:
         """``(m, n) @ (n, p)``, or batched ``(..., m, n) @ (..., n, p)`` with broadcast batch axes.
 
         Raises:
@@ -771,11 +770,11 @@ class NDArray:
 
     # ---- reductions -----------------------------------------------------------------------
 
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "NDArray":
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> NDArray:
         """Sum over one axis, several, or all (None), as ``numpy.sum``."""
         return _reduce(self, axis, keepdims, "reduce_sum")
 
-    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "NDArray":
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> NDArray:
         """Maximum over one axis, several, or all (None), as ``numpy.max``.
 
         Raises:
@@ -1118,11 +1117,11 @@ def power(a: NDArray, b) -> NDArray:
     return a ** b
 
 
-def sum(a: NDArray, axis=None, keepdims: bool = False) -> NDArray:  # noqa: A001
+def sum(a: NDArray, axis=None, keepdims: bool = False) -> NDArray:
     return a.sum(axis=axis, keepdims=keepdims)
 
 
-def max(a: NDArray, axis=None, keepdims: bool = False) -> NDArray:  # noqa: A001
+def max(a: NDArray, axis=None, keepdims: bool = False) -> NDArray:
     return a.max(axis=axis, keepdims=keepdims)
 
 

@@ -1,2 +1,2 @@
 """hw2: neural network modules (``torch.nn``'s names)."""
-from .nn_basic import *  # noqa: F401,F403
+from .nn_basic import *  # noqa: F403

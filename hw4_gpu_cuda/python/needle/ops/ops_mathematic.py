@@ -9,7 +9,7 @@ needle does), so that a shape bug is an error rather than a silently broadcast r
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api

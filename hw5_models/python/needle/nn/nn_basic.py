@@ -7,7 +7,8 @@ stores the transpose.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -58,13 +59,13 @@ class Module:
         self._buffers.append(name)
         setattr(self, name, value)
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, value in vars(self).items():
             for child_name, leaf in _walk(value, name):
                 if isinstance(leaf, Module):
                     yield child_name, leaf
 
-    def children(self) -> list["Module"]:
+    def children(self) -> list[Module]:
         """The direct sub-modules, in attribute order."""
         return [child for _, child in self.named_children()]
 
@@ -86,16 +87,16 @@ class Module:
                 params.append(param)
         return params
 
-    def modules(self) -> list["Module"]:
+    def modules(self) -> list[Module]:
         """This module and every sub-module, depth first."""
         return [self] + [m for child in self.children() for m in child.modules()]
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def named_state(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
@@ -105,11 +106,11 @@ class Module:
             for buffer in module._buffers:
                 yield prefix + name + buffer, getattr(module, buffer)
 
-    def state_dict(self, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
         """Parameters and buffers by dotted name, as NumPy copies (``np.savez`` can save it)."""
         return OrderedDict((name, tensor.numpy().copy()) for name, tensor in self.named_state(prefix))
 
-    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         for name, child in self.named_children():
             yield prefix + name, child
             yield from child._named_modules(prefix + name + ".")

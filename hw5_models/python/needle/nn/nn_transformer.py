@@ -187,7 +187,7 @@ class Transformer(Module):
             raise ValueError(f"{self._name()} expected input "
                              f"{layout}{self.embedding_size}), got {x.shape}")
         T = x.shape[1] if self.batch_first else x.shape[0]
-        if T > self.sequence_len:
+        if self.sequence_len < T:
             raise ValueError(f"Transformer: sequence of length {T} is longer than "
                              f"sequence_len={self.sequence_len}")
         # TODO (hw5, question 4): implement Transformer.forward (Attention and the Transformer)

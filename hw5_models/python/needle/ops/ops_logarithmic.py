@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api

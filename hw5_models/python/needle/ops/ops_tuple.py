@@ -6,7 +6,7 @@ into a Tensor along a new axis (``torch.stack``): each is the other's gradient.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp, TensorTuple, TensorTupleOp
 from ..backend_selection import array_api

@@ -62,13 +62,13 @@ def _product(name: str, what: str, *factors: int) -> int:
     return product
 
 
-def _same_dtype(name: str, a: "Array", *others: "Array") -> None:
+def _same_dtype(name: str, a: Array, *others: Array) -> None:
     for b in others:
         if a.dtype != b.dtype:
             raise TypeError(f"{name}: dtypes {a.dtype} and {b.dtype} differ")
 
 
-def _check_size(name: str, what: str, a: "Array", need: int) -> None:
+def _check_size(name: str, what: str, a: Array, need: int) -> None:
     if a.size < need:
         raise ValueError(f"{name}: {what} holds {a.size} elements, expected at least {need}")
 

@@ -26,7 +26,7 @@ def default_generator() -> np.random.Generator:
 
 
 def rand(*shape, low: float = 0.0, high: float = 1.0, rng: np.random.Generator | None = None,
-         device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+         device=None, dtype: str = "float32", requires_grad: bool = False) -> ndl.Tensor:
     """Uniform samples in ``[low, high)`` of the given shape."""
     device = ndl.default_device() if device is None else device
     array = device.rand(*shape, rng=rng or _generator, dtype=dtype) * (high - low) + low
@@ -34,7 +34,7 @@ def rand(*shape, low: float = 0.0, high: float = 1.0, rng: np.random.Generator |
 
 
 def randn(*shape, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator | None = None,
-          device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+          device=None, dtype: str = "float32", requires_grad: bool = False) -> ndl.Tensor:
     """Normal samples with the given ``mean`` and ``std``."""
     device = ndl.default_device() if device is None else device
     array = device.randn(*shape, rng=rng or _generator, dtype=dtype) * std + mean
@@ -42,25 +42,25 @@ def randn(*shape, mean: float = 0.0, std: float = 1.0, rng: np.random.Generator 
 
 
 def constant(*shape, c: float = 1.0, device=None, dtype: str = "float32",
-             requires_grad: bool = False) -> "ndl.Tensor":
+             requires_grad: bool = False) -> ndl.Tensor:
     """A tensor filled with ``c``."""
     device = ndl.default_device() if device is None else device
     array = device.ones(*shape, dtype=dtype) * c
     return ndl.Tensor(array, device=device, dtype=dtype, requires_grad=requires_grad)
 
 
-def ones(*shape, device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+def ones(*shape, device=None, dtype: str = "float32", requires_grad: bool = False) -> ndl.Tensor:
     """A tensor of ones."""
     return constant(*shape, c=1.0, device=device, dtype=dtype, requires_grad=requires_grad)
 
 
-def zeros(*shape, device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+def zeros(*shape, device=None, dtype: str = "float32", requires_grad: bool = False) -> ndl.Tensor:
     """A tensor of zeros."""
     return constant(*shape, c=0.0, device=device, dtype=dtype, requires_grad=requires_grad)
 
 
 def randb(*shape, p: float = 0.5, rng: np.random.Generator | None = None, device=None,
-          dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+          dtype: str = "float32", requires_grad: bool = False) -> ndl.Tensor:
     """Bernoulli samples: each entry is 1 with probability ``p`` and 0 otherwise, of ``dtype``
     (float32 by default, as ``torch.bernoulli``: needle's NDArray holds no bools).
 
@@ -78,7 +78,7 @@ def randb(*shape, p: float = 0.5, rng: np.random.Generator | None = None, device
     return ndl.Tensor(array.astype(dtype), device=device, dtype=dtype, requires_grad=requires_grad)
 
 
-def one_hot(n: int, i, device=None, dtype: str = "float32", requires_grad: bool = False) -> "ndl.Tensor":
+def one_hot(n: int, i, device=None, dtype: str = "float32", requires_grad: bool = False) -> ndl.Tensor:
     """One-hot rows: ``one_hot(n, i)[r, c] == (c == i[r])``.
 
     Args:
@@ -98,13 +98,13 @@ def one_hot(n: int, i, device=None, dtype: str = "float32", requires_grad: bool 
                       requires_grad=requires_grad)
 
 
-def zeros_like(array: "ndl.Tensor", *, device=None, requires_grad: bool = False) -> "ndl.Tensor":
+def zeros_like(array: ndl.Tensor, *, device=None, requires_grad: bool = False) -> ndl.Tensor:
     """Zeros with ``array``'s shape and dtype."""
     device = device if device else array.device
     return zeros(*array.shape, dtype=array.dtype, device=device, requires_grad=requires_grad)
 
 
-def ones_like(array: "ndl.Tensor", *, device=None, requires_grad: bool = False) -> "ndl.Tensor":
+def ones_like(array: ndl.Tensor, *, device=None, requires_grad: bool = False) -> ndl.Tensor:
     """Ones with ``array``'s shape and dtype."""
     device = device if device else array.device
     return ones(*array.shape, dtype=array.dtype, device=device, requires_grad=requires_grad)

@@ -8,7 +8,7 @@ convolution arithmetic for deep learning", 2016, section 4).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api

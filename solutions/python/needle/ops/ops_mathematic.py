@@ -9,7 +9,7 @@ needle does), so that a shape bug is an error rather than a silently broadcast r
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
@@ -534,7 +534,7 @@ def _broadcastable(source: Sequence[int], target: Sequence[int] | None) -> bool:
     return target is not None and len(source) <= len(target) and \
         _broadcast_shape(source, target) == tuple(target)
 ### BEGIN FROM hw5
-from ..checks import integer_ids  # noqa: E402
+from ..checks import integer_ids
 
 
 __all__ += ["Tanh", "Sigmoid", "GetItem", "ScatterItem", "TakeRows", "IndexAddRows", "tanh",
