@@ -8,7 +8,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "solutions" / "python")]
-spec = importlib.util.spec_from_file_location("hidden", REPO / "grader" / "hidden" / "hw4" / "test_hidden_cuda.py")
+HIDDEN_CUDA = REPO / "grader" / "hidden" / "hw4" / "test_hidden_cuda.py"
+spec = importlib.util.spec_from_file_location("hidden", HIDDEN_CUDA)
 hidden = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hidden)
 print("hidden tests on", hidden._device())

@@ -85,8 +85,8 @@ def kernel_rows(quick: bool) -> list[dict]:
     for n in ((64, 256) if quick else (64, 256, 1024, 2048)):
         a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
         (A, ta), (B, tb) = both(a), both(b)
-        row(f"matmul {n}x{n}", 2 * n ** 3 / 1e9, lambda: A @ B, lambda: a @ b,
-            (lambda: ta @ tb) if torch else None)
+        row(f"matmul {n}x{n}", 2 * n ** 3 / 1e9, lambda A=A, B=B: A @ B, lambda a=a, b=b: a @ b,
+            (lambda ta=ta, tb=tb: ta @ tb) if torch else None)
     batch, n = (8, 64) if quick else (32, 256)
     a = rng.standard_normal((batch, n, n), dtype=np.float32)
     b = rng.standard_normal((batch, n, n), dtype=np.float32)
@@ -251,7 +251,7 @@ def model_rows(quick: bool, device=None, prefix: str = "") -> list[dict]:
         X = ndl.Tensor(ids[:-1], device=device)
         Y = ndl.Tensor(ids[1:].ravel(), device=device)
 
-        def needle_lm():
+        def needle_lm(opt=opt, loss_fn=loss_fn, lm=lm, X=X, Y=Y):
             opt.zero_grad()
             loss_fn(lm(X)[0], Y).backward()
             opt.step()
@@ -264,7 +264,7 @@ def model_rows(quick: bool, device=None, prefix: str = "") -> list[dict]:
             topt = torch.optim.SGD(params, lr=0.1)
             tX, tY = torch.from_numpy(ids[:-1]).to(tdev), torch.from_numpy(ids[1:].ravel()).to(tdev)
 
-            def torch_lm():
+            def torch_lm(topt=topt, lstm=lstm, emb=emb, out=out, tX=tX, tY=tY):
                 topt.zero_grad()
                 h, _ = lstm(emb(tX))
                 torch.nn.functional.cross_entropy(out(h.reshape(-1, E)), tY).backward()
@@ -325,7 +325,7 @@ def gpu_rows() -> list[dict]:
     for n in (1024, 4096):
         a = rng.standard_normal((n, n), dtype=np.float32)
         A, T = NDArray(a, device=ndl.cuda()), torch.from_numpy(a).cuda()
-        row(f"GPU matmul {n}x{n}", 2 * n ** 3 / 1e12, lambda: A @ A, lambda: T @ T, "TFLOP/s")
+        row(f"GPU matmul {n}x{n}", 2 * n ** 3 / 1e12, lambda A=A: A @ A, lambda T=T: T @ T, "TFLOP/s")
     a = rng.standard_normal(10 ** 7, dtype=np.float32)
     A, T = NDArray(a, device=ndl.cuda()), torch.from_numpy(a).cuda()
     row("GPU add 1e7", 1e7 / 1e9, lambda: A + A, lambda: T + T, "Gelem/s")
@@ -378,7 +378,7 @@ def table(rows: list[dict]) -> str:
     lines = [f"{'row':30} {'thr':>3} {'unit':>8} {'needle':>9} {'numpy':>9} {'torch':>9} "
              f"{'x numpy':>8} {'x torch':>8}  target"]
     for r in rows:
-        def fmt(key, spec):
+        def fmt(key, spec, r=r):
             return format(r[key], spec) if key in r else "-"
         lines.append(f"{r['row']:30} {r['threads']:>3} {r['unit']:>8} {fmt('needle', '9.3f')} "
                      f"{fmt('numpy', '9.3f')} {fmt('torch', '9.3f')} {fmt('speed', '8.2f')} "
