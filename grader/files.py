@@ -3,11 +3,13 @@ and the few file-system walks that must hold up against hostile trees (any depth
 huge files): ``walk``, ``remove_tree``, ``sha256_file``."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 # Build and tool outputs that live beside the sources but are never part of them.
 IGNORED_DIRS = {"build", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints",
@@ -51,7 +53,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path, h=None) -> str:
+class Hasher(Protocol):
+    """A ``hashlib`` hash object, as ``sha256_file`` uses one."""
+
+    def update(self, data: bytes, /) -> None:
+        """Add ``data`` to what has been hashed."""
+
+    def hexdigest(self) -> str:
+        """The digest of everything added so far, in hex."""
+
+
+def sha256_file(path: Path, h: Hasher | None = None) -> str:
     """The SHA-256 of the file at ``path``, in hex, read CHUNK_BYTES at a time (never whole).
 
     With ``h`` (a ``hashlib`` hash object) the file's bytes are added to ``h`` instead, and its
@@ -165,10 +177,8 @@ def _open_folder(name: str, dir_fd: int | None = None) -> int:
         os.chmod(name, 0o700, dir_fd=dir_fd)  # a folder, as listed: Linux cannot chmod a link
         fd = os.open(name, flags, dir_fd=dir_fd)
     if os.fstat(fd).st_mode & 0o700 != 0o700:
-        try:
+        with contextlib.suppress(PermissionError):  # not ours: removing its entries will say so
             os.fchmod(fd, 0o700)
-        except PermissionError:
-            pass  # not ours: removing its entries will say so
     return fd
 
 

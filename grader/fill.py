@@ -42,7 +42,8 @@ def fill_stubs(text: str, bodies: dict[str, tuple[str, ...]]) -> tuple[str, list
     Returns:
         The new text and the names filled, in order.
     """
-    out, filled = [], []
+    out: list[str] = []
+    filled: list[str] = []
     for line in text.splitlines():
         name = stub_name(line)
         if name in bodies:

@@ -14,7 +14,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,14 +60,14 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing", note)
                    for t in key.tests]
         return GradeResult(feedback.stand_in_id(student), homework.id, graded_at, results,
-                           list(sandbox.detect().notes) + [note], seconds=time.monotonic() - started)
+                           [*sandbox.detect().notes, note], seconds=time.monotonic() - started)
     own_scratch = scratch is None
     try:
         assignment = assignment or build(homework)
         key = key or assignment.key
         key, seed = student_key(homework, key, student, variants)  # the common key if off
         notes = list(sandbox.detect().notes)
-        if own_scratch:
+        if scratch is None:  # own_scratch
             scratch = Path(tempfile.mkdtemp(prefix=f"flamethrower-{student}-"))
         handout = assignment.handout
         # everything of this submission's (its files, workspace, build, what its tests write)
@@ -77,7 +78,7 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
             except workspace.SubmissionError as error:
                 results = [TestResult(t.id, t.name, t.question, 0.0, t.points, "missing",
                                       f"submission not graded: {error}") for t in key.tests]
-                return GradeResult(student, homework.id, graded_at, results, notes + [str(error)],
+                return GradeResult(student, homework.id, graded_at, results, [*notes, str(error)],
                                    seconds=time.monotonic() - started)
             ws = workspace.build(handout.files, root, area / "ws", REPO / "data")
             notes += [f"not in the submission (the stub was graded): {n}" for n in ws.missing]
@@ -99,10 +100,8 @@ def grade(homework: Homework, submission: Path, key: answers.AnswerKey | None = 
         return failed_result(homework, student, key, error, graded_at)
     finally:
         if own_scratch and scratch is not None:
-            try:
+            with contextlib.suppress(OSError):  # left in the temporary folder; nothing depends on it
                 remove_tree(scratch)
-            except OSError:
-                pass  # left in the temporary folder; nothing else depends on it
 
 
 def failed_result(homework: Homework, student: str, key: answers.AnswerKey | None,
@@ -123,14 +122,14 @@ def stop_on_signals() -> None:
     """Make SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does, so that a stopped
     ``grade``/``grade_many`` kills its sandboxes and removes its scratch folders (their
     ``finally`` blocks) instead of dying with them in place. For the command line."""
-    def interrupt(signum: int, frame) -> None:
+    def interrupt(signum: int, frame: types.FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, interrupt)
 
 
 @contextlib.contextmanager
-def _workers_stopped_on_interrupt(pool: concurrent.futures.ProcessPoolExecutor):
+def _workers_stopped_on_interrupt(pool: concurrent.futures.ProcessPoolExecutor) -> Iterator[None]:
     """On KeyboardInterrupt (or any exception) in the ``with`` block: cancel the submissions not
     started, stop the workers at once (SIGTERM; each one's sandbox dies with it through its
     parent-death signal) and remove the cgroups and tmpfs folders they leave
@@ -179,7 +178,8 @@ def grade_many(homework: Homework, submissions: list[Path], jobs: int | None = N
     jobs = jobs or os.cpu_count() or 1
     context = multiprocessing.get_context("spawn")
     results: list[GradeResult] = []
-    from tqdm import tqdm
+    # tqdm ships no type hints and types-tqdm is not a dev dependency (unused once it is)
+    from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                                                 initializer=sandbox.die_with_parent,
                                                 initargs=(os.getpid(),)) as pool, \

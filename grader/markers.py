@@ -142,10 +142,11 @@ def parse(text: str, path: str, language: str, *, top_level_ok: bool = False) ->
                 parsed.blocks.append(Block(path, open_block[0], number, open_block[1]))
                 open_block = None
             continue
-        if tag is None or not _TAG.match(tag):
+        tag_match = _TAG.match(tag) if tag is not None else None
+        if tag_match is None:
             raise MarkerError(path, number, f"BEGIN {kind} needs a homework tag such as hw1, "
                               f"found {tag!r}")
-        hw = int(_TAG.match(tag)[1])
+        hw = int(tag_match[1])
         if open_region is not None:
             raise MarkerError(path, number, f"BEGIN {kind} nested in the SOLUTION region opened "
                               f"at line {open_region[0]}")
@@ -211,7 +212,8 @@ def stub_line(region: Region, language: str) -> str:
         # in device code, records the message for the launch check to raise in Python.
         return f'{region.indent}NEEDLE_NOT_IMPLEMENTED("{region.qualname}: hw{region.hw}");'
     if language == "cpp":
-        return f'{region.indent}throw std::runtime_error("not implemented: {region.qualname}: hw{region.hw}");'
+        return (f'{region.indent}throw std::runtime_error("not implemented: '
+                f'{region.qualname}: hw{region.hw}");')
     return f'{region.indent}raise NotImplementedError("{region.qualname}: hw{region.hw}")'
 
 
@@ -235,12 +237,12 @@ def _python_qualname(lines: list[str], begin: int, path: str, top_level_ok: bool
 
     def visit(node: ast.AST, scope: list[str]) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if child.lineno < begin <= (child.end_lineno or child.lineno):
-                    inner = scope + [child.name]
-                    if not isinstance(child, ast.ClassDef):
-                        names[:] = inner
-                    visit(child, inner)
+            if (isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and child.lineno < begin <= (child.end_lineno or child.lineno)):
+                inner = [*scope, child.name]
+                if not isinstance(child, ast.ClassDef):
+                    names[:] = inner
+                visit(child, inner)
     visit(tree, [])
     if not names:
         if top_level_ok:
@@ -258,7 +260,7 @@ def _cpp_function(lines: list[str], begin: int, path: str) -> str:
         if not stripped or stripped.startswith(("//", "*", "/*", "{", "}")):
             continue
         if len(line) - len(stripped) < indent:
-            names = [n for n in _CPP_FUNCTION.findall(line) if n not in _CPP_KEYWORDS]
+            names: list[str] = [n for n in _CPP_FUNCTION.findall(line) if n not in _CPP_KEYWORDS]
             if names:
                 return names[0]
     raise MarkerError(path, begin, "cannot find the C++ function this region belongs to")
