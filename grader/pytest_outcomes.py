@@ -4,37 +4,43 @@ Use: ``python -m pytest -p grader.pytest_outcomes`` with ``NEEDLE_OUTCOMES=path.
 file maps each test's node id to ``{"outcome", "question", "exception", "message"}``: outcome is
 "passed", "failed", "skipped" or "error" (set-up or collection failed); student_backend says the
 test runs on a backend the student writes (from hw3 on); exception and message
-describe what a failing test raised (message: a skipped test's reason). A file that fails to collect appears under its own id.
+describe what a failing test raised (message: a skipped test's reason). A file that fails to
+collect appears under its own id.
 """
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
+from typing import Any
 
 import pytest
+from pluggy import Result
 
-_results: dict[str, dict] = {}
+_results: dict[str, dict[str, Any]] = {}
 
 
-def _entry(nodeid: str, question=None, student_backend: bool = False) -> dict:
+def _entry(nodeid: str, question: int | None = None, student_backend: bool = False) -> dict[str, Any]:
     return _results.setdefault(nodeid, {"outcome": "passed", "question": question,
                                         "student_backend": student_backend,
                                         "exception": None, "message": None})
 
 
-def pytest_itemcollected(item):
+def pytest_itemcollected(item: pytest.Item) -> None:
     marker = item.get_closest_marker("question")
     _entry(item.nodeid, marker.args[0] if marker else None,
            item.get_closest_marker("student_backend") is not None)
 
 
-def pytest_collectreport(report):
+def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
         _entry(report.nodeid).update(outcome="error", message=str(report.longrepr)[-1000:])
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     report = (yield).get_result()
     if report.failed:
         entry = _entry(item.nodeid)
@@ -46,7 +52,7 @@ def pytest_runtest_makereport(item, call):
         _entry(item.nodeid).update(outcome="skipped", message=reason)
 
 
-def pytest_sessionfinish(session):
+def pytest_sessionfinish(session: pytest.Session) -> None:
     path = os.environ.get("NEEDLE_OUTCOMES")
     if path:
         with open(path, "w") as f:

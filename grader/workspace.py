@@ -26,6 +26,7 @@ import contextlib
 import errno
 import functools
 import gzip
+import io
 import os
 import shutil
 import stat
@@ -35,6 +36,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from .files import IGNORED_DIRS, remove_tree, walk, write_tree
 from .fill import stubs_in
@@ -99,7 +101,7 @@ class _Entry:
     path: PurePosixPath
     kind: str                                  # "file" or "dir"
     size: int
-    open: Callable[[], contextlib.AbstractContextManager]  # a binary reader of its data
+    open: Callable[[], contextlib.AbstractContextManager[IO[bytes]]]  # a binary reader of its data
 
 
 def extract(archive: Path, dest: Path) -> None:
@@ -176,7 +178,8 @@ def _open_archive(archive: Path, dest: Path) -> Iterator[list[_Entry]]:
     elif archive.name.endswith((".tar.gz", ".tgz")):
         with gzip.open(archive, "rb") as stream:
             bounded = _BoundedReader(stream, archive.name)
-            with tarfile.open(fileobj=bounded, mode="r:") as tf:
+            # read-only, which is all that mode "r:" uses of a file object (no write or close)
+            with tarfile.open(fileobj=bounded, mode="r:") as tf:  # type: ignore[call-overload]
                 yield _tar_entries(tf, archive, dest)
     else:
         raise SubmissionError(f"{archive.name}: a submission is a folder, a .zip or a .tar.gz")
@@ -227,7 +230,7 @@ def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
         path = check_name(info.filename)
         kind = stat.S_IFMT(info.external_attr >> 16)
         if kind == stat.S_IFDIR or (kind == 0 and info.is_dir()):
-            entries.append(_Entry(path, "dir", 0, lambda: contextlib.nullcontext()))
+            entries.append(_Entry(path, "dir", 0, lambda: contextlib.nullcontext(io.BytesIO())))
         elif kind in (0, stat.S_IFREG) and not info.is_dir():
             entries.append(_Entry(path, "file", info.file_size, functools.partial(zf.open, info)))
         else:
@@ -238,7 +241,8 @@ def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
 def _tar_entries(tf: tarfile.TarFile, archive: Path, dest: Path) -> list[_Entry]:
     """A tar's members, checked as their headers stream in (no data read): each must pass
     ``tarfile.data_filter`` and be a regular file or a folder, within the caps."""
-    entries, total = [], 0
+    entries: list[_Entry] = []
+    total = 0
     for member in tf:
         if member.isdir() and not PurePosixPath(member.name).parts:
             continue  # "." itself (``tar -C folder .``)
@@ -254,8 +258,9 @@ def _tar_entries(tf: tarfile.TarFile, archive: Path, dest: Path) -> list[_Entry]
 
 
 @contextlib.contextmanager
-def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo):
-    reader = tf.extractfile(member)
+def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[IO[bytes]]:
+    """A binary reader of ``member``'s data, closed on leaving (a folder reads as no data)."""
+    reader = tf.extractfile(member) or io.BytesIO()
     try:
         yield reader
     finally:
@@ -279,7 +284,7 @@ class _BoundedReader:
     # small pax header) per entry, and the end-of-archive blocks.
     MAX_POSITION = MAX_ARCHIVE_BYTES + (MAX_ARCHIVE_FILES + 1) * (3 * 512 + MAX_HEADER_BYTES) + (20 << 10)
 
-    def __init__(self, stream, name: str):
+    def __init__(self, stream: io.BufferedIOBase, name: str) -> None:
         self._stream, self._name = stream, name
 
     def read(self, size: int = -1) -> bytes:
