@@ -88,8 +88,10 @@ def key_of(homework: Homework, handout: Handout, tests: list[HiddenTest], stamp:
 def key_values_bytes(values: dict[str, dict[str, np.ndarray]]) -> bytes:
     """Expected values by test id as one ``.npz`` file's bytes, an array per ``test id::name``."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{f"{test_id}::{name}": array for test_id, arrays in values.items()
-                        for name, array in arrays.items()})
+    # numpy's stub types ``**kwds`` as if an array could land on ``allow_pickle: bool``;
+    # the names here hold "::", so none can
+    np.savez(buffer, **{f"{test_id}::{name}": array  # type: ignore[arg-type]
+                        for test_id, arrays in values.items() for name, array in arrays.items()})
     return buffer.getvalue()
 
 

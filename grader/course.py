@@ -10,7 +10,8 @@ from pathlib import Path
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    # tomli is installed only on Python 3.10 (pyproject's dependencies), which mypy targets
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
@@ -136,7 +137,8 @@ def load_course(solutions: Path = SOLUTIONS) -> list[Homework]:
     """
     with open(solutions / "course.toml", "rb") as f:
         data = tomllib.load(f)
-    homeworks, seen = [], {}
+    homeworks: list[Homework] = []
+    seen: dict[str, str] = {}  # file name -> the homework id listing it
     for position, entry in enumerate(data["homework"]):
         match = re.fullmatch(r"hw(\d+)", entry["id"])
         if not match or int(match[1]) != position:

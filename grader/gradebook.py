@@ -99,6 +99,7 @@ def record(db: sqlite3.Connection, result: GradeResult, submission: Path) -> int
             "INSERT INTO test_scores VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(cursor.lastrowid, t.test_id, t.question, t.score, t.max_score, t.status, t.message)
              for t in result.results])
+    assert cursor.lastrowid is not None  # an INSERT always sets it
     return cursor.lastrowid
 
 

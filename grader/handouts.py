@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
+from nbformat import NotebookNode
 
 from .course import PLACEHOLDER_REPO_URL, REPO, SOLUTIONS, Homework, load_settings, question_of
 from .files import tree_files, write_tree
@@ -60,10 +62,27 @@ def render_source(name: str, text: str, hw: int,
     return render(parse(text, name, language), hw, language, todo)
 
 
+def _read_notebook(text: str) -> NotebookNode:
+    """A notebook from its JSON ``text``, in nbformat version 4.
+
+    Raises:
+        nbformat.reader.NotJSONError: if ``text`` is not JSON.
+    """
+    # nbformat has no type hints; it returns a NotebookNode
+    notebook: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    return notebook
+
+
+def _write_notebook(notebook: NotebookNode) -> str:
+    """``notebook`` as JSON text, without a final newline."""
+    text: str = nbformat.writes(notebook)  # type: ignore[no-untyped-call]  # nbformat has no type hints
+    return text
+
+
 def render_notebook(name: str, text: str, hw: int,
                     todo: Callable[[Region], str] | None = None) -> tuple[str, list[Region]]:
     """A notebook for homework ``hw``: code cells rendered, outputs and counts cleared."""
-    notebook = nbformat.reads(text, as_version=4)
+    notebook = _read_notebook(text)
     stubs: list[Region] = []
     for number, cell in enumerate(notebook.cells, start=1):
         if cell.cell_type == "code":
@@ -73,7 +92,7 @@ def render_notebook(name: str, text: str, hw: int,
             cell.outputs, cell.execution_count = [], None
             stubs += cell_stubs
         cell.metadata.pop("execution", None)
-    return nbformat.writes(notebook) + "\n", stubs
+    return _write_notebook(notebook) + "\n", stubs
 
 
 def set_repo_url(name: str, text: str, url: str) -> str:
@@ -83,7 +102,7 @@ def set_repo_url(name: str, text: str, url: str) -> str:
         ValueError: if no code cell has a ``REPO_URL = "..."`` line (a notebook that could
             not work on Colab), naming the notebook.
     """
-    notebook = nbformat.reads(text, as_version=4)
+    notebook = _read_notebook(text)
     found = False
     for cell in notebook.cells:
         if cell.cell_type == "code" and REPO_URL_LINE.search(cell.source):
@@ -91,7 +110,7 @@ def set_repo_url(name: str, text: str, url: str) -> str:
             found = True
     if not found:
         raise ValueError(f"{name}: no setup cell with a REPO_URL = \"...\" line to clone the course on Colab")
-    return nbformat.writes(notebook) + "\n"
+    return _write_notebook(notebook) + "\n"
 
 
 def set_homework(name: str, text: str, homework_id: str) -> str:
@@ -157,11 +176,12 @@ def secret_lines(course: list[Homework], solutions: Path = SOLUTIONS) -> set[str
     Every stripped line inside a region, except short ones and lines that also appear outside
     all regions somewhere in ``solutions`` (those are given code, not secrets).
     """
-    inside, outside = set(), set()
+    inside: set[str] = set()
+    outside: set[str] = set()
     for hw in course:
         for name in hw.files + ((hw.notebook,) if hw.notebook else ()):
             for parsed in _parsed_units(name, (solutions / name).read_text()):
-                in_region = set()
+                in_region: set[int] = set()
                 for region in parsed.regions:
                     in_region.update(range(region.begin, region.end + 1))
                     inside.update(line.strip() for line in region.body)
@@ -170,10 +190,10 @@ def secret_lines(course: list[Homework], solutions: Path = SOLUTIONS) -> set[str
     return {line for line in inside - outside if len(line) >= 10}
 
 
-def _parsed_units(name: str, text: str):
+def _parsed_units(name: str, text: str) -> Iterator[Parsed]:
     """The parsed units of a source: the file itself, or each cell of a notebook."""
     if name.endswith(".ipynb"):
-        for number, cell in enumerate(nbformat.reads(text, as_version=4).cells, start=1):
+        for number, cell in enumerate(_read_notebook(text).cells, start=1):
             unit = f"{name}:cell {number}"
             yield (parse(cell.source, unit, "python", top_level_ok=True)
                    if cell.cell_type == "code" else Parsed(unit, cell.source.splitlines()))
@@ -227,7 +247,7 @@ def todo_problems(files: dict[str, str]) -> list[str]:
 def code_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
     """``(unit, lines)`` of a file's code: itself, or each code cell of a notebook."""
     if name.endswith(".ipynb"):
-        notebook = nbformat.reads(text, as_version=4)
+        notebook = _read_notebook(text)
         return [(f"{name}:cell {n}", cell.source.splitlines())
                 for n, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"]
     return [(name, text.splitlines())]
@@ -236,7 +256,7 @@ def code_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
 def source_lines(name: str, text: str) -> list[tuple[str, list[str]]]:
     """``(unit, lines)`` of a file: itself, or each cell of a notebook (its source, not its JSON)."""
     if name.endswith(".ipynb"):
-        notebook = nbformat.reads(text, as_version=4)
+        notebook = _read_notebook(text)
         return [(f"{name}:cell {n}", cell.source.splitlines())
                 for n, cell in enumerate(notebook.cells, start=1)]
     return [(name, text.splitlines())]
@@ -316,9 +336,10 @@ ARRAY_CONTRACT_SLOT = "{array_contract}"
 def array_contract_table(path: Path = SOLUTIONS / "python" / "needle" / "array_contract.py") -> str:
     """The array contract as a Markdown table, read from its one definition (``ARRAY_API`` and
     ``NDARRAY_METHODS`` in needle/array_contract.py) as literals, without importing needle."""
-    literals = {}
+    literals: dict[str, Any] = {}
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and node.value is not None):
             literals[node.target.id] = ast.literal_eval(node.value)
     rows = [f"| `array_api.{form.split(': ', 1)[0]}` | {form.split(': ', 1)[1]} |"
             for form in literals["ARRAY_API"].values()]

@@ -11,16 +11,17 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from .feedback import markdown_block, markdown_text
-from .results import GradeResult
+from .results import GradeResult, TestResult
 from .sandbox import printable
 
 TERMINAL_CHARS = 500  # the most characters of one message on a terminal
 
 
-def _by_question(result: GradeResult) -> dict[int, list]:
-    questions: dict[int, list] = {}
+def _by_question(result: GradeResult) -> dict[int, list[TestResult]]:
+    questions: dict[int, list[TestResult]] = {}
     for test in result.results:
         questions.setdefault(test.question, []).append(test)
     return dict(sorted(questions.items()))
@@ -63,7 +64,7 @@ def feedback_terminal(result: GradeResult) -> str:
     return "\n".join(lines)
 
 
-def gradescope_results(result: GradeResult) -> dict:
+def gradescope_results(result: GradeResult) -> dict[str, Any]:
     """Gradescope's ``results.json``: ``score``, ``max_score`` and ``tests[]``.
 
     Each test has ``name``, ``score``, ``max_score``, ``visibility`` and ``output``

@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TextIO
 
 from . import check, sandbox, workspace
 from .files import sha256
@@ -95,7 +96,7 @@ def unpack(archive: Path, handout: dict[str, str], scratch: Path) -> Path:
     return root
 
 
-def grade_locally(repo: Path, folder: str, archive: Path, out=None) -> int:
+def grade_locally(repo: Path, folder: str, archive: Path, out: TextIO | None = None) -> int:
     """Unpack ``archive``, a submission of the homework in ``folder`` (see ``unpack``), build
     a grading workspace from it and run the homework's public tests there in the sandbox, as
     ``check-hwN`` does (``check.run_public_tests``); 0 when every test passed, else 1.

@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,8 @@ def error_rate(predictions: np.ndarray, labels: np.ndarray) -> float:
     if labels.ndim != 1 or labels.dtype.kind not in "biu" or labels.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D integer array, got shape {labels.shape}")
     m = labels.shape[0]
-    if predictions.dtype.kind not in "biuf" or predictions.shape[:1] != (m,) or predictions.ndim not in (1, 2):
+    if (predictions.dtype.kind not in "biuf" or predictions.shape[:1] != (m,)
+            or predictions.ndim not in (1, 2)):
         raise ValueError(f"predictions have shape {predictions.shape}: expected ({m}, classes) logits "
                          f"or ({m},) labels")
     if predictions.ndim == 1:
@@ -97,15 +99,16 @@ class Threshold:
         return None, *rest
 
 
-def parse_marker(args: tuple, kwargs: dict, where: str = "threshold") -> Threshold:
+def parse_marker(args: tuple[Any, ...], kwargs: dict[str, Any], where: str = "threshold") -> Threshold:
     """A ``Threshold`` from a marker's literal arguments.
 
     Raises:
         ValueError: for an unknown metric, a missing or extra argument, or a bound that is not a number.
     """
     metric = args[0] if len(args) == 1 else kwargs.get("metric")
-    extra = set(kwargs) - {"metric", "predictions", "labels", "at_most"}
-    if metric not in METRICS or extra or len(args) > 1 or not {"predictions", "labels", "at_most"} <= set(kwargs):
+    required = {"predictions", "labels", "at_most"}
+    extra = set(kwargs) - required - {"metric"}
+    if metric not in METRICS or extra or len(args) > 1 or not required <= set(kwargs):
         raise ValueError(f"{where}: write @pytest.mark.threshold(<one of {sorted(METRICS)}>, "
                          f"predictions=<value name>, labels=<value name>, at_most=<number>)")
     at_most = kwargs["at_most"]
@@ -139,9 +142,10 @@ def markers(hidden: Path = HIDDEN) -> dict[str, Threshold]:
                         and decorator.func.attr == "threshold"
                         and ast.unparse(decorator.func.value) == "pytest.mark"):
                     where = f"{path.name}::{node.name}"
+                    # a ``**mapping`` (no keyword name) is refused as an extra argument
                     found[f"{path.stem}::{node.name}"] = parse_marker(
                         tuple(ast.literal_eval(a) for a in decorator.args),
-                        {k.arg: ast.literal_eval(k.value) for k in decorator.keywords}, where)
+                        {k.arg or "**": ast.literal_eval(k.value) for k in decorator.keywords}, where)
     return found
 
 

@@ -67,6 +67,7 @@ def course_secret(environ: Mapping[str, str] = os.environ) -> bytes:
             raise SecretError(f"{SECRET_FILE_VARIABLE}: cannot read {path!r} "
                               f"({error.strerror or error})") from error
     else:
+        assert value is not None  # one of the two is set (checked above)
         secret = value.strip().encode()
     if len(secret) < MIN_SECRET_BYTES:
         raise SecretError(f"the course secret is {len(secret)} bytes, too short to keep "
@@ -102,8 +103,9 @@ def seeded_values(homework: Homework, tests: list[HiddenTest], seed: int,
                   cache: Path | None = None) -> dict[str, dict[str, np.ndarray]]:
     """The values of ``tests`` on ``solutions/`` with fixture ``seed``, by test id.
 
-    Read from ``<cache>/<hw>/<fingerprint>/<seed>.npz`` (``cache`` default ``CACHE``) when it holds these tests (the
-    fingerprint of ``answers.fingerprint``: hidden tests, runner, harness, solutions), else
+    Read from ``<cache>/<hw>/<fingerprint>/<seed>.npz`` (``cache`` default ``CACHE``) when it
+    holds these tests (the fingerprint of ``answers.fingerprint``: hidden tests, runner,
+    harness, solutions), else
     computed with ``answers.generate_values`` and stored there; folders of other fingerprints
     (stale values) are removed when one is written.
 
