@@ -94,7 +94,8 @@ def test_a_function_changed_around_its_stub_is_left(repo):
 
 def test_carry_forward_refuses_anything_but_the_previous_homework(repo):
     write(generate(COURSE[0], COURSE), repo / "hw0")
-    with pytest.raises(carry.CarryError, match=r"hw0 \(hw0\) is not a handout of the homework before hw2_nn \(hw2\)"):
+    with pytest.raises(carry.CarryError,
+                       match=r"hw0 \(hw0\) is not a handout of the homework before hw2_nn \(hw2\)"):
         carry.carry_forward(repo / "hw0", repo / "hw2_nn", generate(COURSE[0], COURSE).files)
     with pytest.raises(carry.CarryError, match="nothing to carry from"):
         carry.main("hw0", repo)

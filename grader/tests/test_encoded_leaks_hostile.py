@@ -16,6 +16,7 @@ piece, that
 import base64
 import binascii
 import codecs
+import contextlib
 import json
 import re
 import subprocess
@@ -72,10 +73,8 @@ def _decodings(text: str) -> list[bytes]:
                     except (ValueError, binascii.Error, TypeError):
                         continue
                     decoded.append(data)
-                    try:
+                    with contextlib.suppress(zlib.error):
                         decoded.append(zlib.decompressobj().decompress(data))
-                    except zlib.error:
-                        pass
     return decoded
 
 
@@ -295,10 +294,8 @@ def test_compressed_bytes_shown_raw_leave_only_bounded_fragments(show):
     scraps = message.removeprefix("RuntimeError: found it ").split(" ")
     for i in range(len(scraps)):  # the stream's start, read on from each scrap
         data = " ".join(scraps[i:]).split(feedback.REDACTED)[0].encode("latin-1", "replace")
-        try:
+        with contextlib.suppress(zlib.error):
             assert not _leaks_source(zlib.decompressobj().decompress(data))
-        except zlib.error:
-            pass
 
 
 @pytest.mark.parametrize("transform", [str.upper, _rot13, lambda s: s[::-1]],

@@ -145,7 +145,8 @@ def test_batch_grading_keeps_students_apart_and_fills_the_gradebook(keys, tmp_pa
     regrade_of = db.execute("SELECT regrade_of FROM attempts ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert regrade_of is not None
     reports.write_csv(list(latest.values()), tmp_path / "hw1.csv")
-    assert (tmp_path / "hw1.csv").read_text().splitlines()[1].startswith("alice,hw1,100,100,20,30,10,20,10,10,")
+    assert (tmp_path / "hw1.csv").read_text().splitlines()[1].startswith(
+        "alice,hw1,100,100,20,30,10,20,10,10,")
 
 
 def test_a_grader_failure_on_one_submission_still_gives_a_result(monkeypatch, keys, tmp_path):
@@ -328,7 +329,8 @@ def _accept(listener):
 def test_fork_bomb_is_held_to_the_process_limit(tmp_path):
     attack = ATTACKS["fork_bomb"].replace("return a - b", "return a * 0 + forked") \
         .replace("        for _ in range(3000):", "        forked = 0\n        for _ in range(3000):") \
-        .replace("                    os._exit(0)\n", "                    os._exit(0)\n                forked += 1\n")
+        .replace("                    os._exit(0)\n",
+                 "                    os._exit(0)\n                forked += 1\n")
     outcomes = run_probe(attacked_submission(tmp_path / "sub", attack), tmp_path)
     assert outcomes["test_add"].status == "ok", outcomes["test_add"]
     assert 0 < outcomes["test_add"].values["sum"][0] < 64

@@ -25,9 +25,11 @@ def test_bundle_grades_a_submission_into_results_json(tmp_path):
     with zipfile.ZipFile(bundle) as zf:
         names = zf.namelist()
         zf.extractall(root / "source")
-    assert {"setup.sh", "run_autograder", "grader/hidden/hw1/test_hidden_autograd.py", "grader/answers/hw1.npz",
-            "grader/answers/hw1.json", "assignment/hw1.json", "data/mnist/t10k-images-idx3-ubyte.gz"} <= set(names)
-    assert not any(n.startswith(("grader/tests/", "grader/hidden/hw0/", "grader/answers/hw0", "solutions/"))
+    assert {"setup.sh", "run_autograder", "grader/hidden/hw1/test_hidden_autograd.py",
+            "grader/answers/hw1.npz", "grader/answers/hw1.json", "assignment/hw1.json",
+            "data/mnist/t10k-images-idx3-ubyte.gz"} <= set(names)
+    assert not any(n.startswith(("grader/tests/", "grader/hidden/hw0/", "grader/answers/hw0",
+                                 "solutions/"))
                    for n in names)
     assert zipfile.ZipFile(bundle).getinfo("run_autograder").external_attr >> 16 & 0o111
     solution_submission(root / "submission")
@@ -75,7 +77,8 @@ def test_bundle_runs_student_code_unprivileged_with_the_source_unreadable(tmp_pa
     assert "useradd --system --no-create-home --shell /usr/sbin/nologin student" in setup
     assert 'chmod 700 /autograder/source' in setup and 'chmod 700 "$ROOT/source"' in run
     assert "/autograder/source/.venv" not in setup + run  # the venv stays readable outside it
-    assert 'export FLAMETHROWER_SANDBOX_UID="$(id -u student)" FLAMETHROWER_SANDBOX_GID="$(id -g student)"' in run
+    assert ('export FLAMETHROWER_SANDBOX_UID="$(id -u student)" '
+            'FLAMETHROWER_SANDBOX_GID="$(id -g student)"') in run
     assert "-m grader.gradescope grade hw1" in run
 
 

@@ -37,7 +37,8 @@ def build_and_test(folder, env, tmp_path, *selection: str):
 def skipped_for_want_of_a_gpu(name: str, outcome: dict) -> bool:
     """A run of hw4's tests on the real ``cuda`` device, skipped (saying so) on a machine
     without a GPU."""
-    return outcome["outcome"] == "skipped" and not has_gpu() and re.search(r"[\[-]cuda[\]-]", name) is not None
+    return (outcome["outcome"] == "skipped" and not has_gpu()
+            and re.search(r"[\[-]cuda[\]-]", name) is not None)
 
 
 def skipped_for_want_of_torch(outcome: dict) -> bool:

@@ -68,7 +68,7 @@ def test_solutions_render_unchanged_apart_from_markers_when_filled():
 
 
 def test_cpp_region_throws_naming_the_function():
-    text, stubs = render(parse(CPP, "k.cc", "cpp"), 3, "cpp")
+    text, _ = render(parse(CPP, "k.cc", "cpp"), 3, "cpp")
     assert '    throw std::runtime_error("not implemented: kernel: hw3");\n' in text
     assert "if (n == 0) return;" in text and "work(" not in text
     assert stubs_in(text) == ["kernel"]
@@ -80,12 +80,14 @@ def test_a_later_homeworks_region_outside_a_from_block_is_an_error():
 
 
 @pytest.mark.parametrize("source, line, message", [
-    ("def f():\n    ### BEGIN SOLUTION hw1\n    ### BEGIN SOLUTION hw1\n", 3, "nested in the SOLUTION region opened at line 2"),
+    ("def f():\n    ### BEGIN SOLUTION hw1\n    ### BEGIN SOLUTION hw1\n", 3,
+     "nested in the SOLUTION region opened at line 2"),
     ("def f():\n    ### BEGIN SOLUTION hw1\n    return 1\n", 2, "BEGIN SOLUTION is never closed"),
     ("def f():\n    return 1\n    ### END SOLUTION\n", 3, "END SOLUTION without a BEGIN SOLUTION"),
     ("### BEGIN FROM hw2\nx = 1\n", 1, "BEGIN FROM is never closed"),
     ("x = 1\n### END FROM\n", 2, "END FROM without a BEGIN FROM"),
-    ("def f():\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n", 2, "needs a homework tag such as hw1, found None"),
+    ("def f():\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n", 2,
+     "needs a homework tag such as hw1, found None"),
     ("def f():\n    ### BEGIN SOLUTION homework1\n", 2, "found 'homework1'"),
     ("def f():\n    ### BEGIN SOLUTION hw1\n    ### END SOLUTION hw1\n", 3, "END SOLUTION takes no tag"),
     ("def f():\n    ##BEGIN SOLUTION hw1\n", 2, "malformed marker '##BEGIN SOLUTION hw1'"),
@@ -103,7 +105,7 @@ def test_malformed_markers_are_errors_naming_file_and_line(source, line, message
 
 
 def test_solution_regions_are_refused_where_no_stub_can_be_written():
-    with pytest.raises(MarkerError, match="CMakeLists.txt:1: SOLUTION regions belong in Python or C"):
+    with pytest.raises(MarkerError, match=r"CMakeLists\.txt:1: SOLUTION regions belong in Python or C"):
         parse("### BEGIN SOLUTION hw1\n### END SOLUTION\n", "CMakeLists.txt", "hash")
 
 

@@ -160,7 +160,8 @@ def test_update_adds_a_homework_and_never_touches_a_students_file(course_copy, t
     assert report.problems == [] and report.homeworks == ["hw0", "hw1"]
     assert "my parse_mnist" in mine.read_text() and "errata" not in mine.read_text()
     assert report.conflicts == ["hw0/src/simple_ml.py: you changed it, and this release changes it too"]
-    assert (dest / "hw0" / "tests" / "hw0" / "test_simple_ml.py").read_text().endswith("# errata: a fixed test\n")
+    fixed = dest / "hw0" / "tests" / "hw0" / "test_simple_ml.py"
+    assert fixed.read_text().endswith("# errata: a fixed test\n")
     assert (dest / "hw1_autograd" / "python" / "needle" / "autograd.py").is_file()
     assert "check-hw1:" in (dest / "Makefile").read_text()
     assert f'REPO_URL = "{URL}"' in setup_cell(dest / "hw1_autograd" / "hw1.ipynb")  # kept

@@ -5,6 +5,7 @@ Each test writes a small Python payload into a fresh workspace and runs it with
 checks that the attack failed and that a root-owned decoy file outside the workspace is
 unchanged: mode, owner, extended attributes and times.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,10 @@ def make_workspace(root: Path) -> Path:
     return ws
 
 
-def run_payload(ws: Path, code: str, limits=sandbox.Limits(), timeout=60.0) -> dict:
+DEFAULT_LIMITS = sandbox.Limits()
+
+
+def run_payload(ws: Path, code: str, limits=DEFAULT_LIMITS, timeout=60.0) -> dict:
     """Run ``code`` in the sandbox on ``ws``; it reports through ``report(dict)``."""
     prelude = ("import json, os\n"
                "def report(value):\n"
@@ -475,10 +479,8 @@ def test_stopping_a_batch_leaves_no_worker_sandbox_mount_or_cgroup(stop, tmp_pat
 def _children(pid: int) -> set[int]:
     found = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):
             found |= {int(child) for child in (task / "children").read_text().split()}
-        except OSError:
-            pass
     return found
 
 

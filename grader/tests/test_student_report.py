@@ -103,7 +103,8 @@ def test_a_hang_is_named_and_stops_the_run(tmp_path, env):
     assert "Timeout (>3.0s) from pytest-timeout" in output
     # the first test to reach the endless loop (in question order) is named, and the run stops
     assert re.search(r"! Interrupted: tests/hw1/test_\w+\.py::test_\w+(\[[^\]]*\])? ran past its time "
-                     r"limit \(an infinite loop\?\); the tests after it were not run !", output), output[-3000:]
+                     r"limit \(an infinite loop\?\); the tests after it were not run !",
+                     output), output[-3000:]
 
 
 def test_tests_are_collected_in_question_order(tmp_path, env):

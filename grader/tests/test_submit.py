@@ -32,7 +32,7 @@ def test_zip_holds_the_whitelist_and_a_manifest_and_reads_back_as_the_grader_rea
     handout = check.pristine_handout(REPO, HW0.dir)
     expected = workspace.whitelist(handout)
     with zipfile.ZipFile(made.path) as zf:
-        assert sorted(zf.namelist()) == sorted(expected + [submit.MANIFEST])
+        assert sorted(zf.namelist()) == sorted([*expected, submit.MANIFEST])
         manifest = json.loads(zf.read(submit.MANIFEST))
     assert manifest["homework"] == "hw0" and sorted(manifest["files"]) == expected
     root = submit.unpack(made.path, handout, tmp_path / "scratch")
