@@ -148,7 +148,8 @@ def test_sgd_trajectory():
 @pytest.mark.tolerance(rtol=1e-4, atol=1e-5)
 def test_adam_trajectory():
     import needle as ndl
-    return {"adam": _trajectory(lambda p: ndl.optim.Adam(p, lr=0.03, beta1=0.8, beta2=0.99, weight_decay=0.02))}
+    return {"adam": _trajectory(
+        lambda p: ndl.optim.Adam(p, lr=0.03, beta1=0.8, beta2=0.99, weight_decay=0.02))}
 
 
 @pytest.mark.question(4)
@@ -182,7 +183,8 @@ def test_dataloader_batches(mnist_dir):
     for X, y in ndl.data.DataLoader(data, batch_size=128, drop_last=True):
         sizes.append(X.shape[0])
         label_sums.append(int(y.numpy().sum()))
-    shuffled = [int(y.numpy().sum()) for _, y in ndl.data.DataLoader(data, batch_size=300, shuffle=True, seed=3)]
+    shuffled = [int(y.numpy().sum())
+                for _, y in ndl.data.DataLoader(data, batch_size=300, shuffle=True, seed=3)]
     return {"sizes": sizes, "label_sums": label_sums, "shuffled_total": sum(shuffled),
             "shuffled_batches": len(shuffled), "length": len(data)}
 

@@ -148,7 +148,7 @@ def test_scalar_kernels_in_both_dtypes():
     for dtype in ("float32", "float64"):
         a = np.abs(_rand(70, 3001, dtype=dtype)) + 0.25
         x = NDArray(a, device=ndl.cpu())
-        for name, val in zip(_BINARY, (1.5, -3.0, 7.0, 2.5, 0.75, float(a[17]), 1.0)):
+        for name, val in zip(_BINARY, (1.5, -3.0, 7.0, 2.5, 0.75, float(a[17]), 1.0), strict=True):
             dest = NDArray.make(a.shape, device=ndl.cpu(), dtype=dtype)
             getattr(ndl.cpu(), f"scalar_{name}")(x._handle, val, dest._handle)
             out[f"{name}_{dtype}"] = dest.numpy()

@@ -104,7 +104,7 @@ def test_scalar_kernels():
     for dtype in ("float32", "float64"):
         a = np.abs(_rand(60, 777, dtype=dtype)) + 0.25
         x = _array(a)
-        for name, val in zip(_BINARY, (-2.5, 3.0, 0.5, 1.5, 0.9, float(a[3]), 0.75)):
+        for name, val in zip(_BINARY, (-2.5, 3.0, 0.5, 1.5, 0.9, float(a[3]), 0.75), strict=True):
             dest = _empty(a.shape, dtype)
             getattr(_device(), f"scalar_{name}")(x._handle, val, dest._handle)
             out[f"{name}_{dtype}"] = dest.numpy()
