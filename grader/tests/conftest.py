@@ -28,3 +28,18 @@ def repo_copy(tmp_path) -> Path:
 
 # probe/ holds hidden suites for the grader's tests: run by the grader, never collected by pytest.
 collect_ignore = ["probe"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true",
+                     help="also run the tests marked slow (make test-slow does)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked slow, saying how to run them, unless ``--runslow`` is given."""
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run by make test-slow (pytest --runslow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
