@@ -1,4 +1,7 @@
-"""hw1: hw0's softmax loss and two-layer net again (see src/simple_ml.py), now with needle computing the gradients."""
+"""hw1: hw0's softmax loss and two-layer net again, now with needle computing the gradients.
+
+hw0's NumPy versions are in src/simple_ml.py.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable

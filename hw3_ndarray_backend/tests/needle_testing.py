@@ -33,7 +33,7 @@ def check_op_gradient(fn: Callable[..., ndl.Tensor], *arrays: np.ndarray, seed: 
     weights = np.random.default_rng(seed).standard_normal(out.shape)
     analytic = out.op.gradient_as_tuple(ndl.Tensor(weights), out)
     numeric = _numerical_adjoints(fn, arrays, weights)
-    for i, (a, n) in enumerate(zip(analytic, numeric)):
+    for i, (a, n) in enumerate(zip(analytic, numeric, strict=True)):
         np.testing.assert_allclose(a.numpy(), n, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i} of {type(out.op).__name__}")
 
@@ -64,7 +64,7 @@ def assert_grads_close(output: ndl.Tensor, tensors: list[ndl.Tensor], expected: 
     A mismatch names the culprit: each op in ``output``'s graph whose gradient rule is wrong
     (question 2), or, when every op is right, the graph traversal (questions 3 and 4).
     """
-    for i, (t, e) in enumerate(zip(tensors, expected)):
+    for i, (t, e) in enumerate(zip(tensors, expected, strict=True)):
         try:
             assert t.grad is not None, f"input {i} received no gradient"
             np.testing.assert_allclose(t.grad.numpy(), e, rtol=rtol, atol=atol,

@@ -215,7 +215,7 @@ def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
     import matplotlib.pyplot as plt
     epochs = [row["epoch"] for row in history]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         for key in history[0]:
             if key.endswith(metric):
                 ax.plot(epochs, [row[key] for row in history], marker="o", label=key)

@@ -48,7 +48,7 @@ def test_evaluation_epoch_matches_the_model_on_all_examples():
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 def test_mlp_resnet_reaches_6_percent_on_mnist_sample(tmp_path):
-    train_err, train_loss, test_err, test_loss = train_mnist(out_dir=tmp_path, progress=False)
+    _, _, test_err, _ = train_mnist(out_dir=tmp_path, progress=False)
     assert test_err <= 0.06
     assert (tmp_path / "mlp_resnet_curves.png").stat().st_size > 10_000
     checkpoint = np.load(tmp_path / "mlp_resnet_epoch12.npz")

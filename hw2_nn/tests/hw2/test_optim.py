@@ -50,7 +50,7 @@ def reference_adam(lr, b1, b2, eps, weight_decay, steps):
 @pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.0), (0.5, 0.01)])
 def test_sgd_follows_pytorchs_update_rule(momentum, weight_decay):
     ours = run_needle(lambda p: ndl.optim.SGD(p, lr=0.01, momentum=momentum, weight_decay=weight_decay), 4)
-    for got, want in zip(ours, reference_sgd(0.01, momentum, weight_decay, 4)):
+    for got, want in zip(ours, reference_sgd(0.01, momentum, weight_decay, 4), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -58,7 +58,7 @@ def test_sgd_follows_pytorchs_update_rule(momentum, weight_decay):
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 def test_adam_follows_the_paper_with_bias_correction(weight_decay):
     ours = run_needle(lambda p: ndl.optim.Adam(p, lr=0.05, weight_decay=weight_decay), 5)
-    for got, want in zip(ours, reference_adam(0.05, 0.9, 0.999, 1e-8, weight_decay, 5)):
+    for got, want in zip(ours, reference_adam(0.05, 0.9, 0.999, 1e-8, weight_decay, 5), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 

@@ -88,7 +88,8 @@ def test_initialiser_statistics(name, kwargs, bound, std):
 @pytest.mark.question(2)
 def test_kaiming_gain_follows_the_nonlinearity():
     relu = ndl.init.kaiming_normal(400, 400, rng=np.random.default_rng(1)).numpy().std()
-    linear = ndl.init.kaiming_normal(400, 400, nonlinearity="linear", rng=np.random.default_rng(1)).numpy().std()
+    linear = ndl.init.kaiming_normal(400, 400, nonlinearity="linear",
+                                     rng=np.random.default_rng(1)).numpy().std()
     np.testing.assert_allclose(relu / linear, np.sqrt(2), rtol=1e-5)
 
 

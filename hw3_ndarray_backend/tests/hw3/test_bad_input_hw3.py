@@ -299,8 +299,8 @@ def overlapping_assignments(draw):
     shape = tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=2)))
     whole = draw(st.booleans())
     lengths = shape if whole else [draw(st.integers(0, n)) for n in shape]
-    dest = tuple(draw(slice_of_length(n, k)) for n, k in zip(shape, lengths))
-    src = tuple(draw(slice_of_length(n, k)) for n, k in zip(shape, lengths))
+    dest = tuple(draw(slice_of_length(n, k)) for n, k in zip(shape, lengths, strict=True))
+    src = tuple(draw(slice_of_length(n, k)) for n, k in zip(shape, lengths, strict=True))
     return shape, dest, src
 
 

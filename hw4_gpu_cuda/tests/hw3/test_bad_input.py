@@ -32,7 +32,7 @@ DEVICE_EXPRESSIONS["cuda_emu"] = "ndl.cuda(emulate=True)"
 
 
 def _device_param(name: str, question: int | None = None):
-    device = eval(DEVICE_EXPRESSIONS[name], {"ndl": ndl})  # noqa: S307: one of three fixed strings
+    device = eval(DEVICE_EXPRESSIONS[name], {"ndl": ndl})  # eval is safe: one of three fixed strings
     reason = f"{device!r} is not available here: {device._missing}" if not device.enabled() else ""
     # student_backend on every device: from hw3 on, the NDArray layer and the kernels are yours.
     # A question's kernels run on cpu() and cuda_emu only: cpu_numpy() runs the reference ones.
@@ -65,11 +65,14 @@ CASES = {
     # Byte counts: 2^62 float32 elements are 2^64 bytes, which wrapped to 0.
     "ones_2_31_by_2_31": Case("ndl.init.ones(2**31, 2**31, device=DEV)", "4611686018427387904"),
     "full_2_62": Case("nd.full((2**62,), 1.0, device=DEV)[5]", "4611686018427387904"),
-    "full_2_62_float64": Case("nd.full((2**62,), 1.0, dtype='float64', device=DEV)", "4611686018427387904"),
+    "full_2_62_float64": Case("nd.full((2**62,), 1.0, dtype='float64', device=DEV)",
+                              "4611686018427387904"),
     "broadcast_then_add": Case(
-        "NDArray(np.ones((1, 1), 'float32'), device=DEV).broadcast_to((2**31, 2**31)) + 1", "4611686018427387904"),
+        "NDArray(np.ones((1, 1), 'float32'), device=DEV).broadcast_to((2**31, 2**31)) + 1",
+        "4611686018427387904"),
     "broadcast_then_sum": Case(
-        "NDArray(np.ones((1, 1), 'float32'), device=DEV).broadcast_to((2**31, 2**31)).sum()", "4611686018427387904"),
+        "NDArray(np.ones((1, 1), 'float32'), device=DEV).broadcast_to((2**31, 2**31)).sum()",
+        "4611686018427387904"),
     "array_of_negative_size": Case("DEV.Array(-1, 'float32')", "-1"),
     # Views whose reach wrapped around int64, or reaches past the buffer.
     "as_strided_wrapping": Case(
@@ -100,8 +103,10 @@ CASES = {
     "lstm_gates_2_62": Case(f"{_SETUP}; DEV.lstm_gates(a, a, b, b, 2**62, 1)", "4611686018427387904"),
     "take_rows_outside_the_table": Case(f"{_SETUP}; DEV.take_rows(a, np.array([5]), b, 1)", "5"),
     # Dtypes and layouts.
-    "ewise_add_mixed_dtypes": Case(f"{_SETUP}; DEV.ewise_add(a, DEV.Array(4, 'float64'), b)", "float64"),
-    "compact_mixed_dtypes": Case(f"{_SETUP}; DEV.compact(a, DEV.Array(4, 'float64'), [4], [1], 0)", "float64"),
+    "ewise_add_mixed_dtypes": Case(f"{_SETUP}; DEV.ewise_add(a, DEV.Array(4, 'float64'), b)",
+                                   "float64"),
+    "compact_mixed_dtypes": Case(f"{_SETUP}; DEV.compact(a, DEV.Array(4, 'float64'), [4], [1], 0)",
+                                 "float64"),
     "from_numpy_other_dtype": Case(f"{_SETUP}; DEV.from_numpy(np.ones(4), b)", "float64"),
     "from_numpy_non_contiguous": Case(f"{_SETUP}; DEV.from_numpy(np.ones((2, 4), 'float32')[:, ::2], b)",
                                       "C-contiguous"),
@@ -134,8 +139,9 @@ def outcomes(device: str) -> dict[str, tuple[str | None, str]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     while todo:
         try:
-            child = subprocess.run([sys.executable, "-c", _CHILD, DEVICE_EXPRESSIONS[device], json.dumps(todo)],
-                                   capture_output=True, text=True, timeout=120, env=env)
+            child = subprocess.run(
+                [sys.executable, "-c", _CHILD, DEVICE_EXPRESSIONS[device], json.dumps(todo)],
+                capture_output=True, text=True, timeout=120, env=env)
             stdout, failure = child.stdout, f"the child process ended with status {child.returncode}: " + \
                 " | ".join(child.stderr.strip().splitlines()[-3:])
         except subprocess.TimeoutExpired as error:
@@ -160,18 +166,21 @@ def outcomes(device: str) -> dict[str, tuple[str | None, str]]:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_call_raises_naming_the_bad_value(device, case):
     raised, message = outcomes(device)[case]
-    if raised == "NotImplementedError" or (raised == "RuntimeError" and message.startswith("not implemented: ")):
-        raise {"NotImplementedError": NotImplementedError, "RuntimeError": RuntimeError}[raised](message)  # a stub
+    source = f"{CASES[case].source} on {device}"
+    if raised == "NotImplementedError" or (raised == "RuntimeError"
+                                           and message.startswith("not implemented: ")):
+        stub_error = {"NotImplementedError": NotImplementedError, "RuntimeError": RuntimeError}[raised]
+        raise stub_error(message)
     assert raised in {error.__name__ for error in BAD_INPUT}, \
-        f"{CASES[case].source} on {device}: expected a {'/'.join(e.__name__ for e in BAD_INPUT)}; {raised}: {message}"
+        f"{source}: expected a {'/'.join(e.__name__ for e in BAD_INPUT)}; {raised}: {message}"
     assert CASES[case].names in message, \
-        f"{CASES[case].source} on {device}: the message does not name {CASES[case].names}: {raised}: {message}"
+        f"{source}: the message does not name {CASES[case].names}: {raised}: {message}"
 
 
 # ---- IEEE semantics: NaN propagates, comparisons with NaN are false, C99 pow -----------------
 
 def device_of(name: str):
-    return eval(DEVICE_EXPRESSIONS[name], {"ndl": ndl})  # noqa: S307: one of three fixed strings
+    return eval(DEVICE_EXPRESSIONS[name], {"ndl": ndl})  # eval is safe: one of three fixed strings
 
 
 SPECIALS = np.array([np.nan, 1.0, -2.0, np.inf, -np.inf, 0.0, -0.0, 3.5])
@@ -279,8 +288,8 @@ def strided_views(draw):
     ndim = draw(st.integers(0, 4))
     shape = draw(st.lists(st.integers(0, 4), min_size=ndim, max_size=ndim))
     strides = draw(st.lists(st.integers(-6, 6), min_size=ndim, max_size=ndim))
-    low = sum((n - 1) * s for n, s in zip(shape, strides) if s < 0 and n > 0)
-    high = sum((n - 1) * s for n, s in zip(shape, strides) if s > 0 and n > 0)
+    low = sum((n - 1) * s for n, s in zip(shape, strides, strict=True) if s < 0 and n > 0)
+    high = sum((n - 1) * s for n, s in zip(shape, strides, strict=True) if s > 0 and n > 0)
     size = high - low + 1 + draw(st.integers(0, 5))
     offset = draw(st.integers(-low, size - 1 - high))
     return size, tuple(shape), tuple(strides), offset

@@ -129,7 +129,7 @@ def test_the_array_contract_means_the_same_on_numpy_and_on_ndarray():
     assert list(on_numpy) == list(on_ndarray) == list(ARRAY_API)
     assert on_ndarray["empty"] == on_numpy["empty"]
     for name in ARRAY_API:
-        for got, expected in zip(on_ndarray[name], on_numpy[name]):
+        for got, expected in zip(on_ndarray[name], on_numpy[name], strict=True):
             if name != "empty":
                 assert got.shape == expected.shape and got.dtype == expected.dtype, name
                 np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=name)
@@ -295,7 +295,8 @@ def non_compact_views(a):
     x = nd(a)
     yield "permuted", a.transpose(1, 0, 2), x.permute((1, 0, 2))
     yield "stepped", a[1::2, ::-3, 1:], x[1::2, ::-3, 1:]
-    yield "broadcast", np.broadcast_to(a[:, :1], (2,) + a[:, :1].shape), x[:, :1].broadcast_to((2,) + a[:, :1].shape)
+    broadcast = (2, *a[:, :1].shape)
+    yield "broadcast", np.broadcast_to(a[:, :1], broadcast), x[:, :1].broadcast_to(broadcast)
     yield "flipped", np.flip(a, 1), x.flip(1)
     yield "int-indexed", a[2], x[2]
 
@@ -443,7 +444,7 @@ def test_naive_matmul_matches_numpy(m, n, p):
 
 @pytest.mark.question(5)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("m, n, p", MATMUL_SHAPES + [(300, 600, 299), (1, 1000, 1), (513, 1, 7)], ids=str)
+@pytest.mark.parametrize("m, n, p", [*MATMUL_SHAPES, (300, 600, 299), (1, 1000, 1), (513, 1, 7)], ids=str)
 def test_tiled_matmul_matches_numpy(m, n, p, dtype):
     a, b = random((m, n), dtype=dtype), random((n, p), seed=1, dtype=dtype)
     tol = 1e-4 if dtype == "float32" else 1e-12

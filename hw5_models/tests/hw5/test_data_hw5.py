@@ -76,8 +76,9 @@ def test_corpus_of_the_news_sample(news_dir):
     assert len(corpus.train) == 51684 + 2114
     assert len(corpus.valid) == 5789 + 243 and len(corpus.test) == 6107 + 256
     assert len(corpus.dictionary) == 3430
-    words = open(news_dir / "news.train.txt").readline().split()
-    assert [corpus.dictionary.idx2word[i] for i in corpus.train[:len(words) + 1]] == words + ["<eos>"]
+    with open(news_dir / "news.train.txt") as news:
+        words = news.readline().split()
+    assert [corpus.dictionary.idx2word[i] for i in corpus.train[:len(words) + 1]] == [*words, "<eos>"]
     assert corpus.train.dtype == np.int64
     short = ndl.data.Corpus(news_dir, max_lines=3)
     assert short.train.tolist() == corpus.train[:len(short.train)].tolist()

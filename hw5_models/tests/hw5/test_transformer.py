@@ -37,7 +37,7 @@ def test_multi_head_attention_matches_torch(causal, T, S):
     g = random(out.shape, 3)
     out.backward(ndl.Tensor(g, dtype="float64"))
     expected.backward(to_torch(g))
-    for t, r in zip(tensors, refs):
+    for t, r in zip(tensors, refs, strict=True):
         np.testing.assert_allclose(t.grad.numpy(), r.grad.numpy(), rtol=1e-8, atol=1e-10)
 
 

@@ -14,10 +14,10 @@ from torch_reference import needs_torch, to_torch, torch
 def conv_reference(a, b, stride, padding):
     """Direct loops: NHWC images, (K, K, C_in, C_out) kernel."""
     a = np.pad(a, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    N, H, W, C = a.shape
-    K, _, _, O = b.shape
+    N, H, W, _ = a.shape
+    K, _, _, C_out = b.shape
     Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
-    out = np.zeros((N, Ho, Wo, O))
+    out = np.zeros((N, Ho, Wo, C_out))
     for i in range(Ho):
         for j in range(Wo):
             window = a[:, i * stride:i * stride + K, j * stride:j * stride + K, :]

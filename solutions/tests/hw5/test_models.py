@@ -97,7 +97,7 @@ def test_epoch_general_cifar10_reports_accuracy_and_loss(tmp_path):
     before = [p.numpy().copy() for p in model.parameters()]
     epoch_general_cifar10(ndl.data.DataLoader(dataset, batch_size=5), model, opt=opt)
     assert model.training and all(not np.array_equal(b, p.numpy())
-                                  for b, p in zip(before, model.parameters()))
+                                  for b, p in zip(before, model.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("seq_model,params", [
@@ -109,7 +109,7 @@ def test_epoch_general_cifar10_reports_accuracy_and_loss(tmp_path):
 def test_language_model_shapes_and_parameter_counts(seq_model, params):
     model = LanguageModel(8, 50, 6, seq_model=seq_model, seq_len=7)
     assert sum(p.numpy().size for p in model.parameters()) == params
-    logits, h = model(ndl.Tensor(np.random.default_rng(0).integers(0, 50, (7, 3))))
+    logits, _ = model(ndl.Tensor(np.random.default_rng(0).integers(0, 50, (7, 3))))
     assert logits.shape == (7 * 3, 50)
     with pytest.raises(ValueError, match="seq_model must be"):
         LanguageModel(8, 50, 6, seq_model="gru")
