@@ -127,7 +127,7 @@ class Op:
         if len(grads) != len(node.inputs):
             raise ValueError(f"{name}.gradient returned {len(grads)} adjoints for "
                              f"{len(node.inputs)} inputs")
-        for i, (grad, inp) in enumerate(zip(grads, node.inputs)):
+        for i, (grad, inp) in enumerate(zip(grads, node.inputs, strict=True)):
             if grad is None:
                 if inp.requires_grad:
                     raise ValueError(f"{name}.gradient returned None for input {i}, which "
@@ -495,8 +495,8 @@ class TensorTuple(Value):
         mine, theirs = self.zero_elements, other.zero_elements
         # Recorded: add the element Tensors; constants: add the arrays, recording nothing.
         recorded = is_grad_enabled() and (self.requires_grad or other.requires_grad)
-        pairs = zip(self, other) if recorded else zip(self.realize_cached_data(),
-                                                     other.realize_cached_data())
+        pairs = (zip(self, other, strict=True) if recorded
+                 else zip(self.realize_cached_data(), other.realize_cached_data(), strict=True))
         sums = [b if i in mine else a if i in theirs else a + b for i, (a, b) in enumerate(pairs)]
         out = needle_ops.make_tuple(*sums) if recorded else TensorTuple.make_const(tuple(sums))
         out.zero_elements = mine & theirs
@@ -598,7 +598,7 @@ def compute_gradient_of_variables(output_tensor: Tensor, out_grad: Tensor) -> No
         node.grad = sum_node_list(grads)
         if node.is_leaf():
             continue
-        for inp, grad in zip(node.inputs, node.op.gradient_as_tuple(node.grad, node)):
+        for inp, grad in zip(node.inputs, node.op.gradient_as_tuple(node.grad, node), strict=True):
             if inp.requires_grad:
                 node_to_output_grads.setdefault(inp, []).append(grad)
     ### END SOLUTION
