@@ -78,7 +78,7 @@ class EWiseMul(EWiseBinaryOp):
         # TODO (hw1, question 1): implement EWiseMul.compute (Forward computation)
         raise NotImplementedError("EWiseMul.compute: hw1")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         # TODO (hw1, question 2): implement EWiseMul.gradient (Backward computation)
         raise NotImplementedError("EWiseMul.gradient: hw1")
 
@@ -386,7 +386,7 @@ class MatMul(TensorOp):
         # TODO (hw1, question 1): implement MatMul.compute (Forward computation)
         raise NotImplementedError("MatMul.compute: hw1")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         # TODO (hw1, question 2): implement MatMul.gradient (Backward computation)
         raise NotImplementedError("MatMul.gradient: hw1")
 

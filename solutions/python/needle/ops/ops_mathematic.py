@@ -83,7 +83,7 @@ class EWiseMul(EWiseBinaryOp):
         return a * b
         ### END SOLUTION
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         ### BEGIN SOLUTION hw1
         a, b = node.inputs  # (None for a constant factor, such as a mask or a one-hot matrix)
         return out_grad * b if a.requires_grad else None, out_grad * a if b.requires_grad else None
@@ -428,7 +428,7 @@ class MatMul(TensorOp):
         return a @ b
         ### END SOLUTION
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         ### BEGIN SOLUTION hw1
         a, b = node.inputs  # an input that needs no gradient gets None: a matmul saved
         return (sum_to_shape(matmul(out_grad, transpose(b)), a.shape) if a.requires_grad else None,
