@@ -11,7 +11,7 @@ import contextlib
 import functools
 import operator
 from numbers import Number
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 from collections.abc import Iterator, Sequence
 
 import numpy
@@ -81,7 +81,12 @@ class no_grad(contextlib.ContextDecorator):
 class Op:
     """An operator: ``compute`` on raw arrays forward, ``gradient`` on Tensors backward."""
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Value[Any]:
+        """Apply the op to its input nodes, recording it in the graph (see ``make_from_op``).
+
+        Each op takes its own fixed arguments (``__call__(self, a, b)``); this ``*args: Any``
+        form is the one a type checker accepts every such override of.
+        """
         raise NotImplementedError()
 
     def compute(self, *args: Any, **kwargs: Any) -> Any:
@@ -93,7 +98,7 @@ class Op:
         """
         raise NotImplementedError()
 
-    def gradient(self, out_grad: Any, node: Any) -> Tensor | tuple[Tensor, ...]:
+    def gradient(self, out_grad: Any, node: Any) -> Value[Any] | tuple[Tensor | None, ...]:
         """Backward pass: the partial adjoints of ``node``'s inputs.
 
         Args:
@@ -110,21 +115,26 @@ class Op:
         """
         raise NotImplementedError()
 
-    def gradient_as_tuple(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, ...]:
+    def gradient_as_tuple(self, out_grad: Any, node: Value[Any]) -> tuple[Any, ...]:
         """``gradient`` as a tuple, checked to give one adjoint per input, shaped like it.
+
+        Returns:
+            One adjoint per input: a Tensor (a TensorTuple for a TensorTuple input), or None
+            for an input that does not require grad.
 
         Raises:
             ValueError: if ``gradient`` returned the wrong number of adjoints, an adjoint
                 whose shape differs from its input's (naming the op and both shapes), or
                 None for an input that requires grad.
         """
-        grads = self.gradient(out_grad, node)
-        grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        returned = self.gradient(out_grad, node)
+        grads: tuple[Any, ...] = (tuple(returned) if isinstance(returned, (tuple, list))
+                                  else (returned,))
         name = type(self).__name__
         if len(grads) != len(node.inputs):
             raise ValueError(f"{name}.gradient returned {len(grads)} adjoints for "
                              f"{len(node.inputs)} inputs")
-        for i, (grad, inp) in enumerate(zip(grads, node.inputs)):
+        for i, (grad, inp) in enumerate(zip(grads, node.inputs, strict=True)):
             if grad is None:
                 if inp.requires_grad:
                     raise ValueError(f"{name}.gradient returned None for input {i}, which "
@@ -139,11 +149,15 @@ class Op:
 class TensorOp(Op):
     """An op whose output is a single Tensor."""
 
-    def __call__(self, *args: Tensor) -> Tensor:
+    def __call__(self, *args: Any) -> Tensor:
         return Tensor.make_from_op(self, args)
 
 
-class Value:
+DataT = TypeVar("DataT")  # what a node caches: an NDArray, or a tuple of them for a TensorTuple
+ValueT = TypeVar("ValueT", bound="Value[Any]")
+
+
+class Value(Generic[DataT]):
     """A node in the computational graph: an op, its input nodes, and its cached result.
 
     Attributes:
@@ -155,12 +169,14 @@ class Value:
     """
 
     op: Op | None
-    inputs: list[Value]
-    cached_data: NDArray
+    # Tensors or TensorTuples: each op knows which of its inputs is which (``tuple_get_item``
+    # reads a TensorTuple), which a type checker cannot follow through one list.
+    inputs: list[Any]
+    cached_data: DataT
     requires_grad: bool
     grad: Tensor | None
 
-    def realize_cached_data(self) -> NDArray:
+    def realize_cached_data(self) -> DataT:
         """The node's array (computed when the node was made)."""
         return self.cached_data
 
@@ -168,7 +184,7 @@ class Value:
         """True for nodes no op produced: data, parameters and constants."""
         return self.op is None
 
-    def _init(self, op: Op | None, inputs: Sequence[Value], *, cached_data: NDArray,
+    def _init(self, op: Op | None, inputs: Sequence[Value[Any]], *, cached_data: DataT,
               requires_grad: bool) -> None:
         self.op = op
         self.inputs = list(inputs)
@@ -177,14 +193,14 @@ class Value:
         self.grad = None  # set by backward()
 
     @classmethod
-    def make_const(cls, data: NDArray, *, requires_grad: bool = False) -> Value:
+    def make_const(cls: type[ValueT], data: Any, *, requires_grad: bool = False) -> ValueT:
         """A leaf holding ``data`` with no history."""
         value = cls.__new__(cls)
         value._init(None, [], cached_data=data, requires_grad=requires_grad)
         return value
 
     @classmethod
-    def make_from_op(cls, op: Op, inputs: Sequence[Value]) -> Value:
+    def make_from_op(cls: type[ValueT], op: Op, inputs: Sequence[Value[Any]]) -> ValueT:
         """Run ``op`` on ``inputs`` and, where gradients are wanted, record it in the graph.
 
         The graph is recorded only when grad mode is on and some input requires grad;
@@ -205,7 +221,7 @@ class Value:
         return cls.make_const(data)
 
 
-class Tensor(Value):
+class Tensor(Value[NDArray]):
     """A multi-dimensional array that records the ops applied to it, as ``torch.Tensor``.
 
     Args:
@@ -251,7 +267,8 @@ class Tensor(Value):
         if _NUMPY_BACKEND:
             if device != cpu():
                 raise ValueError(f"Tensor: device {device!r} is not one of the NumPy backend's (cpu())")
-            return numpy.array(numpy_array, dtype=dtype)
+            # On the NumPy backend (hw0-hw2) NDArray *is* numpy.ndarray; the checker sees hw3's.
+            return numpy.array(numpy_array, dtype=dtype)  # type: ignore[return-value]
         return array_api.array(numpy_array, device=device, dtype=dtype)
 
     # ---- data access -------------------------------------------------------------------
@@ -294,7 +311,8 @@ class Tensor(Value):
     def numpy(self) -> numpy.ndarray:
         """The values as a NumPy array (sharing memory on the NumPy backend)."""
         data = self.realize_cached_data()
-        return data if _NUMPY_BACKEND else data.numpy()
+        # On the NumPy backend (hw0-hw2) NDArray *is* numpy.ndarray; the checker sees hw3's.
+        return data if _NUMPY_BACKEND else data.numpy()  # type: ignore[return-value]
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python number.
@@ -425,7 +443,7 @@ def _scalar(value, symbol: str) -> float:
             and value.dtype.kind in "iuf":
         return value.item()
     if isinstance(value, Number) and not isinstance(value, bool):
-        return value
+        return cast(float, value)  # an int or float (any Number); NumPy takes each as a scalar
     raise TypeError(f"unsupported operand for Tensor {symbol} {type(value).__name__}: expected a "
                     f"Tensor or a number (wrap arrays in needle.Tensor)")
 

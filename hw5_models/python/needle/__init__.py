@@ -8,7 +8,7 @@ Example:
     >>> w.grad.numpy().ravel().tolist()
     [3.0, 4.0]
 """
-from . import ops
+from . import ops as ops
 from .ops import *  # noqa: F403
 from .autograd import (Tensor, compute_gradient_of_variables, find_topo_sort,  # noqa: F401
                        is_grad_enabled, no_grad)

@@ -140,13 +140,13 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float) -> float:
     """
     non_negative("clip_grad_norm", "max_norm", max_norm)
     ### BEGIN SOLUTION hw2
-    params = [p for p in parameters if p.grad is not None]
-    total = math.sqrt(sum(float((p.grad.numpy().astype("float64") ** 2).sum()) for p in params))
+    grads = [(p, p.grad) for p in parameters if p.grad is not None]
+    total = math.sqrt(sum(float((grad.numpy().astype("float64") ** 2).sum()) for _, grad in grads))
     if total > max_norm:
         scale = max_norm / (total + 1e-6)
         with no_grad():
-            for p in params:
-                p.grad = p.grad * scale
+            for p, grad in grads:
+                p.grad = grad * scale
     return total
     ### END SOLUTION
 

@@ -78,7 +78,7 @@ class EWiseMul(EWiseBinaryOp):
         # TODO (hw1, question 1): implement EWiseMul.compute (Forward computation)
         raise NotImplementedError("EWiseMul.compute: hw1")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         # TODO (hw1, question 2): implement EWiseMul.gradient (Backward computation)
         raise NotImplementedError("EWiseMul.gradient: hw1")
 
@@ -375,18 +375,18 @@ class MatMul(TensorOp):
     """
 
     def __call__(self, a: Tensor, b: Tensor) -> Tensor:
-        if isinstance(a, Tensor) and isinstance(b, Tensor):
-            if (a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]
-                    or _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None):
-                raise ValueError(f"MatMul: shapes {a.shape} and {b.shape} do not multiply; "
-                                 f"expected (..., m, k) @ (..., k, n) with broadcastable batch axes")
+        if (isinstance(a, Tensor) and isinstance(b, Tensor)
+                and (a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]
+                     or _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None)):
+            raise ValueError(f"MatMul: shapes {a.shape} and {b.shape} do not multiply; "
+                             f"expected (..., m, k) @ (..., k, n) with broadcastable batch axes")
         return super().__call__(a, b)
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
         # TODO (hw1, question 1): implement MatMul.compute (Forward computation)
         raise NotImplementedError("MatMul.compute: hw1")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         # TODO (hw1, question 2): implement MatMul.gradient (Backward computation)
         raise NotImplementedError("MatMul.gradient: hw1")
 
@@ -458,7 +458,7 @@ def _resolve_shape(old: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, .
         raise ValueError(f"Reshape: shape {shape} may hold one -1 and otherwise sizes >= 0")
     known = _size([n for n in shape if n != -1])
     if unknown and known and _size(old) % known == 0:
-        shape = shape[:unknown[0]] + (_size(old) // known,) + shape[unknown[0] + 1:]
+        shape = (*shape[:unknown[0]], _size(old) // known, *shape[unknown[0] + 1:])
     if -1 in shape or _size(old) != _size(shape):
         raise ValueError(f"Reshape: cannot reshape shape {old} ({_size(old)} elements) to "
                          f"{shape}")

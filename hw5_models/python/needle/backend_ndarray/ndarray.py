@@ -110,7 +110,7 @@ class BackendDevice(Device):
         # array to build and copy over (nor np.eye(n), which is n x n).
         ones = full((labels.size, 1), 1.0, dtype=dtype, device=self)
         flat = index_add_rows(ones, np.arange(labels.size) * n + labels, labels.size * n)
-        return flat.reshape(np.asarray(i).shape + (n,))
+        return flat.reshape((*np.asarray(i).shape, n))
 
     def empty(self, shape, dtype: str = "float32") -> NDArray:
         """An uninitialised array of ``shape``."""
@@ -588,7 +588,7 @@ class NDArray:
         """
         new_shape = _check_shape(new_shape)
         lead = len(new_shape) - self.ndim
-        if lead < 0 or any(n != m and n != 1 for n, m in zip(self._shape, new_shape[lead:])):
+        if lead < 0 or any(n != m and n != 1 for n, m in zip(self._shape, new_shape[lead:], strict=True)):
             raise ValueError(f"broadcast_to: cannot broadcast shape {self._shape} to {new_shape}")
         # TODO (hw3, question 1): implement NDArray.broadcast_to (Strided views)
         raise NotImplementedError("NDArray.broadcast_to: hw3")
@@ -669,9 +669,9 @@ class NDArray:
         if len(axes) != self.ndim or any(len(p) != 2 or min(p) < 0 for p in axes):
             raise ValueError(f"pad: {axes} is not one (before, after) pair of non-negative ints "
                              f"per axis of shape {self._shape}")
-        out = full(tuple(n + b + a for n, (b, a) in zip(self._shape, axes)), 0.0,
+        out = full(tuple(n + b + a for n, (b, a) in zip(self._shape, axes, strict=True)), 0.0,
                    dtype=self.dtype, device=self._device)
-        out[tuple(slice(b, b + n) for n, (b, _) in zip(self._shape, axes))] = self
+        out[tuple(slice(b, b + n) for n, (b, _) in zip(self._shape, axes, strict=True))] = self
         return out
 
     # ---- element-wise maths -------------------------------------------------------------
@@ -841,7 +841,7 @@ def _extent(a: NDArray) -> tuple[int, int]:
     if 0 in a.shape:
         return 0, -1
     lo = hi = a.offset
-    for n, stride in zip(a.shape, a.strides):
+    for n, stride in zip(a.shape, a.strides, strict=True):
         lo, hi = lo + builtins.min(0, (n - 1) * stride), hi + builtins.max(0, (n - 1) * stride)
     return lo, hi
 
@@ -956,7 +956,7 @@ def normalize_index(idxs, shape: tuple[int, ...], kind: str = "NDArray") -> tupl
         idxs = idxs[:at] + (slice(None),) * (len(shape) - explicit) + idxs[at + 1:]
     idxs = idxs + (slice(None),) * (len(shape) - len(idxs))
     out = []
-    for axis, (idx, n) in enumerate(zip(idxs, shape)):
+    for axis, (idx, n) in enumerate(zip(idxs, shape, strict=True)):
         if isinstance(idx, slice):
             if idx.step == 0:
                 raise ValueError(f"{kind} index {idx!r} on axis {axis}: slice step cannot be zero")
@@ -1072,7 +1072,7 @@ def take_rows(table: NDArray, ids) -> NDArray:
     if table.ndim != 2:
         raise ValueError(f"take_rows: expected a 2-d table, got shape {table.shape}")
     ids = _row_ids("take_rows", ids, table.shape[0])
-    out = NDArray.make(ids.shape + (table.shape[1],), device=table.device, dtype=table.dtype)
+    out = NDArray.make((*ids.shape, table.shape[1]), device=table.device, dtype=table.dtype)
     if ids.size and table.shape[1]:  # rows of no columns: nothing to copy (and no kernel call)
         table.device.take_rows(table.compact()._handle, ids.ravel(), out._handle, table.shape[1])
     return out
@@ -1188,7 +1188,7 @@ def stack(arrays: Sequence[NDArray], axis: int = 0) -> NDArray:
         raise ValueError(f"stack: axis {axis} is out of range for {len(shape) + 1} axes")
     axis %= len(shape) + 1
     dtype = np.result_type(*(x.dtype for x in arrays))  # float32 with float64 gives float64
-    out = NDArray.make(shape[:axis] + (len(arrays),) + shape[axis:], device=device, dtype=dtype)
+    out = NDArray.make((*shape[:axis], len(arrays), *shape[axis:]), device=device, dtype=dtype)
     for i, x in enumerate(arrays):
         out[(slice(None),) * axis + (i,)] = x
     return out
@@ -1211,8 +1211,8 @@ def matmul(a: NDArray, b: NDArray, *, naive: bool = False) -> NDArray:
     except ValueError:
         raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not broadcast") from None
     (m, n), p = a.shape[-2:], b.shape[-1]
-    a, b = _promote(a.broadcast_to(batch + (m, n)), b.broadcast_to(batch + (n, p)))
-    out = NDArray.make(batch + (m, p), device=a.device, dtype=a.dtype)
+    a, b = _promote(a.broadcast_to((*batch, m, n)), b.broadcast_to((*batch, n, p)))
+    out = NDArray.make((*batch, m, p), device=a.device, dtype=a.dtype)
     kernel = a.device.matmul_naive if naive else a.device.matmul
     kernel(a._handle, b._handle, out._handle, _prod(batch), m, n, p)
     return out

@@ -147,7 +147,7 @@ class Conv(TensorOp):
         # TODO (hw5, question 2): implement Conv.compute (Convolution)
         raise NotImplementedError("Conv.compute: hw5")
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor]:
         # TODO (hw5, question 2): implement Conv.gradient (Convolution)
         raise NotImplementedError("Conv.gradient: hw5")
 

@@ -95,8 +95,8 @@ def _check_view(name: str, shape, strides, offset, size: int) -> int:
         return 0  # an empty view reaches nothing
     if count > MAX_SIZE:
         raise ValueError(f"{name}: shape {_shape_text(shape)} has more than 2^63 - 1 elements")
-    lo = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
-    hi = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s > 0)
+    lo = offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True) if s < 0)
+    hi = offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True) if s > 0)
     if lo < 0 or hi >= size:
         raise IndexError(f"{name}: the strided view reaches elements {lo}..{hi} of a buffer of {size} "
                          f"(shape {_shape_text(shape)}, strides {_shape_text(strides)}, offset {offset})")
@@ -279,7 +279,8 @@ def index_add_rows(a: Array, idx, out: Array, cols: int) -> None:
 def _matmul(name: str):
     def matmul(a: Array, b: Array, out: Array, batch: int, m: int, n: int, p: int) -> None:
         """``out[i] = a[i] @ b[i]`` for ``i < batch``; compact ``(m, n)``, ``(n, p)``, ``(m, p)``."""
-        batch, m, n, p = (_dim(name, what, v) for what, v in zip(("batch", "m", "n", "p"), (batch, m, n, p)))
+        batch, m, n, p = (_dim(name, what, v) for what, v in
+                          zip(("batch", "m", "n", "p"), (batch, m, n, p), strict=True))
         _same_dtype(name, a, b, out)
         _check_size(name, "a", a, _product(name, "batch x m x n =", batch, m, n))
         _check_size(name, "b", b, _product(name, "batch x n x p =", batch, n, p))
@@ -296,7 +297,8 @@ matmul_naive = _matmul("matmul_naive")
 
 def _reduce(name: str, a: Array, out: Array, outer, size, inner) -> np.ndarray:
     """The compact ``a`` as ``(outer, size, inner)``, after the compiled backends' checks."""
-    outer, size, inner = (_dim(name, what, v) for what, v in zip(("outer", "size", "inner"), (outer, size, inner)))
+    outer, size, inner = (_dim(name, what, v) for what, v in
+                          zip(("outer", "size", "inner"), (outer, size, inner), strict=True))
     _same_dtype(name, a, out)
     _check_size(name, "a", a, _product(name, "outer x size x inner =", outer, size, inner))
     _check_size(name, "out", out, _product(name, "outer x inner =", outer, inner))

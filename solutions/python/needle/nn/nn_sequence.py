@@ -150,7 +150,7 @@ class RNN(Module):
         ### BEGIN SOLUTION hw5
         h_in = ops.split(h0, 0) if h0 is not None else [None] * self.num_layers
         h_out = []
-        for cell, h in zip(self.rnn_cells, h_in):
+        for cell, h in zip(self.rnn_cells, h_in, strict=True):
             outputs = []
             for x_part in _step_inputs(cell, X):
                 h = cell._step(x_part, h)
@@ -229,10 +229,10 @@ class LSTM(Module):
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         _check_sequence("LSTM", self, X, _state_pair("LSTM", h))
         ### BEGIN SOLUTION hw5
-        states = (zip(ops.split(h[0], 0), ops.split(h[1], 0)) if h is not None
+        states = (zip(ops.split(h[0], 0), ops.split(h[1], 0), strict=True) if h is not None
                   else [None] * self.num_layers)
         h_out, c_out = [], []
-        for cell, state in zip(self.lstm_cells, states):
+        for cell, state in zip(self.lstm_cells, states, strict=True):
             outputs = []
             for x_part in _step_inputs(cell, X):
                 state = cell._step(x_part, state)

@@ -28,7 +28,7 @@ def _rows(x: Tensor, fn) -> Tensor:
     """Apply a ``(rows, features)`` module ``fn`` to every position of ``(..., features)``."""
     flat = ops.reshape(x, (int(np.prod(x.shape[:-1])), x.shape[-1]))
     out = fn(flat)
-    return ops.reshape(out, x.shape[:-1] + (out.shape[-1],))
+    return ops.reshape(out, (*x.shape[:-1], out.shape[-1]))
 
 
 class MultiHeadAttention(Module):

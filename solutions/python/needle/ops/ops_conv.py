@@ -173,7 +173,7 @@ class Conv(TensorOp):
         return out.reshape((N, H_out, W_out, C_out))
         ### END SOLUTION
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor]:
         ### BEGIN SOLUTION hw5
         A, B = node.inputs
         H, W = A.shape[1:3]

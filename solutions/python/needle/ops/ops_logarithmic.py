@@ -77,7 +77,7 @@ class LogSoftmax(TensorOp):
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> Tensor:
         ### BEGIN SOLUTION hw2
-        kept = node.shape[:-1] + (1,)
+        kept = (*node.shape[:-1], 1)
         total = broadcast_to(reshape(summation(out_grad, (-1,)), kept), node.shape)
         return out_grad - exp(node) * total
         ### END SOLUTION

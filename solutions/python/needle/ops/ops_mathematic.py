@@ -83,7 +83,7 @@ class EWiseMul(EWiseBinaryOp):
         return a * b
         ### END SOLUTION
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         ### BEGIN SOLUTION hw1
         a, b = node.inputs  # (None for a constant factor, such as a mask or a one-hot matrix)
         return out_grad * b if a.requires_grad else None, out_grad * a if b.requires_grad else None
@@ -416,11 +416,11 @@ class MatMul(TensorOp):
     """
 
     def __call__(self, a: Tensor, b: Tensor) -> Tensor:
-        if isinstance(a, Tensor) and isinstance(b, Tensor):
-            if (a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]
-                    or _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None):
-                raise ValueError(f"MatMul: shapes {a.shape} and {b.shape} do not multiply; "
-                                 f"expected (..., m, k) @ (..., k, n) with broadcastable batch axes")
+        if (isinstance(a, Tensor) and isinstance(b, Tensor)
+                and (a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]
+                     or _broadcast_shape(a.shape[:-2], b.shape[:-2]) is None)):
+            raise ValueError(f"MatMul: shapes {a.shape} and {b.shape} do not multiply; "
+                             f"expected (..., m, k) @ (..., k, n) with broadcastable batch axes")
         return super().__call__(a, b)
 
     def compute(self, a: NDArray, b: NDArray) -> NDArray:
@@ -428,7 +428,7 @@ class MatMul(TensorOp):
         return a @ b
         ### END SOLUTION
 
-    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor | None]:
         ### BEGIN SOLUTION hw1
         a, b = node.inputs  # an input that needs no gradient gets None: a matmul saved
         return (sum_to_shape(matmul(out_grad, transpose(b)), a.shape) if a.requires_grad else None,
@@ -510,7 +510,7 @@ def _resolve_shape(old: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, .
         raise ValueError(f"Reshape: shape {shape} may hold one -1 and otherwise sizes >= 0")
     known = _size([n for n in shape if n != -1])
     if unknown and known and _size(old) % known == 0:
-        shape = shape[:unknown[0]] + (_size(old) // known,) + shape[unknown[0] + 1:]
+        shape = (*shape[:unknown[0]], _size(old) // known, *shape[unknown[0] + 1:])
     if -1 in shape or _size(old) != _size(shape):
         raise ValueError(f"Reshape: cannot reshape shape {old} ({_size(old)} elements) to "
                          f"{shape}")
