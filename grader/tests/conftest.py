@@ -26,6 +26,17 @@ def repo_copy(tmp_path) -> Path:
                         ignore=shutil.ignore_patterns("build", "*.so", "__pycache__", "*.log"))
     return tmp_path
 
+@pytest.fixture(scope="session")
+def probe_key(tmp_path_factory):
+    """The probe suite's values on the reference solutions (test_grader's and
+    test_results_hostile's probe tests score against it)."""
+    from grader.tests.test_grader import run_probe, solution_submission
+    scratch = tmp_path_factory.mktemp("probe-key")
+    outcomes = run_probe(solution_submission(scratch / "sub"), scratch)
+    assert all(o.status == "ok" for o in outcomes.values()), outcomes
+    return {name: o.values for name, o in outcomes.items()}
+
+
 # probe/ holds hidden suites for the grader's tests: run by the grader, never collected by pytest.
 collect_ignore = ["probe"]
 

@@ -59,15 +59,6 @@ def run_probe(submission: Path, scratch: Path, homework=HW1) -> dict[str, runner
     return {o.test.name: o for o in outcomes.values()}
 
 
-@pytest.fixture(scope="session")
-def probe_key(tmp_path_factory):
-    """The probe suite's values on the reference solutions."""
-    scratch = tmp_path_factory.mktemp("probe-key")
-    outcomes = run_probe(solution_submission(scratch / "sub"), scratch)
-    assert all(o.status == "ok" for o in outcomes.values()), outcomes
-    return {name: o.values for name, o in outcomes.items()}
-
-
 def probe_scores(submission: Path, scratch: Path, key) -> dict[str, scoring.TestResult]:
     return {name: scoring.score(o, key[name]) for name, o in run_probe(submission, scratch).items()}
 
