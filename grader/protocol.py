@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 CURRENT = "current"              # the test running now
@@ -117,9 +117,7 @@ class Confinement:
 
     def to_json(self) -> dict[str, object]:
         """The JSON object of this confinement."""
-        return {"workspace": self.workspace, "landlock": self.landlock, "read": self.read,
-                "write": self.write, "hide": self.hide, "expose": self.expose,
-                "tmpfs": self.tmpfs, "uid": self.uid, "gid": self.gid}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: object) -> Confinement:
@@ -157,8 +155,7 @@ class Suite:
 
     def to_json(self) -> dict[str, object]:
         """The JSON object of this suite."""
-        return {"out": self.out, "test_module": self.test_module, "tests": self.tests,
-                "modules": self.modules, "fixtures": self.fixtures, "paths": self.paths}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: object) -> Suite:
@@ -233,8 +230,7 @@ class HarnessReport:
 
     def to_json(self) -> dict[str, object]:
         """The JSON object of this report."""
-        return {"landlock": self.landlock, "uid": self.uid,
-                "refused_syscalls": self.refused_syscalls}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: object) -> HarnessReport:
