@@ -24,7 +24,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["positive_int", "non_negative", "in_unit_interval", "integer_ids"]
+__all__ = ["positive_int", "non_negative", "in_unit_interval", "integer_ids", "axes_tuple",
+           "normalize_axes", "normalize_axis"]
 
 
 def positive_int(owner: str, name: str, value) -> int:
@@ -52,7 +53,7 @@ def non_negative(owner: str, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a number >= 0, got {value!r} "
                         f"({type(value).__name__})")
-    if not value >= 0:  # (NaN fails this too)
+    if math.isnan(value) or value < 0:
         raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
     return float(value)
 
@@ -95,6 +96,81 @@ def integer_ids(owner: str, what: str, ids, num: int | None = None) -> np.ndarra
             raise ValueError(f"{owner}: {what} {_show(values[outside].flat[0])} is outside "
                              f"0..{num - 1}")
     return values.astype(np.int64)
+
+
+def axes_tuple(owner: str, axes) -> tuple[int, ...] | None:
+    """``axes`` (None, an integer such as 1 or ``np.int64(1)``, or a sequence of them) as a
+    tuple of ints, or None; checked for type only (an op's constructor does not know the shape).
+
+    Raises:
+        TypeError: for an axis that is not an integer (a float, a bool, None), naming it.
+    """
+    if axes is None:
+        return None
+    if isinstance(axes, numbers.Integral):
+        axes = (axes,)
+    try:
+        axes = tuple(axes)
+    except TypeError:
+        raise TypeError(f"{owner}: axes must be an int, a sequence of ints or None, "
+                        f"got {axes!r}") from None
+    for axis in axes:
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{owner}: axis {axis!r} is not an integer ({type(axis).__name__})")
+    return tuple(int(axis) for axis in axes)
+
+
+def normalize_axes(owner: str, axes, ndim: int) -> tuple[int, ...]:
+    """``axes`` of an ``ndim``-d array, in increasing order and made non-negative (``-1`` is
+    ``ndim - 1``), as NumPy's reductions read them. None means every axis.
+
+    The one axis check of needle: Tensor ops (``Summation``, ``LogSumExp``, ``Flip``, ...) and
+    NDArray (``flip``, ``sum``, ``max``) call it, so an axis is refused with one message wherever
+    it is given.
+
+    Raises:
+        TypeError: for an axis that is not an integer, naming it.
+        ValueError: for an axis outside ``-ndim .. ndim - 1``, or one given twice, naming it.
+
+    Example:
+        >>> normalize_axes("sum", (-1, 0), 3)
+        (0, 2)
+        >>> normalize_axes("sum", (0, -3), 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: sum: axes (0, -3) repeat axis 0
+    """
+    given = axes_tuple(owner, axes)
+    if given is None:
+        return tuple(range(ndim))
+    normal = [normalize_axis(owner, axis, ndim) for axis in given]
+    repeated = [ax for at, ax in enumerate(normal) if ax in normal[:at]]
+    if repeated:
+        raise ValueError(f"{owner}: axes {given} repeat axis {repeated[0]}")
+    return tuple(sorted(normal))
+
+
+def normalize_axis(owner: str, axis, ndim: int) -> int:
+    """One axis of an ``ndim``-d array made non-negative: ``-1`` is ``ndim - 1``.
+
+    Raises:
+        TypeError: if ``axis`` is not an integer, naming it.
+        ValueError: if ``axis`` is outside ``-ndim .. ndim - 1``, naming it.
+
+    Example:
+        >>> normalize_axis("swapaxes", -1, 2)
+        1
+        >>> normalize_axis("swapaxes", 2, 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: swapaxes: axis 2 is out of range for 2 axes
+    """
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{owner}: axis {axis!r} is not an integer ({type(axis).__name__})")
+    if not -ndim <= int(axis) < ndim:
+        axes = "no axes" if ndim == 0 else "1 axis" if ndim == 1 else f"{ndim} axes"
+        raise ValueError(f"{owner}: axis {axis} is out of range for {axes}")
+    return int(axis) % ndim
 
 
 def _show(value) -> str:

@@ -164,9 +164,9 @@ def test_gradient_as_tuple_rejects_an_adjoint_of_the_wrong_shape():
     (lambda: ndl.broadcast_to(ndl.Tensor(np.ones((2, 3))), (3, 3)),
      r"cannot broadcast shape \(2, 3\) to \(3, 3\)"),
     (lambda: ndl.summation(ndl.Tensor(np.ones((2, 3))), (0, 2)),
-     r"axes \(0, 2\) are not distinct axes of shape \(2, 3\)"),
+     r"Summation: axis 2 is out of range for 2 axes"),
     (lambda: ndl.summation(ndl.Tensor(np.ones((2, 3))), (1, -1)), r"axes \(1, -1\)"),
-    (lambda: ndl.transpose(ndl.Tensor(np.ones(3))), r"axes \(-1, -2\) are not two axes of shape \(3,\)"),
+    (lambda: ndl.transpose(ndl.Tensor(np.ones(3))), r"Transpose: axis -2 is out of range for 1 axis"),
 ])
 def test_bad_shapes_raise_naming_the_shapes(make, message):
     with pytest.raises(ValueError, match=message):

@@ -221,7 +221,7 @@ class SoftmaxLoss(Module):
     def forward(self, logits: Tensor, y: Tensor) -> Tensor:
         if logits.ndim != 2:
             raise ValueError(f"SoftmaxLoss: expected logits (N, k), got shape {logits.shape}")
-        y_shape = tuple(y.shape) if hasattr(y, "shape") else (len(y),)
+        y_shape = tuple(y.shape) if isinstance(y, Tensor) else np.shape(y)  # (or a list, an array)
         if y_shape != logits.shape[:1]:
             raise ValueError(f"SoftmaxLoss: expected labels of shape {logits.shape[:1]} for "
                              f"logits {logits.shape}, got {y_shape}")
@@ -244,6 +244,9 @@ class BatchNorm1d(Module):
             ValueError for input that is not ``(N, dim)``, or a batch of fewer than 2 examples
             in training (no variance to take, as PyTorch).
     """
+
+    running_mean: Tensor  # buffers: saved in state_dict, never trained
+    running_var: Tensor
 
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, device=None,
                  dtype: str = "float32"):
@@ -292,7 +295,7 @@ def _check_batch_statistics(module: Module, x: Tensor, values_per_channel: int) 
                          f"1 value per channel, got {values_per_channel}")
 
 
-def _check_features(module: Module, x: Tensor) -> None:
+def _check_features(module: BatchNorm1d | LayerNorm1d, x: Tensor) -> None:
     """Raise ValueError, naming ``module``, unless ``x`` is ``(N, module.dim)``."""
     if x.ndim != 2:
         raise ValueError(f"{module._name()} expected input (N, {module.dim}), got shape {x.shape}")

@@ -65,7 +65,7 @@ class RNNCell(Module):
         raise NotImplementedError("RNNCell._step: hw5")
 
 
-def _input_part(cell: Module, X: Tensor) -> Tensor:
+def _input_part(cell: RNNCell | LSTMCell, X: Tensor) -> Tensor:
     """``X W_ih + b_ih + b_hh`` for ``X`` ``(rows, input_size)``: the part of every step that does
     not depend on ``h``, so that a sequence computes it for all steps in one matmul."""
     out = X @ cell.W_ih
@@ -74,7 +74,7 @@ def _input_part(cell: Module, X: Tensor) -> Tensor:
     return out
 
 
-def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
+def _step_inputs(cell: RNNCell | LSTMCell, X: Tensor) -> TensorTuple:
     """``_input_part`` of a whole sequence ``X`` ``(T, B, input_size)`` in one matmul, split into
     its ``T`` steps of ``(B, G * hidden_size)``."""
     T, B, features = X.shape
@@ -82,7 +82,7 @@ def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
     return ops.split(ops.reshape(parts, (T, B, parts.shape[1])), 0)
 
 
-def _check_sequence(name: str, module: Module, X: Tensor, states: list) -> None:
+def _check_sequence(name: str, module: RNN | LSTM, X: Tensor, states: list) -> None:
     """Raise ValueError, naming ``module``, unless ``X`` is a non-empty ``(seq_len, batch,
     input_size)`` and every state not None is ``(num_layers, batch, hidden_size)``."""
     if X.ndim != 3 or X.shape[2] != module.input_size:
@@ -97,7 +97,7 @@ def _check_sequence(name: str, module: Module, X: Tensor, states: list) -> None:
                              f"{expected} for input {X.shape}, got {tuple(state.shape)}")
 
 
-def _check_step(name: str, cell: Module, X: Tensor, states: list) -> None:
+def _check_step(name: str, cell: RNNCell | LSTMCell, X: Tensor, states: list) -> None:
     """Raise ValueError unless ``X`` is ``(batch, input_size)`` and every state not None is
     ``(batch, hidden_size)``."""
     if X.ndim != 2 or X.shape[1] != cell.input_size:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
+from ..checks import axes_tuple, normalize_axes, normalize_axis
 
 __all__ = [
     "EWiseAdd", "AddScalar", "EWiseMul", "MulScalar", "EWisePow", "PowerScalar", "EWiseDiv",
@@ -263,8 +264,10 @@ class Transpose(TensorOp):
     def __call__(self, a: Tensor) -> Tensor:
         if isinstance(a, Tensor):
             axes = self.axes if self.axes is not None else (-1, -2)
-            if len(axes) != 2 or any(not -a.ndim <= ax < a.ndim for ax in axes):
+            if len(axes) != 2:
                 raise ValueError(f"Transpose: axes {axes} are not two axes of shape {a.shape}")
+            for axis in axes:
+                normalize_axis("Transpose", axis, a.ndim)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -287,11 +290,12 @@ class Reshape(TensorOp):
     PyTorch). ``compute`` sees the shape with the -1 already resolved."""
 
     def __init__(self, shape: int | Sequence[int]):
-        self.shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+        self.given_shape = (shape,) if isinstance(shape, (int, numbers.Integral)) else tuple(shape)
+        self.shape = self.given_shape  # with its -1 resolved for the input, by __call__
 
     def __call__(self, a: Tensor) -> Tensor:
         if isinstance(a, Tensor):
-            self.shape = _resolve_shape(a.shape, self.shape)
+            self.shape = _resolve_shape(a.shape, self.given_shape)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -349,7 +353,7 @@ class Summation(TensorOp):
 
     def __call__(self, a: Tensor) -> Tensor:
         if isinstance(a, Tensor):
-            check_axes("Summation", self.axes, a.shape)
+            normalize_axes("Summation", self.axes, a.ndim)  # raises for a bad axis
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -411,35 +415,6 @@ def _size(shape: Sequence[int]) -> int:
     for n in shape:
         size *= n
     return size
-
-
-def axes_tuple(owner: str, axes) -> tuple[int, ...] | None:
-    """``axes`` (None, an integer such as 1 or ``np.int64(1)``, or a sequence of them) as a
-    tuple of ints, or None.
-
-    Raises:
-        TypeError: for an axis that is not an integer.
-    """
-    if axes is None:
-        return None
-    axes = (axes,) if isinstance(axes, numbers.Integral) else axes
-    try:
-        axes = tuple(axes)
-    except TypeError:
-        raise TypeError(f"{owner}: axes must be an int, a sequence of ints or None, "
-                        f"got {axes!r}") from None
-    for axis in axes:
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise TypeError(f"{owner}: axis {axis!r} is not an integer")
-    return tuple(int(axis) for axis in axes)
-
-
-def check_axes(owner: str, axes: tuple[int, ...] | None, shape: tuple[int, ...]) -> None:
-    """Raise ValueError unless ``axes`` (None: all) are distinct axes of ``shape``."""
-    if axes is not None:
-        normal = [ax % len(shape) if -len(shape) <= ax < len(shape) else None for ax in axes]
-        if None in normal or len(set(normal)) != len(normal):
-            raise ValueError(f"{owner}: axes {axes} are not distinct axes of shape {shape}")
 
 
 def _resolve_shape(old: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -73,7 +73,7 @@ class RNNCell(Module):
         ### END SOLUTION
 
 
-def _input_part(cell: Module, X: Tensor) -> Tensor:
+def _input_part(cell: RNNCell | LSTMCell, X: Tensor) -> Tensor:
     """``X W_ih + b_ih + b_hh`` for ``X`` ``(rows, input_size)``: the part of every step that does
     not depend on ``h``, so that a sequence computes it for all steps in one matmul."""
     out = X @ cell.W_ih
@@ -82,7 +82,7 @@ def _input_part(cell: Module, X: Tensor) -> Tensor:
     return out
 
 
-def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
+def _step_inputs(cell: RNNCell | LSTMCell, X: Tensor) -> TensorTuple:
     """``_input_part`` of a whole sequence ``X`` ``(T, B, input_size)`` in one matmul, split into
     its ``T`` steps of ``(B, G * hidden_size)``."""
     T, B, features = X.shape
@@ -90,7 +90,7 @@ def _step_inputs(cell: Module, X: Tensor) -> TensorTuple:
     return ops.split(ops.reshape(parts, (T, B, parts.shape[1])), 0)
 
 
-def _check_sequence(name: str, module: Module, X: Tensor, states: list) -> None:
+def _check_sequence(name: str, module: RNN | LSTM, X: Tensor, states: list) -> None:
     """Raise ValueError, naming ``module``, unless ``X`` is a non-empty ``(seq_len, batch,
     input_size)`` and every state not None is ``(num_layers, batch, hidden_size)``."""
     if X.ndim != 3 or X.shape[2] != module.input_size:
@@ -105,7 +105,7 @@ def _check_sequence(name: str, module: Module, X: Tensor, states: list) -> None:
                              f"{expected} for input {X.shape}, got {tuple(state.shape)}")
 
 
-def _check_step(name: str, cell: Module, X: Tensor, states: list) -> None:
+def _check_step(name: str, cell: RNNCell | LSTMCell, X: Tensor, states: list) -> None:
     """Raise ValueError unless ``X`` is ``(batch, input_size)`` and every state not None is
     ``(batch, hidden_size)``."""
     if X.ndim != 2 or X.shape[1] != cell.input_size:
@@ -155,7 +155,7 @@ class RNN(Module):
             for x_part in _step_inputs(cell, X):
                 h = cell._step(x_part, h)
                 outputs.append(h)
-            h_out.append(h)
+            h_out.append(outputs[-1])  # the layer's last state
             X = ops.stack(outputs, 0)
         return X, ops.stack(h_out, 0)
         ### END SOLUTION
@@ -237,6 +237,7 @@ class LSTM(Module):
             for x_part in _step_inputs(cell, X):
                 state = cell._step(x_part, state)
                 outputs.append(state[0])
+            assert state is not None  # (a sequence has a step: _check_sequence says so)
             h_out.append(state[0])
             c_out.append(state[1])
             X = ops.stack(outputs, 0)

@@ -56,8 +56,8 @@ class MultiHeadAttention(Module):
         S = k.shape[2]
         scores = (q @ ops.transpose(k)) / math.sqrt(D)                  # (B, heads, T, S)
         if self.causal:
-            mask = np.triu(np.full((T, S), MASKED, dtype=np.float32), k=S - T + 1)
-            mask = Tensor(mask.reshape(1, 1, T, S), device=q.device, dtype=q.dtype)
+            future = np.triu(np.full((T, S), MASKED, dtype=np.float32), k=S - T + 1)
+            mask = Tensor(future.reshape(1, 1, T, S), device=q.device, dtype=q.dtype)
             scores = scores + ops.broadcast_to(mask, scores.shape)
         lse = ops.reshape(ops.logsumexp(scores, (3,)), (B, heads, T, 1))
         probs = ops.exp(scores - ops.broadcast_to(lse, scores.shape))   # softmax over keys

@@ -12,26 +12,21 @@ from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
+from ..checks import normalize_axes
 from .ops_mathematic import get_item, scatter_item, transpose
 
 __all__ = ["Flip", "Dilate", "UnDilate", "Conv", "flip", "dilate", "undilate", "conv"]
-
-
-def _axes(axes: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
-    axes = (axes,) if isinstance(axes, int) else tuple(axes)
-    if any(not -ndim <= ax < ndim for ax in axes) or len({ax % ndim for ax in axes}) != len(axes):
-        raise ValueError(f"{name}: axes {axes} are not distinct axes of a {ndim}-d Tensor")
-    return tuple(ax % ndim for ax in axes)
 
 
 class Flip(TensorOp):
     """Reverse the order of elements along ``axes`` (``torch.flip``); its own gradient."""
 
     def __init__(self, axes: int | Sequence[int]):
-        self.axes = axes
+        self.given_axes = axes
+        self.axes: tuple[int, ...] = ()  # given_axes made non-negative for the input, by __call__
 
     def __call__(self, a: Tensor) -> Tensor:
-        self.axes = _axes(self.axes, a.ndim, "flip")
+        self.axes = normalize_axes("flip", self.given_axes, a.ndim)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -66,10 +61,11 @@ class Dilate(TensorOp):
     def __init__(self, axes: int | Sequence[int], dilation: int):
         if dilation < 0:
             raise ValueError(f"dilate: dilation must be >= 0, got {dilation}")
-        self.axes, self.dilation = axes, dilation
+        self.given_axes, self.dilation = axes, dilation
+        self.axes: tuple[int, ...] = ()  # given_axes made non-negative for the input, by __call__
 
     def __call__(self, a: Tensor) -> Tensor:
-        self.axes = _axes(self.axes, a.ndim, "dilate")
+        self.axes = normalize_axes("dilate", self.given_axes, a.ndim)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:
@@ -101,10 +97,11 @@ class UnDilate(TensorOp):
     def __init__(self, axes: int | Sequence[int], dilation: int):
         if dilation < 0:
             raise ValueError(f"undilate: dilation must be >= 0, got {dilation}")
-        self.axes, self.dilation = axes, dilation
+        self.given_axes, self.dilation = axes, dilation
+        self.axes: tuple[int, ...] = ()  # given_axes made non-negative for the input, by __call__
 
     def __call__(self, a: Tensor) -> Tensor:
-        self.axes = _axes(self.axes, a.ndim, "undilate")
+        self.axes = normalize_axes("undilate", self.given_axes, a.ndim)
         return super().__call__(a)
 
     def compute(self, a: NDArray) -> NDArray:

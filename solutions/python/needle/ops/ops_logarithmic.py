@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
-from .ops_mathematic import axes_tuple, broadcast_to, check_axes, exp, reshape, summation
+from ..checks import axes_tuple, normalize_axes
+from .ops_mathematic import broadcast_to, exp, reshape, summation
 
 __all__ = ["LogSumExp", "LogSoftmax", "logsumexp", "logsoftmax"]
 
@@ -30,7 +31,7 @@ class LogSumExp(TensorOp):
 
     def __call__(self, a: Tensor) -> Tensor:
         if isinstance(a, Tensor):
-            check_axes("LogSumExp", self.axes, a.shape)
+            normalize_axes("LogSumExp", self.axes, a.ndim)  # raises for a bad axis
         return super().__call__(a)
 
     def compute(self, Z: NDArray) -> NDArray:
@@ -104,10 +105,10 @@ _LARGEST_FINITE = {"float16": 65504.0, "float32": 3.4028234663852886e38}  # else
 def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
     if axes is None:
         return ()
-    axes = {ax % len(shape) for ax in axes}
-    return tuple(n for i, n in enumerate(shape) if i not in axes)
+    reduced = {ax % len(shape) for ax in axes}
+    return tuple(n for i, n in enumerate(shape) if i not in reduced)
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
-    axes = range(len(shape)) if axes is None else {ax % len(shape) for ax in axes}
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    reduced = range(len(shape)) if axes is None else {ax % len(shape) for ax in axes}
+    return tuple(1 if i in reduced else n for i, n in enumerate(shape))

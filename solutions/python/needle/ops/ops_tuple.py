@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ..autograd import NDArray, Tensor, TensorOp, TensorTuple, TensorTupleOp
 from ..backend_selection import array_api
+from ..checks import normalize_axis
 
 __all__ = ["MakeTensorTuple", "TupleGetItem", "Stack", "Split",
            "make_tuple", "tuple_get_item", "stack", "split"]
@@ -85,9 +86,7 @@ class Stack(TensorOp):
             raise ValueError("stack: need at least one Tensor")
         if any(s != shapes[0] for s in shapes):
             raise ValueError(f"stack: the Tensors' shapes differ: {list(shapes)}")
-        ndim = len(shapes[0]) + 1
-        if not -ndim <= self.axis < ndim:
-            raise ValueError(f"stack: axis {self.axis} is out of range for {ndim} axes")
+        normalize_axis("stack", self.axis, len(shapes[0]) + 1)
         return super().__call__(args)
 
     def compute(self, args: tuple[NDArray, ...]) -> NDArray:
@@ -117,9 +116,7 @@ class Split(TensorTupleOp):
         self.axis = axis
 
     def __call__(self, a: Tensor) -> TensorTuple:
-        if not -a.ndim <= self.axis < a.ndim:
-            raise ValueError(f"split: axis {self.axis} is out of range for shape {a.shape}")
-        self.axis %= a.ndim
+        self.axis = normalize_axis("split", self.axis, a.ndim)
         return super().__call__(a)
 
     def compute(self, A: NDArray) -> tuple[NDArray, ...]:
