@@ -148,3 +148,12 @@ def test_sum_to_shape_sums_broadcast_axes():
     np.testing.assert_allclose(ndl.sum_to_shape(x, (4,)).numpy(),
                                np.arange(24.0).reshape(2, 3, 4).sum(axis=(0, 1)))
     assert ndl.sum_to_shape(x, (2, 3, 4)).shape == (2, 3, 4)
+
+
+@pytest.mark.question(1)
+def test_an_op_object_applied_twice_reads_each_input_afresh():
+    # The given checks resolve a -1 (Reshape) or a negative axis (Flip) for each input, without
+    # overwriting what the op was given: one op object can serve inputs of different shapes.
+    reshape = ndl.ops.Reshape((-1,))
+    assert reshape(ndl.Tensor(rand(2, 3))).shape == (6,)
+    assert reshape(ndl.Tensor(rand(4, 1))).shape == (4,)

@@ -185,3 +185,11 @@ def test_fused_lstm_gate_kernels(name, dtype, rtol):
         np.testing.assert_allclose(got.numpy(), want, rtol=rtol, atol=rtol)
     with pytest.raises(ValueError, match=r"expected pre \(B, 4H\)"):
         lstm_gates(arrays[0], NDArray(random((3, 9)).astype(dtype), device=device))
+
+
+@pytest.mark.question(1)
+def test_a_flip_applied_twice_reads_each_input_afresh(device):
+    flip = ndl.ops.Flip((-1,))
+    a, b = random((2, 3)), random((2, 3, 4))
+    np.testing.assert_array_equal(flip(ndl.Tensor(a, device=device)).numpy(), np.flip(a, -1))
+    np.testing.assert_array_equal(flip(ndl.Tensor(b, device=device)).numpy(), np.flip(b, -1))
