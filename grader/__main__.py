@@ -18,6 +18,8 @@ Commands:
                                    (as python -m grader.check, which make check-hwN runs)
     carry-forward TO               move filled functions from the previous handout into TO
                                    (as python -m grader.carry, which make carry-forward runs)
+    submit HW [--no-test]          submissions/HW.zip, checked and graded locally
+                                   (as python -m grader.submit, which make submit-hwN runs)
 
 HW is a homework id (hw1) or folder (hw1_autograd).
 """
@@ -28,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import carry, check, handouts
+from . import carry, check, handouts, submit
 from .assignment import course_of
 from .course import REPO, find_homework
 from .markers import MarkerError
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_arguments(check_command)
     carry.add_arguments(commands.add_parser("carry-forward", help="move filled functions from the "
                                             "previous handout"))
+    submit.add_arguments(commands.add_parser("submit", help="write a homework's submission zip, "
+                                             "checked and graded locally"))
     # Known arguments first: what follows ``check HW``'s ``--`` is pytest's (argparse cannot take
     # it once an option such as --timeout comes between HW and ``--``).
     args, rest = parser.parse_known_args(argv)
@@ -276,7 +280,7 @@ COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-ke
             "grade": _grade, "regrade": _regrade, "feedback": _feedback,
             "export-csv": _export_csv, "export-gradescope": _export_gradescope,
             "isolation": _isolation, "release": _release, "check": check.run,
-            "carry-forward": carry.run}
+            "carry-forward": carry.run, "submit": submit.run}
 
 if __name__ == "__main__":
     sys.exit(main())

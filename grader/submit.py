@@ -9,11 +9,12 @@ it (``workspace.build``) and runs the public tests there in the sandbox, as ``ma
 does. So a zip this writes is one the grader can read, and its public-test result is the one
 you saw.
 
-Usage: ``python -m grader.submit hw1`` (or the folder name, ``hw1_autograd``); ``--no-test``
-skips the public tests.
+Usage: ``python -m grader.submit hw1`` or ``python -m grader submit hw1`` (or the folder name,
+``hw1_autograd``); ``--no-test`` skips the public tests.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import stat
@@ -138,24 +139,26 @@ def upload_instructions(repo: Path, homework: str) -> str:
     return instructions + (f" ({url})" if url else "")
 
 
-USAGE = "usage: python -m grader.submit HW [--no-test]   (HW: hw1 or hw1_autograd)"
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line's arguments (``HW [--no-test]``), added to ``parser``: this module's own,
+    or ``python -m grader submit``'s."""
+    parser.add_argument("hw", help="a homework id (hw1) or folder (hw1_autograd)")
+    parser.add_argument("--no-test", action="store_true",
+                        help="write and check the zip without running the public tests")
 
 
-def main(argv: list[str]) -> int:
-    """``python -m grader.submit hwN [--no-test]``: write, check and explain the submission."""
-    names = [a for a in argv if not a.startswith("--")]
-    if len(names) != 1 or set(argv) - {*names, "--no-test"}:
-        print(USAGE, file=sys.stderr)
-        return 2
-    repo = check.REPO
+def run(args: argparse.Namespace, repo: Path = check.REPO) -> int:
+    """Write, check and explain the submission of ``args.hw`` in ``repo`` (``add_arguments``'
+    arguments); the exit status: 0 when the zip is written (even with failing public tests),
+    1 when it cannot be, 128 + N when stopped by signal N."""
     check.stop_cleanly()
     try:
-        submission = write_zip(repo, names[0])
+        submission = write_zip(repo, args.hw)
         print(f"wrote {submission.path.relative_to(repo)}: {len(submission.files)} file(s) and "
               f"{MANIFEST}")
         for path in submission.missing:
             print(f"  note: {path} is missing from your folder: the grader will use its stubs")
-        status = 0 if "--no-test" in argv else grade_locally(repo, submission.folder, submission.path)
+        status = 0 if args.no_test else grade_locally(repo, submission.folder, submission.path)
         where = upload_instructions(repo, submission.homework)
     except (OSError, ValueError, workspace.SubmissionError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -170,5 +173,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring); returns the exit status (2 for bad usage)."""
+    parser = argparse.ArgumentParser(prog="python -m grader.submit",
+                                     description=__doc__.splitlines()[0].replace("`", ""))
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,5 +1,6 @@
 """``make submit-hwN``: the zip holds exactly the whitelisted files and a manifest, and reads back
 through the grader's own unpacking; and ``environment``'s comparison with the release's lock."""
+import argparse
 import json
 import shutil
 import zipfile
@@ -96,3 +97,21 @@ def test_lock_pins_what_is_installed_and_names_what_is_not():
     text, missing = environment.lock_text(["numpy>=1.24", "no-such-package>=1"])
     assert f"\nnumpy=={environment.installed_version('numpy')}\n" in text
     assert missing == ["no-such-package"] and "# no-such-package: not pinned" in text
+
+
+def test_the_command_line_is_one_parser_under_both_names(student_repo, capsys):
+    # python -m grader.submit and python -m grader submit take the same arguments.
+    from grader.__main__ import main as grader_main
+
+    with pytest.raises(SystemExit) as usage:
+        submit.main(["hw0", "--bogus"])
+    assert usage.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        grader_main(["submit"])
+    assert "the following arguments are required: hw" in capsys.readouterr().err
+    assert grader_main(["submit", "hw9", "--no-test"]) == 1
+    assert "no homework folder 'hw9'" in capsys.readouterr().err
+    args = argparse.Namespace(hw="hw0", no_test=True)
+    assert submit.run(args, repo=student_repo) == 0
+    assert (student_repo / submit.SUBMISSIONS / "hw0.zip").is_file()
