@@ -599,10 +599,12 @@ def give_workspace(workspace: Path, uid: int, gid: int) -> None:
                 pass
 
 
+@functools.lru_cache(maxsize=1)
 def harness_program() -> str:
     """The program the sandbox runs the harness as (``python -I -c``): ``protocol.py``'s text
     made the module ``grader.protocol``, then ``harness.py``'s text run as ``__main__``. Both
-    travel as text, so no file that student code could rewrite between runs is read."""
+    travel as text, read once per grading process, so the sandbox reads neither file and no
+    run can change what a later run executes."""
     return _HARNESS_PROGRAM.format(protocol=PROTOCOL.read_text(), harness=HARNESS.read_text())
 
 
