@@ -13,7 +13,7 @@ HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
 
 .PHONY: help venv build demo test lint test-slow test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
         check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
-        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope carry-forward clean
+        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
 
 help:
 	@echo "make demo            train the reference models on the MNIST and news samples, plot the curves"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint            ruff and mypy on solutions/ and grader/ (part of make test)"
 	@echo "make test-torch      install PyTorch (CPU) and run the comparisons with it that make test skips"
 	@echo "make shell           a shell inside .venv (or: source .venv/bin/activate), for the handouts' commands"
+	@echo "make lab             JupyterLab in this folder, for the homework notebooks"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
@@ -32,6 +33,7 @@ help:
 	@echo "make data            download the full CIFAR-10 and Penn Treebank into data/ (says what first)"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
+	@echo "make export-nbgrader HW=hw1 [COURSE=nbgrader-course]  hw1 as an nbgrader assignment (JupyterHub)"
 	@echo "make release DEST=path [REPO_URL=url] [HOMEWORKS=hw0,hw1] [UPDATE=1]"
 	@echo "                                    write (or update) the student edition, a git repository"
 	@echo "make export-gradescope HW=hw1       a Gradescope autograder bundle in dist/"
@@ -162,6 +164,15 @@ release: $(STAMP)
 export-gradescope: $(STAMP)
 	@test -n "$(HW)" || { echo "usage: make export-gradescope HW=hw1"; exit 2; }
 	$(PY) -m grader export-gradescope $(HW)
+
+# An nbgrader course directory (default nbgrader-course/) holding HW, autograded by this grader.
+export-nbgrader: $(STAMP)
+	@test -n "$(HW)" || { echo "usage: make export-nbgrader HW=hw1 [COURSE=nbgrader-course]"; exit 2; }
+	$(PY) -m grader export-nbgrader $(HW) --course-dir $(or $(COURSE),nbgrader-course)
+
+# JupyterLab, started here: open hwN_*/hwN.ipynb from its file browser.
+lab: $(STAMP)
+	$(PY) -m jupyterlab
 
 bench: build
 	$(PY) bench/run.py

@@ -9,6 +9,9 @@ Commands:
     feedback HW STUDENT            show STUDENT's latest feedback
     export-csv HW FILE             every student's latest scores as CSV
     export-gradescope HW           a Gradescope autograder bundle (setup.sh, run_autograder)
+    export-nbgrader HW --course-dir DIR
+                                   HW as an nbgrader assignment in the course at DIR, autograded
+                                   by this grader (see grader/nbgrader_course.py)
     isolation                      what this machine's sandbox can and cannot enforce
     release DEST [--repo-url URL] [--homeworks hw0,hw1] [--update]
                                    write the student edition to DEST as a git repository
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     bundle = commands.add_parser("export-gradescope", help="write a Gradescope autograder bundle")
     bundle.add_argument("hw")
     bundle.add_argument("--dest", type=Path, help="the .zip to write (default: dist/gradescope-HW.zip)")
+    nbgrader = commands.add_parser("export-nbgrader", help="write an nbgrader assignment")
+    nbgrader.add_argument("hw")
+    nbgrader.add_argument("--course-dir", type=Path, required=True,
+                          help="the nbgrader course directory (made if missing)")
     for sub in (grade, regrade := commands.add_parser("regrade", help="regrade a student"),
                 feedback := commands.add_parser("feedback", help="show a student's feedback"),
                 export := commands.add_parser("export-csv", help="export scores as CSV")):
@@ -235,6 +242,15 @@ def _export_gradescope(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_nbgrader(args: argparse.Namespace) -> int:
+    from . import nbgrader_course
+    homework = find_homework(course_of(), args.hw)
+    source = nbgrader_course.export(homework, args.course_dir)
+    print(f"wrote {source}: in {args.course_dir}, run `nbgrader generate_assignment {homework.id}` "
+          f"(the README's JupyterHub section says what follows)")
+    return 0
+
+
 def _release(args: argparse.Namespace) -> int:
     from . import release
     homeworks = [h.strip() for h in args.homeworks.split(",") if h.strip()] if args.homeworks else None
@@ -280,7 +296,8 @@ COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-ke
             "grade": _grade, "regrade": _regrade, "feedback": _feedback,
             "export-csv": _export_csv, "export-gradescope": _export_gradescope,
             "isolation": _isolation, "release": _release, "check": check.run,
-            "carry-forward": carry.run, "submit": submit.run}
+            "carry-forward": carry.run, "submit": submit.run,
+            "export-nbgrader": _export_nbgrader}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -69,7 +69,7 @@ def runner_modules(grader: Path = GRADER, commands: tuple[str, ...] = STUDENT_CO
 # The runner pieces check-hwN, submit-hwN and carry-forward need (``runner_modules``).
 RUNNER_MODULES = runner_modules()
 REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "pytest-timeout>=2.2",
-                "hypothesis>=6.80", "matplotlib>=3.7", "tqdm>=4.65"]
+                "hypothesis>=6.80", "matplotlib>=3.7", "tqdm>=4.65", "jupyterlab>=4.2"]
 FORBIDDEN = ("solutions/", "grader/hidden/", "grader/answers/", "grader/tests/")
 DATA_LEFT_OUT = ("cifar-10-batches-py/", "ptb/")  # `make data` downloads; never released
 MANIFEST = ".release.json"
@@ -357,7 +357,8 @@ check-{hw.id}: $(DEPS)
 submit-{hw.id}: $(DEPS)
 	$(PY) -m grader.submit {hw.id}
 """ for hw in course)
-    names = " ".join(f"test-{hw.id} check-{hw.id} submit-{hw.id}" for hw in course) + " carry-forward shell"
+    names = " ".join(f"test-{hw.id} check-{hw.id} submit-{hw.id}" for hw in course)
+    names += " carry-forward shell lab"
     return f"""# Flamethrower, student edition. `make test-hwN` runs a homework's public tests;
 # `make check-hwN` runs them the way the grader does; `make submit-hwN` writes the zip to hand
 # in (see README.md). All set up .venv first, at the versions of {LOCK}.
@@ -382,6 +383,10 @@ $(STAMP): requirements.txt {LOCK}
 shell: $(STAMP)
 	@echo "In $(VENV): the handouts' commands (python -m pytest ...) work here; exit leaves it."
 	@exec bash --init-file "$(VENV)/bin/activate" -i
+
+# JupyterLab, started here: open hwN_*/hwN.ipynb from its file browser.
+lab: $(DEPS)
+	$(PY) -m jupyterlab
 
 carry-forward: $(DEPS)
 	@test -n "$(TO)" || {{ echo "usage: make carry-forward TO=hw2_nn"; exit 2; }}
