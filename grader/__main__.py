@@ -12,6 +12,9 @@ Commands:
     export-nbgrader HW --course-dir DIR
                                    HW as an nbgrader assignment in the course at DIR, autograded
                                    by this grader (see grader/nbgrader_course.py)
+    similarity HW [--dir D] [--public P]
+                                   the most similar pairs of students' code (copydetect), as
+                                   CSV and an HTML report under grades/HW/
     isolation                      what this machine's sandbox can and cannot enforce
     release DEST [--repo-url URL] [--homeworks hw0,hw1] [--update]
                                    write the student edition to DEST as a git repository
@@ -81,6 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     feedback.add_argument("student")
     feedback.add_argument("--markdown", action="store_true", help="print the Markdown report")
     export.add_argument("file", type=Path)
+    similar = commands.add_parser("similarity", help="compare students' code (copydetect)")
+    similar.add_argument("hw")
+    similar.add_argument("--dir", type=Path, help="compare the submissions in this folder (one "
+                         "per student) instead of each student's latest in the gradebook")
+    similar.add_argument("--gradebook", type=Path, default=GRADES / "gradebook.sqlite")
+    similar.add_argument("--public", type=Path, help="a folder of known solutions to compare with")
+    similar.add_argument("--out", type=Path, default=GRADES, help="the report goes to OUT/HW/ "
+                         "(default: grades/)")
+    similar.add_argument("--threshold", type=float, default=0.3, help="the HTML report shows "
+                         "file pairs more similar than this (0..1, default 0.3)")
     commands.add_parser("isolation", help="show what the sandbox enforces here")
     release = commands.add_parser("release", help="write the student edition")
     release.add_argument("dest", type=Path)
@@ -251,6 +264,32 @@ def _export_nbgrader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similarity(args: argparse.Namespace) -> int:
+    from . import gradebook, similarity
+    from .sandbox import printable
+    homework = find_homework(course_of(), args.hw)
+    if args.dir is not None:
+        submissions = similarity.submissions_in(args.dir)
+    else:
+        db = gradebook.connect(args.gradebook)
+        try:
+            submissions = similarity.latest_submissions(db, homework)
+        finally:
+            db.close()
+    folder = args.out / homework.id
+    pairs, skipped = similarity.compare(homework, submissions, folder / "similarity.html",
+                                        public=args.public, threshold=args.threshold)
+    similarity.write_csv(pairs, folder / "similarity.csv")
+    print(f"{len(submissions)} submission(s) of {homework.id}; the most similar pairs:")
+    for pair in pairs[:15]:
+        print(f"  {pair.score:4.0%}  {printable(pair.first, 80)} ~ {printable(pair.second, 120)}  "
+              f"({pair.file}: {pair.similarity:.0%} / {pair.reverse_similarity:.0%})")
+    for reason in skipped:
+        print(f"  skipped {printable(reason, 200)}")
+    print(f"all pairs: {folder / 'similarity.csv'}; the matching code: {folder / 'similarity.html'}")
+    return 0
+
+
 def _release(args: argparse.Namespace) -> int:
     from . import release
     homeworks = [h.strip() for h in args.homeworks.split(",") if h.strip()] if args.homeworks else None
@@ -297,7 +336,7 @@ COMMANDS = {"handouts": _handouts, "check-handouts": _check_handouts, "answer-ke
             "export-csv": _export_csv, "export-gradescope": _export_gradescope,
             "isolation": _isolation, "release": _release, "check": check.run,
             "carry-forward": carry.run, "submit": submit.run,
-            "export-nbgrader": _export_nbgrader}
+            "export-nbgrader": _export_nbgrader, "similarity": _similarity}
 
 if __name__ == "__main__":
     sys.exit(main())
