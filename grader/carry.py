@@ -70,6 +70,7 @@ def function_lines(text: str, name: str, path: str) -> tuple[int, int] | None:
                 opened = opened or "{" in lines[end]
                 if opened and depth == 0:
                     return start, end + 1
+            return None  # its braces never close: no later line can close them either
     return None
 
 

@@ -22,8 +22,11 @@ score into its autograder cell as nbgrader's partial credit. Before that,
 (a deleted cell put back, an added one dropped), and nbgrader restores each locked cell's
 source. So nothing a student
 writes in the notebook (edited, deleted or added cells, forged outputs or metadata) changes a
-score: the grader's result is its only source. The answer key stays with the instructor: the
-hidden part names a question, never a test.
+score: the grader's result is its only source. (nbgrader itself scores 0, without grading,
+a submission whose notebook is missing: students hand in the whole folder.) The answer key
+stays with the instructor: the hidden part names a question, never a test. A student id must
+be one the grader accepts (``feedback.STUDENT_ID``); another fails that student's autograde,
+naming it, rather than scoring 0.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from traitlets import Bool
 
 from .assignment import Assignment, build, course_of
 from .course import REPO, Homework, find_homework
+from .feedback import is_safe_student_id
 from .results import GradeResult
 from .sandbox import printable
 
@@ -150,11 +154,17 @@ def export(homework: Homework, course_dir: Path, repo: Path = REPO) -> Path:
     ``nbgrader_config.py`` if there is none. Returns the assignment's source folder.
 
     Raises:
-        ValueError: if the homework has no notebook, or ``course_dir`` has an
-            ``nbgrader_config.py`` that does not call ``configure``: autograding would then
-            run student code outside the sandbox.
+        ValueError: if the homework has no notebook, a question's hidden tests are not worth
+            its points in ``course.toml``, or ``course_dir`` has an ``nbgrader_config.py`` that
+            does not call ``configure``: autograding would then run student code outside the
+            sandbox.
     """
     assignment = build(homework)
+    for question in homework.questions:  # nbgrader refuses partial credit above a cell's points
+        hidden = sum(t.points for t in assignment.tests if t.question == question.n)
+        if hidden != question.points:
+            raise ValueError(f"{homework.id} question {question.n}: its hidden tests' points add "
+                             f"up to {hidden:g}, course.toml gives it {question.points}")
     course_dir.mkdir(parents=True, exist_ok=True)
     config = course_dir / CONFIG
     if not config.exists():
@@ -215,13 +225,14 @@ def configure(c: Any, course_dir: Path) -> None:
 
 
 class RestoreAssignmentCells(Preprocessor):
-    """Make a submitted notebook's cells the assignment's own, from nbgrader's record of the
-    source notebook in its gradebook: in the source's order, each cell the student kept (matched
-    by its nbgrader ``grade_id``), each one they deleted put back, and every other cell (one they
-    added, with or without forged metadata) dropped. Every cell of an exported notebook is
-    locked, so nothing of the student's remains; nbgrader's ``OverwriteCells`` then checks and
-    restores each cell's source. (nbgrader's own ``add_missing_cells`` puts a deleted grade cell
-    back only after a solution or grade cell, which these notebooks do not have.)"""
+    """Replace a submitted notebook's cells with the assignment's own, rebuilt from nbgrader's
+    record of the source notebook in its gradebook (its ``SourceCell`` and ``GradeCell`` rows):
+    every cell, in the source's order, with the source's text and metadata. Every cell of an
+    exported notebook is locked, so the student loses nothing, and nothing of theirs remains: no
+    cell they added, deleted, edited or reordered, no forged metadata (a ``schema_version`` that
+    would stop nbgrader's whole run, a grade cell's flags or points), no output. (nbgrader's own
+    ``add_missing_cells`` puts a deleted grade cell back only after a solution or grade cell,
+    which these notebooks do not have.)"""
 
     enabled = Bool(True).tag(config=True)
 
@@ -230,13 +241,10 @@ class RestoreAssignmentCells(Preprocessor):
         from nbgrader.api import Gradebook
 
         info = resources["nbgrader"]
-        kept = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): cell
-                for cell in reversed(nb.cells)}  # (reversed: the first of a repeated id wins)
         with Gradebook(info["db_url"]) as gradebook:
             source = gradebook.find_notebook(info["notebook"], info["assignment"])
             points = {cell.name: cell.max_score for cell in source.grade_cells}
-            nb.cells = [kept.get(cell.name) or _restored(cell, points.get(cell.name))
-                        for cell in source.source_cells]
+            nb.cells = [_restored(cell, points.get(cell.name)) for cell in source.source_cells]
         return nb, resources
 
 
@@ -250,6 +258,8 @@ def _restored(cell: Any, points: float | None) -> nbformat.NotebookNode:
                                      "checksum": cell.checksum}
     if points is not None:
         restored.metadata["nbgrader"]["points"] = points
+    restored.metadata["editable"] = False
+    restored.metadata["deletable"] = False
     return restored
 
 
@@ -268,6 +278,10 @@ class SandboxedGrade(Preprocessor):
         from .grade import grade
 
         info = resources["nbgrader"]
+        if not is_safe_student_id(info["student"]):
+            raise ValueError(f"nbgrader student id {printable(str(info['student']), 80)!r} is not one "
+                             f"the grader accepts (1 to 64 letters, digits and . _ @ -, starting "
+                             f"with a letter or digit): rename the submission's folder")
         homework = find_homework(course_of(), info["assignment"])
         coursedir = CourseDirectory(config=self.config)
         submitted = Path(coursedir.format_path(coursedir.submitted_directory, info["student"],
@@ -282,13 +296,17 @@ class SandboxedGrade(Preprocessor):
         return nb, resources
 
 
-def question_score(homework_id: str, n: int, folder: Path | str = ".") -> float:
+def question_score(homework_id: str, n: int, folder: Path | str = ".",
+                   student: str | None = None) -> float:
     """Question ``n``'s score of the submission in ``folder`` (the notebook's folder), graded by
     Flamethrower's grader: what the hidden part of an autograder cell shows when an instructor
-    runs it by hand. (Autograding does not run it: ``SandboxedGrade`` writes the same score.)"""
+    runs it by hand. ``student``: whose inputs, with ``variants`` on (default: the name of the
+    folder above ``folder``, nbgrader's ``<student>/<assignment>``). (Autograding does not run
+    it: ``SandboxedGrade`` writes the score of the same grading.)"""
     from .grade import grade
 
-    result = grade(find_homework(course_of(), homework_id), Path(folder))
+    root = Path(folder).resolve()
+    result = grade(find_homework(course_of(), homework_id), root, student=student or root.parent.name)
     print(question_feedback(result, n))
     return question_points(result, n)
 

@@ -32,7 +32,6 @@ from .feedback import is_safe_student_id
 from .sandbox import printable
 
 EXTENSIONS = ("py", "cc", "cpp", "cu", "h")
-MAX_FILE_BYTES = 1 << 20     # a submitted file larger than this is read up to it
 NOISE_TOKENS = 25            # copydetect's noise threshold: shorter matches are ignored
 GUARANTEE_TOKENS = 30        # copydetect's guarantee threshold: longer matches are always found
 PUBLIC = "public:"           # how a file under --public is named in a pair
@@ -91,7 +90,9 @@ def student_code(pristine: dict[str, str], files: dict[str, str], stubs: dict[st
 
 def read_submission(path: Path, whitelist: list[str], scratch: Path) -> dict[str, str]:
     """The whitelisted files of the submission at ``path`` (path -> text), read through the
-    grader's own checks (``workspace.submission_root``); links and other non-files are skipped.
+    grader's own checks (``workspace.submission_root``, ``workspace.read_submitted``: no link
+    followed anywhere on a path, regular UTF-8 files of bounded size); a file they refuse is
+    left out, as the grader leaves it out.
 
     Raises:
         workspace.SubmissionError: if the submission is refused.
@@ -99,11 +100,12 @@ def read_submission(path: Path, whitelist: list[str], scratch: Path) -> dict[str
     root = workspace.submission_root(path, scratch, whitelist)
     files = {}
     for name in whitelist:
-        file = root / name
-        if file.is_symlink() or not file.is_file():
+        try:
+            text = workspace.read_submitted(root, name)
+        except workspace.RefusedFile:
             continue
-        with file.open("rb") as handle:
-            files[name] = handle.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+        if text is not None:
+            files[name] = text
     return files
 
 
@@ -132,10 +134,10 @@ def compare(homework: Homework, submissions: dict[str, Path], report: Path,
                 continue
             try:
                 files = read_submission(path, whitelist, work / "unpacked" / student)
-            except workspace.SubmissionError as error:
-                skipped.append(f"{student}: refused ({error})")
+                code = student_code(pristine, files, stubs)
+            except Exception as error:  # a hostile or broken submission costs its student only
+                skipped.append(f"{student}: not compared ({type(error).__name__}: {error})")
                 continue
-            code = student_code(pristine, files, stubs)
             if not code:
                 skipped.append(f"{student}: no code of their own")
             for name, text in code.items():
@@ -189,7 +191,9 @@ def _pairs(detector: Any, students: Path, public: Path | None) -> list[Pair]:
             second, _ = _owner(Path(ref_file), students, public)
             if second == first:
                 continue
-            key = (min(first, second), max(first, second))
+            # a student before a public solution, else in order of their ids
+            low, high = sorted((first, second), key=lambda who: (who.startswith(PUBLIC), who))
+            key = (low, high)
             pair = Pair(first, second, name, forward, backward) if key[0] == first \
                 else Pair(second, first, name, backward, forward)
             if key not in best or pair.score > best[key].score:

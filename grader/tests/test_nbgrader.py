@@ -49,6 +49,8 @@ def hostile_notebook(path: Path, tmp: Path) -> None:
     q1.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1000"})]
     q1.metadata["nbgrader"]["points"] = 1000
     nb.cells.remove(by_id["q2"])                        # an autograder cell deleted
+    by_id["q3"].metadata["nbgrader"]["grade"] = False   # its flags forged
+    by_id["cell-0"].metadata["nbgrader"]["schema_version"] = 99  # would stop nbgrader's run
     guide = next(c for c in nb.cells if c.cell_type == "code"
                  and not c.metadata["nbgrader"]["grade"])
     guide.source = f"open({str(tmp / PWNED)!r}, 'w').write('ran')"   # a locked cell rewritten
@@ -177,3 +179,14 @@ def test_nbgrader_validate_is_the_public_test_view(tmp_path):
     report = nbgrader(course, "validate", str(bare / "hw1.ipynb"))
     assert f"VALIDATION FAILED ON {len(homework.questions)} CELL(S)" in report
     assert "question 1: a public test fails" in report
+
+
+def test_a_student_id_the_grader_refuses_fails_that_student_loudly():
+    # nbgrader accepts ids the grader does not (spaces, "+", 65 characters): such a student's
+    # autograde fails naming the id, rather than scoring 0 in silence.
+    step = nbgrader_course.SandboxedGrade()
+    for student in ("two words", "a+b", "x" * 65, "\x1b[2Jfake"):
+        with pytest.raises(ValueError, match="is not one the grader accepts") as refused:
+            step.preprocess(nbformat.v4.new_notebook(),
+                            {"nbgrader": {"student": student, "assignment": "hw1", "notebook": "hw1"}})
+        assert "\x1b" not in str(refused.value)

@@ -3,7 +3,8 @@ never counts, and nothing a submission holds reaches the report unescaped.
 
 The class is hw0's (four Python functions and one C++ function): alice hands in the reference;
 bob copies it with every local name changed and the functions reordered; carol writes her own
-code; dave hands in the bare handout; eve copies a "public" solution that is carol's.
+code; dave hands in the bare handout; eve copies a "public" solution that is carol's; mallory
+links to alice's folder; zoe's file breaks Python's parser.
 """
 from __future__ import annotations
 
@@ -131,6 +132,11 @@ def class_dir(tmp_path_factory) -> Path:
             text = re.sub(r"(?<![\w.])(xs|ys|hidden|scores)\b", lambda m: m[1] + "_", text)
         (folder / "src/simple_ml.py").write_text(text)
     handout_folder(root / "dave")
+    mallory = handout_folder(root / "mallory")  # alice's files through a link part-way down
+    shutil.rmtree(mallory / "src")
+    (mallory / "src").symlink_to(alice / "src")
+    zoe = handout_folder(root / "zoe")  # a deep expression: ast.parse raises RecursionError
+    (zoe / "src/simple_ml.py").write_text("x = " + "+".join(["a"] * 200_000) + "\n")
     (root / "bad;name").mkdir()  # not a student id: skipped, never a path or a line of its own
     return root
 
@@ -154,6 +160,8 @@ def test_copies_are_found_and_independent_work_is_not(class_dir, tmp_path):
         pair = by_pair.get(tuple(sorted((other, "carol"))))
         assert pair is None or pair.score < 0.3, pair  # independent work
     assert "dave: no code of their own" in skipped
+    assert "mallory: no code of their own" in skipped  # the link is not followed
+    assert any(reason.startswith("zoe: not compared (RecursionError") for reason in skipped)
     assert any("bad;name" in reason and "not a student id" in reason for reason in skipped)
     assert not any("dave" in (p.first, p.second) for p in pairs)  # the handout alone is nothing
 
@@ -171,6 +179,14 @@ def test_a_known_public_solution_is_named(class_dir, public_dir, tmp_path):
     assert ("carol", "eve") in top
     assert not any(p.score > 0.3 and "public:" in p.second and p.first in ("alice", "bob")
                    for p in pairs)
+    assert not any(p.first.startswith("public:") for p in pairs)  # the student comes first
+
+
+def test_a_student_whose_id_sorts_after_public_is_still_first(class_dir, public_dir, tmp_path):
+    submissions = {"zz-eve": class_dir / "eve"}
+    pairs, _ = similarity.compare(HW0, submissions, tmp_path / "r.html", public=public_dir)
+    assert [(p.first, p.second) for p in pairs] == [("zz-eve", "public:someone-dlsys/src/simple_ml.py")]
+    assert pairs[0].score > 0.9
 
 
 def test_the_command_reads_each_students_latest_submission(class_dir, tmp_path):
