@@ -44,6 +44,7 @@ from traitlets import Bool
 from .assignment import Assignment, build, course_of
 from .course import REPO, Homework, find_homework
 from .feedback import is_safe_student_id
+from .files import write_tree
 from .results import GradeResult
 from .sandbox import printable
 
@@ -98,13 +99,23 @@ question_score("{homework.id}", {n})
 ### END HIDDEN TESTS'''
 
 
-def nbgrader_metadata(grade_id: str, *, points: int | None = None) -> dict[str, Any]:
+def nbgrader_metadata(grade_id: str, *, points: float | None = None) -> dict[str, Any]:
     """nbgrader's metadata of a locked cell: read-only, or an autograder cell with ``points``."""
     meta: dict[str, Any] = {"grade": points is not None, "solution": False, "locked": True,
                             "task": False, "grade_id": grade_id, "schema_version": SCHEMA_VERSION}
     if points is not None:
         meta["points"] = points
     return meta
+
+
+def _locked(cell: nbformat.NotebookNode, grade_id: str, points: float | None = None
+            ) -> nbformat.NotebookNode:
+    """``cell`` made a locked nbgrader cell (``nbgrader_metadata``) that Jupyter will not let
+    a student edit or delete."""
+    cell.metadata["nbgrader"] = nbgrader_metadata(grade_id, points=points)
+    cell.metadata["editable"] = False
+    cell.metadata["deletable"] = False
+    return cell
 
 
 def notebook(assignment: Assignment) -> nbformat.NotebookNode:
@@ -127,11 +138,7 @@ def notebook(assignment: Assignment) -> nbformat.NotebookNode:
             cells.append(_autograder_cell(homework, int(match[1])))
             placed.add(int(match[1]))
             continue
-        cell = copy.deepcopy(cell)
-        cell.metadata["nbgrader"] = nbgrader_metadata(f"cell-{index}")
-        cell.metadata["editable"] = False
-        cell.metadata["deletable"] = False
-        cells.append(cell)
+        cells.append(_locked(copy.deepcopy(cell), f"cell-{index}"))
     cells += [_autograder_cell(homework, n) for n in sorted(questions) if n not in placed]
     out = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
     out.cells = cells
@@ -141,11 +148,8 @@ def notebook(assignment: Assignment) -> nbformat.NotebookNode:
 
 def _autograder_cell(homework: Homework, n: int) -> nbformat.NotebookNode:
     question = next(q for q in homework.questions if q.n == n)
-    cell = nbformat.v4.new_code_cell(autograder_source(homework, n))
-    cell.metadata["nbgrader"] = nbgrader_metadata(question_id(n), points=question.points)
-    cell.metadata["editable"] = False
-    cell.metadata["deletable"] = False
-    return cell
+    return _locked(nbformat.v4.new_code_cell(autograder_source(homework, n)), question_id(n),
+                   question.points)
 
 
 def export(homework: Homework, course_dir: Path, repo: Path = REPO) -> Path:
@@ -175,18 +179,14 @@ def export(homework: Homework, course_dir: Path, repo: Path = REPO) -> Path:
     source = course_dir / "source" / homework.id
     if source.exists():
         shutil.rmtree(source)
-    for name, text in assignment.handout.files.items():
-        path = source / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write_tree(assignment.handout.files, source)
     nbformat.write(notebook(assignment), source / str(homework.notebook))
     for name in DATA:  # the handouts find the nearest data/ above them (simple_ml.default_data_dir)
         shutil.copytree(repo / "data" / name, source / "data" / name)
-    registry = course_dir / ASSIGNMENTS
-    entries = json.loads(registry.read_text()) if registry.exists() else {}
+    entries = exported(course_dir)
     entries[homework.id] = {"whitelist": list(assignment.whitelist),
                             "points": {question_id(q.n): q.points for q in homework.questions}}
-    registry.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    (course_dir / ASSIGNMENTS).write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return source
 
 
@@ -219,9 +219,16 @@ def configure(c: Any, course_dir: Path) -> None:
                            "nbgrader version is not the one grader/nbgrader_course.py supports")
     c.Autograde.sanitize_preprocessors = sanitize
     c.Autograde.autograde_preprocessors = autograde
+    c.Autograde.exclude_overwriting = {hw: entry["whitelist"]
+                                       for hw, entry in exported(course_dir).items()}
+
+
+def exported(course_dir: Path) -> dict[str, Any]:
+    """``flamethrower.json`` of the course at ``course_dir``: each exported homework's whitelist
+    and points (empty before the first export)."""
     registry = course_dir / ASSIGNMENTS
-    entries = json.loads(registry.read_text()) if registry.exists() else {}
-    c.Autograde.exclude_overwriting = {hw: entry["whitelist"] for hw, entry in entries.items()}
+    entries: dict[str, Any] = json.loads(registry.read_text()) if registry.exists() else {}
+    return entries
 
 
 class RestoreAssignmentCells(Preprocessor):
@@ -251,15 +258,8 @@ class RestoreAssignmentCells(Preprocessor):
 def _restored(cell: Any, points: float | None) -> nbformat.NotebookNode:
     """A cell of the source notebook, rebuilt from nbgrader's ``SourceCell`` record of it."""
     make = nbformat.v4.new_code_cell if cell.cell_type == "code" else nbformat.v4.new_markdown_cell
-    restored = make(cell.source)
-    restored.metadata["nbgrader"] = {"grade": points is not None, "solution": False,
-                                     "locked": bool(cell.locked), "task": False,
-                                     "grade_id": cell.name, "schema_version": SCHEMA_VERSION,
-                                     "checksum": cell.checksum}
-    if points is not None:
-        restored.metadata["nbgrader"]["points"] = points
-    restored.metadata["editable"] = False
-    restored.metadata["deletable"] = False
+    restored = _locked(make(cell.source), cell.name, points)
+    restored.metadata["nbgrader"].update(locked=bool(cell.locked), checksum=cell.checksum)
     return restored
 
 

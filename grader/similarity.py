@@ -29,6 +29,7 @@ from .assignment import build
 from .carry import student_body
 from .course import Homework
 from .feedback import is_safe_student_id
+from .files import write_tree
 from .sandbox import printable
 
 EXTENSIONS = ("py", "cc", "cpp", "cu", "h")
@@ -138,12 +139,11 @@ def compare(homework: Homework, submissions: dict[str, Path], report: Path,
             except Exception as error:  # a hostile or broken submission costs its student only
                 skipped.append(f"{student}: not compared ({type(error).__name__}: {error})")
                 continue
-            if not code:
+            if code:
+                write_tree(code, work / "students" / student)
+            else:
                 skipped.append(f"{student}: no code of their own")
-            for name, text in code.items():
-                _write(work / "students" / student / name, text)
-        for name in whitelist:
-            _write(work / "boilerplate" / name, pristine[name])
+        write_tree({name: pristine[name] for name in whitelist}, work / "boilerplate")
         tests = sorted(str(p) for p in (work / "students").glob("*"))
         refs = tests + ([str(public)] if public is not None else [])
         if not tests:
@@ -159,11 +159,6 @@ def compare(homework: Homework, submissions: dict[str, Path], report: Path,
         detector.generate_html_report()
         pairs = _pairs(detector, work / "students", public)
     return pairs, skipped
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _owner(file: Path, students: Path, public: Path | None) -> tuple[str, str]:

@@ -114,10 +114,14 @@ def axes_tuple(owner: str, axes) -> tuple[int, ...] | None:
     except TypeError:
         raise TypeError(f"{owner}: axes must be an int, a sequence of ints or None, "
                         f"got {axes!r}") from None
-    for axis in axes:
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise TypeError(f"{owner}: axis {axis!r} is not an integer ({type(axis).__name__})")
-    return tuple(int(axis) for axis in axes)
+    return tuple(_integer_axis(owner, axis) for axis in axes)
+
+
+def _integer_axis(owner: str, axis) -> int:
+    """``axis`` as an int (from a NumPy integer too), or a TypeError naming it."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{owner}: axis {axis!r} is not an integer ({type(axis).__name__})")
+    return int(axis)
 
 
 def normalize_axes(owner: str, axes, ndim: int) -> tuple[int, ...]:
@@ -165,12 +169,11 @@ def normalize_axis(owner: str, axis, ndim: int) -> int:
         ...
         ValueError: swapaxes: axis 2 is out of range for 2 axes
     """
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"{owner}: axis {axis!r} is not an integer ({type(axis).__name__})")
-    if not -ndim <= int(axis) < ndim:
+    axis = _integer_axis(owner, axis)
+    if not -ndim <= axis < ndim:
         axes = "no axes" if ndim == 0 else "1 axis" if ndim == 1 else f"{ndim} axes"
         raise ValueError(f"{owner}: axis {axis} is out of range for {axes}")
-    return int(axis) % ndim
+    return axis % ndim
 
 
 def _show(value) -> str:

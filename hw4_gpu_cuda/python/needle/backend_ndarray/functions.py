@@ -1,6 +1,7 @@
 """The module-level functions of needle's ``array_api`` from hw3 on (``needle/array_contract.py``
 lists the ones every backend provides), and the fused kernels the later models call: embedding
-rows (``take_rows``, ``index_add_rows``) and the LSTM cell's gate arithmetic.
+rows (``take_rows``, ``index_add_rows``) and the LSTM cell's gate arithmetic. ``full`` and
+``matmul`` are the array's own (its operators use them), defined in ``ndarray`` and exported here.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 from ..checks import integer_ids, normalize_axis
 from .devices import BackendDevice
 from .devices import cpu_numpy  # noqa: F401  (the doctests use it)
-from .ndarray import NDArray, promote
-from .shapes import normalize_index, prod, real_scalar
+from .ndarray import NDArray, full, matmul
+from .shapes import normalize_index
 
 __all__ = [
     "array", "empty", "full", "broadcast_to", "reshape", "swapaxes", "maximum", "log", "exp",
@@ -35,28 +36,6 @@ def empty(shape, dtype="float32", device: BackendDevice | str | None = None) -> 
             shape.
     """
     return NDArray.make(shape, device=device, dtype=dtype)
-
-
-def full(shape, fill_value, dtype="float32", device: BackendDevice | str | None = None) -> NDArray:
-    """An array of ``shape`` (a sequence of sizes, or one int) filled with ``fill_value``.
-
-    Raises:
-        TypeError: for a size that is not an integer, or a ``fill_value`` that is not a real
-            number, naming it.
-        ValueError: as ``empty`` for a bad shape.
-
-    Example:
-        >>> full((2, 3), 1.5, device=cpu_numpy()).numpy().tolist()
-        [[1.5, 1.5, 1.5], [1.5, 1.5, 1.5]]
-        >>> full((-2, 3), 1.5)
-        Traceback (most recent call last):
-        ...
-        ValueError: shape (-2, 3): negative dimensions are not allowed (got -2)
-    """
-    fill_value = real_scalar(fill_value, "full")
-    out = NDArray.make(shape, device=device, dtype=dtype)
-    out.fill(fill_value)
-    return out
 
 
 def broadcast_to(a: NDArray, shape) -> NDArray:
@@ -230,28 +209,4 @@ def stack(arrays: Sequence[NDArray], axis: int = 0) -> NDArray:
     out = NDArray.make((*shape[:axis], len(arrays), *shape[axis:]), device=device, dtype=dtype)
     for i, x in enumerate(arrays):
         out[(slice(None),) * axis + (i,)] = x
-    return out
-
-
-def matmul(a: NDArray, b: NDArray, *, naive: bool = False) -> NDArray:
-    """``a @ b``; with ``naive=True`` the reference triple loop (``matmul_naive`` kernel).
-
-    Raises:
-        ValueError: for operands with fewer than 2 axes, unequal inner sizes, unbroadcastable
-            batch axes, or different devices.
-    """
-    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply; expected "
-                         f"(..., m, n) @ (..., n, p)")
-    if a.device != b.device:
-        raise ValueError(f"matmul: operands on {a.device} and {b.device}")
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not broadcast") from None
-    (m, n), p = a.shape[-2:], b.shape[-1]
-    a, b = promote(a.broadcast_to((*batch, m, n)), b.broadcast_to((*batch, n, p)))
-    out = NDArray.make((*batch, m, p), device=a.device, dtype=a.dtype)
-    kernel = a.device.matmul_naive if naive else a.device.matmul
-    kernel(a._handle, b._handle, out._handle, prod(batch), m, n, p)
     return out

@@ -32,7 +32,7 @@ from .devices import cpu_numpy  # noqa: F401  (the doctests use it)
 from .shapes import (DTYPE_NAME, DTYPES, check_shape, describe, dtype_of, infer_shape, integers,
                      normalize_index, prod, real_scalar, row_major_strides)
 
-__all__ = ["NDArray"]
+__all__ = ["NDArray"]  # (full and matmul too: the package exports them from functions)
 
 
 class NDArray:
@@ -376,7 +376,8 @@ class NDArray:
         if len(pairs) != self.ndim or any(len(p) != 2 or min(p) < 0 for p in pairs):
             raise ValueError(f"pad: {pairs} is not one (before, after) pair of non-negative ints "
                              f"per axis of shape {self._shape}")
-        out = _full_like(self, tuple(n + b + a for n, (b, a) in zip(self._shape, pairs, strict=True)), 0.0)
+        out = full(tuple(n + b + a for n, (b, a) in zip(self._shape, pairs, strict=True)), 0.0,
+                   dtype=self.dtype, device=self._device)
         out[tuple(slice(b, b + n) for n, (b, _) in zip(self._shape, pairs, strict=True))] = self
         return out
 
@@ -427,7 +428,8 @@ class NDArray:
         return self._ewise_or_scalar(other, "ewise_div", "scalar_div")
 
     def __rtruediv__(self, other):
-        return _full_like(self, self._shape, _operand(other, "scalar_rdiv")) / self
+        return full(self._shape, _operand(other, "scalar_rdiv"), dtype=self.dtype,
+                    device=self._device) / self
 
     def __neg__(self):
         return self * -1
@@ -436,7 +438,8 @@ class NDArray:
         return self._ewise_or_scalar(other, "ewise_power", "scalar_power")
 
     def __rpow__(self, other):
-        return _full_like(self, self._shape, _operand(other, "scalar_rpow")) ** self
+        return full(self._shape, _operand(other, "scalar_rpow"), dtype=self.dtype,
+                    device=self._device) ** self
 
     def maximum(self, other):
         """Element-wise maximum with an array of the same shape or a number."""
@@ -507,8 +510,6 @@ class NDArray:
             ValueError: if either operand has fewer than 2 axes, the inner sizes differ, or the
                 batch axes do not broadcast.
         """
-        from .functions import matmul  # (here: that module imports this one)
-
         return matmul(self, other)
 
     # ---- reductions -----------------------------------------------------------------------
@@ -529,13 +530,6 @@ class NDArray:
 def _operand(value, name: str):
     """``value`` if it is an NDArray, else as a real-number scalar operand (see ``real_scalar``)."""
     return value if isinstance(value, NDArray) else real_scalar(value, name)
-
-
-def _full_like(a: NDArray, shape: tuple[int, ...], value: float) -> NDArray:
-    """An array of ``shape`` on ``a``'s device and in its dtype, every element ``value``."""
-    out = NDArray.make(shape, device=a.device, dtype=a.dtype)
-    out.fill(value)
-    return out
 
 
 def _extent(a: NDArray) -> tuple[int, int]:
@@ -590,3 +584,51 @@ def _reduce(a: NDArray, axis, keepdims: bool, kernel: str) -> NDArray:
     if keepdims:
         return out
     return out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
+
+
+# ---- the constructor and the product the operators above use (``functions`` re-exports them) --
+
+def full(shape, fill_value, dtype="float32", device: BackendDevice | str | None = None) -> NDArray:
+    """An array of ``shape`` (a sequence of sizes, or one int) filled with ``fill_value``.
+
+    Raises:
+        TypeError: for a size that is not an integer, or a ``fill_value`` that is not a real
+            number, naming it.
+        ValueError: as ``empty`` for a bad shape.
+
+    Example:
+        >>> full((2, 3), 1.5, device=cpu_numpy()).numpy().tolist()
+        [[1.5, 1.5, 1.5], [1.5, 1.5, 1.5]]
+        >>> full((-2, 3), 1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: shape (-2, 3): negative dimensions are not allowed (got -2)
+    """
+    fill_value = real_scalar(fill_value, "full")
+    out = NDArray.make(shape, device=device, dtype=dtype)
+    out.fill(fill_value)
+    return out
+
+
+def matmul(a: NDArray, b: NDArray, *, naive: bool = False) -> NDArray:
+    """``a @ b``; with ``naive=True`` the reference triple loop (``matmul_naive`` kernel).
+
+    Raises:
+        ValueError: for operands with fewer than 2 axes, unequal inner sizes, unbroadcastable
+            batch axes, or different devices.
+    """
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply; expected "
+                         f"(..., m, n) @ (..., n, p)")
+    if a.device != b.device:
+        raise ValueError(f"matmul: operands on {a.device} and {b.device}")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not broadcast") from None
+    (m, n), p = a.shape[-2:], b.shape[-1]
+    a, b = promote(a.broadcast_to((*batch, m, n)), b.broadcast_to((*batch, n, p)))
+    out = NDArray.make((*batch, m, p), device=a.device, dtype=a.dtype)
+    kernel = a.device.matmul_naive if naive else a.device.matmul
+    kernel(a._handle, b._handle, out._handle, prod(batch), m, n, p)
+    return out
