@@ -16,7 +16,7 @@ HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
         submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
 
 help:
-	@echo "make demo            train the reference models on the MNIST and news samples, plot the curves"
+	@echo "make demo            train the reference models on the MNIST and news samples and CartPole, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
 	@echo "make test-hw0..5     a handout's public tests, as its students run them"
 	@echo "make test-slow       the slow tests make test skips: training to an error bound, filled hw3-5 handouts"
@@ -53,6 +53,7 @@ build: $(STAMP)
 demo: build
 	$(PY) solutions/apps/train_mnist.py --out demo-output
 	$(PY) solutions/apps/models.py lm --seq-model lstm --epochs 2 --out demo-output
+	$(PY) solutions/apps/rl.py --method a2c --episodes 3000 --out demo-output
 
 test: check-handouts lint test-solutions test-grader
 	@$(PY) -c 'import importlib.util as u; u.find_spec("torch") or print("PyTorch is not installed, so the comparisons with it were skipped (counted above); make test-torch runs them.")'

@@ -65,10 +65,10 @@ def test_flip_dilate_undilate_getitem_values_and_gradients():
             "grad": x.grad.numpy()}
 
 
-# ---- Question 2: convolution (20 points) ---------------------------------------------------------
+# ---- Question 2: convolution (15 points) ---------------------------------------------------------
 
 @pytest.mark.question(2)
-@pytest.mark.points(8)
+@pytest.mark.points(6)
 def test_conv_op_strides_and_paddings():
     import needle as ndl
     out = {}
@@ -83,7 +83,7 @@ def test_conv_op_strides_and_paddings():
 
 
 @pytest.mark.question(2)
-@pytest.mark.points(7)
+@pytest.mark.points(5)
 def test_conv_module_forward_backward():
     import needle.nn as nn
     conv = nn.Conv(3, 5, 3, stride=2, dtype="float64")
@@ -97,7 +97,7 @@ def test_conv_module_forward_backward():
 
 
 @pytest.mark.question(2)
-@pytest.mark.points(5)
+@pytest.mark.points(4)
 def test_batchnorm2d_train_then_eval():
     import needle.nn as nn
     bn = nn.BatchNorm2d(3, momentum=0.2, dtype="float64")
@@ -167,7 +167,7 @@ def test_embedding_lookup_and_gradient():
     return {"y": y.numpy(), "dw": emb.weight.grad.numpy()}
 
 
-# ---- Question 4: attention and the Transformer (20 points) ---------------------------------------
+# ---- Question 4: attention and the Transformer (15 points) ---------------------------------------
 
 def _set_all(module, seed):
     for i, (_, param) in enumerate(sorted(module.named_parameters(), key=lambda item: item[0])):
@@ -175,7 +175,7 @@ def _set_all(module, seed):
 
 
 @pytest.mark.question(4)
-@pytest.mark.points(6)
+@pytest.mark.points(5)
 def test_multi_head_attention_causal_cross_lengths():
     import needle.nn as nn
     q = _tensor(_rand(90, 2, 2, 3, 4), requires_grad=True)
@@ -188,7 +188,7 @@ def test_multi_head_attention_causal_cross_lengths():
 
 
 @pytest.mark.question(4)
-@pytest.mark.points(6)
+@pytest.mark.points(4)
 def test_attention_layer_cross_attention():
     import needle.nn as nn
     layer = nn.AttentionLayer(4, 2, 3, k_features=5, v_features=6, out_features=3, causal=False,
@@ -203,7 +203,7 @@ def test_attention_layer_cross_attention():
 
 
 @pytest.mark.question(4)
-@pytest.mark.points(8)
+@pytest.mark.points(6)
 def test_transformer_two_layers():
     import needle.nn as nn
     model = nn.Transformer(6, 10, 2, num_head=3, dim_head=2, dtype="float64", sequence_len=8)
