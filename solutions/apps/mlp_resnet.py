@@ -16,6 +16,7 @@ sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
 import needle as ndl  # noqa: E402
 import needle.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
+from needle.checkpoint import save_checkpoint  # noqa: E402
 
 
 def ResidualBlock(dim: int, hidden_dim: int, norm=nn.BatchNorm1d, drop_prob: float = 0.1) -> nn.Module:
@@ -86,8 +87,10 @@ def train_mnist(batch_size: int = 100, epochs: int = 12, optimizer=ndl.optim.Ada
 
     With ``lr_step``, the learning rate drops tenfold every ``lr_step`` epochs (``StepLR``).
 
-    Shows a tqdm bar per epoch; with ``out_dir``, saves ``mlp_resnet_curves.png`` and a checkpoint
-    (``state_dict`` as ``.npz``) after each epoch. Seeds needle's generator and the shuffling.
+    Shows a tqdm bar per epoch; with ``out_dir``, saves ``mlp_resnet_curves.png`` and, after each
+    epoch, a checkpoint ``mlp_resnet_epoch{n}.npz`` of the model, optimiser, scheduler, epoch and
+    generators (``needle.checkpoint.save_checkpoint``; ``load_checkpoint`` resumes from it
+    exactly). Seeds needle's generator and the shuffling.
 
     Returns:
         ``(train error, train loss, test error, test loss)`` of the last epoch.
@@ -115,7 +118,9 @@ def train_mnist(batch_size: int = 100, epochs: int = 12, optimizer=ndl.optim.Ada
         tqdm.write(f"  epoch {number + 1:2d}: train error {train_err:6.2%}, test error {test_err:6.2%}")
         if out_dir:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-            np.savez(Path(out_dir) / f"mlp_resnet_epoch{number + 1}.npz", **model.state_dict())
+            save_checkpoint(Path(out_dir) / f"mlp_resnet_epoch{number + 1}.npz", model=model,
+                            optimizer=opt, scheduler=scheduler, epoch=number + 1,
+                            dataloader=train_loader)
     if out_dir:
         _plot(history, Path(out_dir) / "mlp_resnet_curves.png")
     return history[-1]

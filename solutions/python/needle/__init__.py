@@ -22,5 +22,5 @@ from .backend_selection import cuda  # noqa: F401
 from . import init  # noqa: F401
 from .init import manual_seed  # noqa: F401
 ### BEGIN FROM hw2
-from . import data, nn, optim  # noqa: F401
+from . import checkpoint, data, nn, optim  # noqa: F401
 ### END FROM
