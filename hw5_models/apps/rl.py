@@ -1,5 +1,6 @@
-"""hw5: policy gradients on CartPole-v1 with needle: REINFORCE with a learned baseline, and
-advantage actor-critic (A2C).
+"""hw5: policy gradients on CartPole-v1 with needle (REINFORCE with a baseline, and A2C).
+
+REINFORCE with a learned baseline, then advantage actor-critic (A2C), both on needle.
 
 The agent is two small MLPs on needle's own backend: a policy ``pi(a | s)`` (logits over the two
 actions) and a value function ``V(s)``. Both methods follow the policy-gradient theorem
