@@ -72,7 +72,7 @@ REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "
                 "hypothesis>=6.80", "matplotlib>=3.7", "networkx==3.6.1", "tqdm>=4.65",
                 "jupyterlab>=4.2"]
 FORBIDDEN = ("solutions/", "grader/hidden/", "grader/answers/", "grader/tests/")
-DATA_LEFT_OUT = ("cifar-10-batches-py/", "ptb/")  # `make data` downloads; never released
+DATA_LEFT_OUT = ("cifar-10-batches-py/", "ptb/", "full/")  # `make data` downloads; never released
 MANIFEST = ".release.json"
 AUTHOR_NAME, AUTHOR_EMAIL = "Flamethrower release", "release@localhost"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
