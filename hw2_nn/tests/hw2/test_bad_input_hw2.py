@@ -157,6 +157,16 @@ def test_dataloader_checks_batch_size_at_construction(batch_size, error, match):
         DataLoader(Arrays(3), batch_size=batch_size)
 
 
+@pytest.mark.parametrize("kwargs,match", [
+    ({"device": "cpu"}, r"DataLoader: device must be a needle device such as ndl.cpu\(\) or None, got 'cpu'"),
+    ({"dtype": "int64"}, r"DataLoader: dtype must be one of \['float32', 'float64'\] or None, got 'int64'"),
+    ({"dtype": np.float32}, "DataLoader: dtype must be one of .* got <class 'numpy.float32'>"),
+])
+def test_dataloader_checks_device_and_dtype_at_construction(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        DataLoader(Arrays(3), batch_size=1, **kwargs)
+
+
 @pytest.mark.question(5)
 def test_dataloader_keeps_a_bare_array_item_whole():
     batches = list(DataLoader(Arrays(3), batch_size=2))

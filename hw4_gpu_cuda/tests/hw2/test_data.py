@@ -51,6 +51,47 @@ def test_dataloader_shuffles_every_example_once_reproducibly():
     assert firsts(b) == first and firsts(b) == second  # the same sequence for the same seed
 
 
+class Mixed(Dataset):
+    """A test-local dataset: example i is (a float64 (2,) array of i, a float32 i / 2, the int i)."""
+
+    def __getitem__(self, i):
+        return np.full(2, i, dtype=np.float64), np.float32(i / 2), i
+
+    def __len__(self):
+        return 5
+
+
+def enabled_devices():
+    return [d for d in ndl.all_devices() if getattr(d, "enabled", lambda: True)()]
+
+
+@pytest.mark.question(5)
+@pytest.mark.parametrize("device", enabled_devices(), ids=repr)
+def test_dataloader_places_every_batch_on_the_given_device(device):
+    batches = list(DataLoader(Mixed(), batch_size=2, device=device))
+    assert len(batches) == 3
+    assert all(t.device == device for batch in batches for t in batch)
+    np.testing.assert_array_equal(batches[1][0].numpy(), [[2, 2], [3, 3]])
+    np.testing.assert_array_equal(batches[2][1].numpy(), [2.0])
+
+
+@pytest.mark.question(5)
+def test_dataloader_default_device_is_the_default_device():
+    (X, y), = DataLoader(Numbers(2), batch_size=2)
+    assert X.device == ndl.default_device() and y.device == ndl.default_device()
+
+
+@pytest.mark.question(5)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dataloader_casts_floating_fields_to_the_given_dtype(dtype):
+    X, half, index = next(iter(DataLoader(Mixed(), batch_size=4, dtype=dtype)))
+    assert str(X.dtype) == dtype and str(half.dtype) == dtype
+    np.testing.assert_array_equal(half.numpy(), [0, 0.5, 1, 1.5])
+    np.testing.assert_array_equal(index.numpy(), [0, 1, 2, 3])
+    X, half, _ = next(iter(DataLoader(Mixed(), batch_size=4)))  # no dtype: each field's own
+    assert str(X.dtype) == "float64" and str(half.dtype) == "float32"
+
+
 @pytest.mark.question(5)
 def test_random_flip_horizontal():
     img = np.arange(24, dtype=np.float32).reshape(2, 4, 3)

@@ -46,8 +46,8 @@ def test_rnn_cell_matches_torch(nonlinearity, bias, with_h):
     out.sum().backward()
     expected.sum().backward()
     assert_close(cell.W_ih.grad, ref.weight_ih.grad.T)
-    if with_h:  # with h = 0, W_hh does not take part (its gradient is zero)
-        assert_close(cell.W_hh.grad, ref.weight_hh.grad.T)
+    assert cell.W_hh.grad is not None, "W_hh.grad is None: compute h @ W_hh with zeros for h=None"
+    assert_close(cell.W_hh.grad, ref.weight_hh.grad.T)  # zeros when h is None, as in PyTorch
 
 
 @needs_torch
@@ -68,6 +68,21 @@ def test_rnn_matches_torch(num_layers, with_h):
     (expected * to_torch(random(out.shape, 2))).sum().backward()
     assert_close(xn.grad, xt.grad)
     assert_close(rnn.rnn_cells[0].W_hh.grad, ref.weight_hh_l0.grad.T)
+
+
+@pytest.mark.parametrize("module", ["RNN", "LSTM"])
+def test_a_length_one_sequence_without_a_state_gives_W_hh_a_zero_gradient(module):
+    """With ``h0=None`` on a one-step sequence ``W_hh`` meets only zeros: PyTorch still gives it a
+    zero gradient, so an optimiser step (which reads every parameter's ``grad``) must work."""
+    model = getattr(ndl.nn, module)(3, 4, dtype="float64")
+    output, _ = model(ndl.Tensor(random((1, 2, 3), 0), dtype="float64"))
+    output.sum().backward()
+    cell = model.rnn_cells[0] if module == "RNN" else model.lstm_cells[0]
+    for name in ("W_ih", "W_hh"):
+        assert getattr(cell, name).grad is not None, f"{module}: {name}.grad is None after backward"
+    np.testing.assert_array_equal(cell.W_hh.grad.numpy(), np.zeros(cell.W_hh.shape))
+    assert np.abs(cell.W_ih.grad.numpy()).sum() > 0
+    ndl.optim.SGD(model.parameters(), lr=0.1).step()
 
 
 @needs_torch

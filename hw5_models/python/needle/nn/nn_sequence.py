@@ -60,7 +60,11 @@ class RNNCell(Module):
         raise NotImplementedError("RNNCell.forward: hw5")
 
     def _step(self, x_part: Tensor, h: Tensor | None) -> Tensor:
-        """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed."""
+        """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed.
+
+        ``h`` None means zeros ``(batch, hidden_size)``, and ``h W_hh`` is still computed then,
+        so that ``W_hh`` is in the graph and gets a (zero) gradient, as in PyTorch: skipping it
+        would leave ``W_hh.grad`` None after a length-1 sequence and break an optimiser step."""
         # TODO (hw5, question 3): implement RNNCell._step (Recurrent networks)
         raise NotImplementedError("RNNCell._step: hw5")
 

@@ -66,9 +66,16 @@ class RNNCell(Module):
         ### END SOLUTION
 
     def _step(self, x_part: Tensor, h: Tensor | None) -> Tensor:
-        """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed."""
+        """``f(x_part + h W_hh)``, where ``x_part = x W_ih + b_ih + b_hh`` was precomputed.
+
+        ``h`` None means zeros ``(batch, hidden_size)``, and ``h W_hh`` is still computed then,
+        so that ``W_hh`` is in the graph and gets a (zero) gradient, as in PyTorch: skipping it
+        would leave ``W_hh.grad`` None after a length-1 sequence and break an optimiser step."""
         ### BEGIN SOLUTION hw5
-        pre = x_part if h is None else x_part + h @ self.W_hh
+        if h is None:
+            h = init.zeros(x_part.shape[0], self.hidden_size, device=x_part.device,
+                           dtype=x_part.dtype)
+        pre = x_part + h @ self.W_hh
         return ops.tanh(pre) if self.nonlinearity == "tanh" else ops.relu(pre)
         ### END SOLUTION
 
