@@ -13,7 +13,10 @@ the course's bounds, and saves to ``--out``:
   predicted and true label.
 
 Usage:
-    python apps/train_mnist.py [--out DIR] [--data DIR]
+    python apps/train_mnist.py [--out DIR] [--data DIR] [--device cpu|cuda|cuda_emu]
+
+``--device`` makes that needle's default device (``ndl.set_default_device``), where the needle
+models' weights and batches are then made; ``cuda`` and ``cuda_emu`` need hw4's backend.
 """
 from __future__ import annotations
 
@@ -195,13 +198,44 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.nda
     return figure, wrong
 
 
+DEVICES = ("cpu", "cuda", "cuda_emu")
+
+
+def device_by_name(name: str):
+    """The needle device called ``name``: ``"cpu"`` (``ndl.cpu()``), ``"cuda"`` (``ndl.cuda()``,
+    the GPU) or ``"cuda_emu"`` (``ndl.cuda(emulate=True)``, hw4's kernels run on the CPU).
+
+    Raises:
+        ValueError: for another name, for a CUDA device in a homework before hw4 (its backend
+            is not there yet), or for a device that cannot run here (``enabled()`` False: no
+            GPU, or a backend not built), saying why.
+    """
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}: expected one of {', '.join(DEVICES)}")
+    if name == "cpu":
+        return ndl.cpu()
+    if not hasattr(ndl, "cuda"):
+        raise ValueError(f"device {name!r} needs hw4's CUDA backend (ndl.cuda); this homework "
+                         f"runs on the CPU only: use --device cpu")
+    device = ndl.cuda(emulate=name == "cuda_emu")
+    if not device.enabled():
+        raise ValueError(f"device {name!r} cannot run here: {device._missing}")
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"),
                         help="folder for the plots (default: demo-output)")
     parser.add_argument("--data", type=Path, default=None,
                         help="folder holding mnist/ (default: the repository's data/)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="needle's device for the needle models (default: cpu)")
     args = parser.parse_args(argv)
+    try:
+        ndl.set_default_device(device_by_name(args.device))
+    except ValueError as error:
+        parser.error(str(error))
 
     X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample(args.data)
     print(f"MNIST sample: {len(y_tr)} training and {len(y_te)} test images")

@@ -4,6 +4,8 @@ their training and evaluation loops.
 Usage (trains on the repository's news sample, or on PTB / CIFAR-10 after ``make data``):
     python apps/models.py lm [--seq-model lstm] [--epochs 4] [--data data/news] [--out DIR]
     python apps/models.py cifar10 [--epochs 1] [--data data/cifar-10-batches-py] [--out DIR]
+Both take ``--device cpu|cuda|cuda_emu`` (default cpu): the model's parameters and every batch
+are made there.
 """
 from __future__ import annotations
 
@@ -454,9 +456,18 @@ def main(argv: list[str] | None = None) -> int:
     cifar.add_argument("--data", type=Path, default=None,
                        help="default: data/cifar-10-batches-py")
     cifar.add_argument("--out", type=Path, default=Path("demo-output"))
+    from apps.train_mnist import DEVICES, device_by_name  # given with hw1
+    for command in (lm, cifar):
+        command.add_argument("--device", choices=DEVICES, default="cpu",
+                             help="needle's device for the model and the batches (default: cpu)")
     args = parser.parse_args(argv)
+    try:
+        device = device_by_name(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     if args.task == "lm":
-        model, corpus = fit_language_model(args.data, args.seq_model, args.epochs, out_dir=args.out)
+        model, corpus = fit_language_model(args.data, args.seq_model, args.epochs, out_dir=args.out,
+                                           device=device)
         valid = model.history[-1]["valid perplexity"]
         print("generated text (the prompt, then [what the model wrote]):")
         show_samples(model, corpus)
@@ -468,10 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     from simple_ml import default_data_dir
     folder = args.data or default_data_dir() / "cifar-10-batches-py"
     train_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=True), 128,
-                                       shuffle=True, seed=0)
-    test_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=False), 128)
+                                       shuffle=True, seed=0, device=device)
+    test_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=False), 128,
+                                      device=device)
     ndl.manual_seed(0)
-    train_cifar10(ResNet9(), train_loader, args.epochs, test_loader=test_loader, out_dir=args.out)
+    train_cifar10(ResNet9(device=device), train_loader, args.epochs, test_loader=test_loader,
+                  out_dir=args.out)
     return 0
 
 

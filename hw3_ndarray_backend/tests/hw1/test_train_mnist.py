@@ -71,3 +71,26 @@ def test_misclassified_grid_shows_the_wrong_digits_with_their_labels(tmp_path):
     assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match=r"expected images \(m, 784\).*got \(40, 784\), \(39,\)"):
         demo.plot_misclassified(images, labels[:39], predicted, tmp_path / "bad.png")
+
+
+def test_devices_by_name():
+    import needle as ndl
+    assert demo.device_by_name("cpu") == ndl.cpu()
+    with pytest.raises(ValueError, match="unknown device 'gpu': expected one of cpu, cuda, cuda_emu"):
+        demo.device_by_name("gpu")
+    if not hasattr(ndl, "cuda"):  # hw1-hw3: NumPy or the CPU backends only
+        with pytest.raises(ValueError, match="needs hw4's CUDA backend"):
+            demo.device_by_name("cuda_emu")
+        return
+    assert demo.device_by_name("cuda_emu") == ndl.cuda(emulate=True)
+    if ndl.cuda(emulate=False).enabled():
+        assert demo.device_by_name("cuda") == ndl.cuda(emulate=False)
+    else:
+        with pytest.raises(ValueError, match=r"device 'cuda' cannot run here: .*emulate=True"):
+            demo.device_by_name("cuda")
+
+
+def test_an_unknown_device_is_refused_before_any_training(capsys):
+    with pytest.raises(SystemExit):
+        demo.main(["--device", "tpu"])
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err

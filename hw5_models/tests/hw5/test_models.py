@@ -301,3 +301,29 @@ def test_ngram_baselines_by_hand_and_on_the_news_sample():
         ngram_perplexities(train, valid, V, interpolation=1)
     with pytest.raises(ValueError, match=r"valid holds ids outside 0\.\.3"):
         ngram_perplexities(train, np.array([0, 4]), V)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda_emu", marks=pytest.mark.slow)])
+def test_lm_command_trains_on_the_device_given_and_prints_generated_text(device, tmp_path, capsys,
+                                                                        monkeypatch):
+    import apps.models
+    for split, text in (("train", "the cat sat on the mat\nthe dog sat on the cat\n" * 6),
+                        ("valid", "the cat sat on the mat\n" * 8), ("test", "the dog\n")):
+        (tmp_path / f"tiny.{split}.txt").write_text(text)
+    seen = []
+
+    def spy(model, *args, **kwargs):  # the devices train_ptb is given
+        seen.append((kwargs["device"], {p.device for p in model.parameters()}))
+        return train_ptb(model, *args, **kwargs)
+    train_ptb = apps.models.train_ptb
+    monkeypatch.setattr(apps.models, "train_ptb", spy)
+    assert apps.models.main(["lm", "--epochs", "1", "--data", str(tmp_path), "--out",
+                             str(tmp_path / "out"), "--device", device]) == 0
+    expected = ndl.cpu() if device == "cpu" else ndl.cuda(emulate=True)
+    assert seen == [(expected, {expected})]
+    printed = capsys.readouterr().out
+    assert "baselines on the valid split: unigram (add-one)" in printed
+    greedy = next(line for line in printed.splitlines() if line.strip().startswith("greedy:"))
+    assert greedy.split("[")[0].split(":")[1].split() == ["the", "cat", "sat"]  # the valid split's start
+    assert len(greedy.split("[")[1].rstrip("]").split()) == 25
+    assert (tmp_path / "out" / "lm_curves.png").exists()
