@@ -30,7 +30,7 @@ help:
 	@echo "make check-hw0..5    a handout folder's public tests, run the way the grader runs tests"
 	@echo "                     (ARGS='--timeout 30 -- -k topo': a test's time limit, a pytest selection)"
 	@echo "make submit-hw0..5   submissions/hwN.zip: the files the grader takes, checked and graded locally"
-	@echo "make data            download the full CIFAR-10 and Penn Treebank into data/ (says what first)"
+	@echo "make data            download the full MNIST, CIFAR-10 and Penn Treebank into data/ (says what first)"
 	@echo "make carry-forward TO=hw2_nn        move your filled functions from the previous handout"
 	@echo "make grade HW=hw1 SUBMISSIONS=dir   grade a folder of submissions (one per student)"
 	@echo "make export-nbgrader HW=hw1 [COURSE=nbgrader-course]  hw1 as an nbgrader assignment (JupyterHub)"

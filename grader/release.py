@@ -69,10 +69,10 @@ def runner_modules(grader: Path = GRADER, commands: tuple[str, ...] = STUDENT_CO
 # The runner pieces check-hwN, submit-hwN and carry-forward need (``runner_modules``).
 RUNNER_MODULES = runner_modules()
 REQUIREMENTS = ["numpy>=1.24", "pybind11>=2.11", "cmake>=3.18", "pytest>=7.4", "pytest-timeout>=2.2",
-                "hypothesis>=6.80", "matplotlib>=3.7", "tqdm>=4.65", "gymnasium==1.4.0",
-                "jupyterlab>=4.2"]
+                "hypothesis>=6.80", "matplotlib>=3.7", "networkx==3.6.1", "tqdm>=4.65",
+                "gymnasium==1.4.0", "jupyterlab>=4.2"]
 FORBIDDEN = ("solutions/", "grader/hidden/", "grader/answers/", "grader/tests/")
-DATA_LEFT_OUT = ("cifar-10-batches-py/", "ptb/")  # `make data` downloads; never released
+DATA_LEFT_OUT = ("cifar-10-batches-py/", "ptb/", "full/")  # `make data` downloads; never released
 MANIFEST = ".release.json"
 AUTHOR_NAME, AUTHOR_EMAIL = "Flamethrower release", "release@localhost"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"

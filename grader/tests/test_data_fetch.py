@@ -55,3 +55,40 @@ def test_no_network_is_a_clear_failure(fetch, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fetch, "PTB", "file:///nowhere/ptb.{split}.txt")
     assert fetch.main(["--only", "ptb", "--dest", str(tmp_path)]) == 1
     assert "download failed" in capsys.readouterr().err
+
+
+def test_the_listing_names_every_file_with_its_size_and_destination(fetch, tmp_path, capsys):
+    assert fetch.main(["--list", "--dest", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert not (tmp_path / "d").exists()  # nothing downloaded, no folder made
+    assert out[:4] == [
+        f"MNIST {name}: https://ossci-datasets.s3.amazonaws.com/mnist/{name} ({size}) -> "
+        f"{tmp_path / 'd' / 'full' / 'mnist' / name}"
+        for name, size in (("train-images-idx3-ubyte.gz", "9.5 MiB"),
+                           ("train-labels-idx1-ubyte.gz", "28.2 KiB"),
+                           ("t10k-images-idx3-ubyte.gz", "1.6 MiB"),
+                           ("t10k-labels-idx1-ubyte.gz", "4.4 KiB"))]
+    assert out[4].startswith("CIFAR-10: https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
+    assert [line.split(":")[0] for line in out[5:]] == ["PTB train", "PTB valid", "PTB test"]
+    assert fetch.main(["--list", "--only", "mnist", "--dest", str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_mnist_files_are_checked_and_fetched_once(fetch, tmp_path, monkeypatch, capsys):
+    source = REPO / "data" / "mnist"  # the sample stands in for the full files
+    table = {name: (fetch.md5(source / name), (source / name).stat().st_size) for name in fetch.MNIST}
+    monkeypatch.setattr(fetch, "MNIST", table)
+    monkeypatch.setattr(fetch, "MNIST_URL", source.as_uri() + "/{name}")
+    assert fetch.main(["--only", "mnist", "--dest", str(tmp_path)]) == 0
+    for name in table:
+        assert (tmp_path / "full" / "mnist" / name).read_bytes() == (source / name).read_bytes()
+    monkeypatch.setattr(fetch, "MNIST_URL", "file:///nowhere/{name}")  # a second run fetches nothing
+    assert fetch.main(["--only", "mnist", "--dest", str(tmp_path)]) == 0
+    assert "downloading" not in capsys.readouterr().out.split("need none of them.")[-1]
+    # A file that does not match its MD5 is removed and the run stops, saying so.
+    (tmp_path / "full" / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(fetch, "MNIST_URL", source.as_uri() + "/{name}")
+    monkeypatch.setitem(table, "t10k-labels-idx1-ubyte.gz", ("0" * 32, 1))
+    with pytest.raises(SystemExit, match=r"t10k-labels-idx1-ubyte\.gz has the wrong MD5"):
+        fetch.fetch_mnist(tmp_path)
+    assert not (tmp_path / "full" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()

@@ -4,6 +4,8 @@ their training and evaluation loops.
 Usage (trains on the repository's news sample, or on PTB / CIFAR-10 after ``make data``):
     python apps/models.py lm [--seq-model lstm] [--epochs 4] [--data data/news] [--out DIR]
     python apps/models.py cifar10 [--epochs 1] [--data data/cifar-10-batches-py] [--out DIR]
+Both take ``--device cpu|cuda|cuda_emu`` (default cpu): the model's parameters and every batch
+are made there.
 """
 from __future__ import annotations
 
@@ -92,6 +94,104 @@ class LanguageModel(nn.Module):
         # TODO (hw5, question 6): implement LanguageModel.forward (ResNet9 and language models)
         raise NotImplementedError("LanguageModel.forward: hw5")
 
+    def generate(self, prompt, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, *, dictionary=None, seed: int | None = None,
+                 generator: np.random.Generator | None = None) -> list:
+        """Continue ``prompt`` by sampling ``max_new_tokens`` tokens, one at a time, each from the
+        model's next-token distribution given everything before it (autoregressive sampling).
+
+        Each step divides the last position's logits by ``temperature`` (below 1 sharpens the
+        distribution, above 1 flattens it), keeps only the ``top_k`` largest when given (top-k
+        sampling, Fan et al. 2018, "Hierarchical Neural Story Generation"; ``top_k=1`` is greedy
+        decoding: always the argmax), and draws from their softmax. The RNN and LSTM carry their
+        state from step to step; the Transformer, which keeps none, reads the last ``seq_len``
+        tokens again at each step (its positional embedding covers no more). Runs in evaluation
+        mode without recording a graph (``no_grad``); the model's training mode is restored.
+
+        Args:
+            prompt: a non-empty sequence of token ids (ints in ``0 .. output_size - 1``), or of
+                words (str) when ``dictionary`` is given.
+            max_new_tokens: how many tokens to generate (0 or more).
+            temperature: a float > 0.
+            top_k: sample among the ``top_k`` most likely tokens (an int >= 1; more than the
+                vocabulary means all of it), or None for the whole vocabulary.
+            dictionary: a ``needle.data.Dictionary`` (``word2idx``, ``idx2word``): words in, words
+                out.
+            seed: seeds a new ``numpy.random.default_rng`` for the draws (the same seed, the same
+                text); ignored when ``generator`` is given.
+            generator: a ``numpy.random.Generator`` to draw from.
+
+        Returns:
+            The ``max_new_tokens`` generated tokens (the prompt excluded): ids (ints), or words
+            when ``prompt`` is words.
+
+        Raises:
+            ValueError: for ``temperature <= 0``, ``top_k < 1``, a negative ``max_new_tokens``,
+                an empty prompt, an id outside the vocabulary, or words without a dictionary.
+            KeyError: for a word the dictionary does not hold.
+            TypeError: for a ``top_k`` or ``max_new_tokens`` that is not an int.
+        """
+        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) \
+                or not temperature > 0:
+            raise ValueError(f"generate: temperature must be a number > 0, got {temperature!r}")
+        if top_k is not None:
+            if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
+                raise TypeError(f"generate: top_k must be an int or None, got {top_k!r}")
+            if top_k < 1:
+                raise ValueError(f"generate: top_k must be at least 1, got {top_k}")
+        if not isinstance(max_new_tokens, (int, np.integer)) or isinstance(max_new_tokens, bool):
+            raise TypeError(f"generate: max_new_tokens must be an int, got {max_new_tokens!r}")
+        if max_new_tokens < 0:
+            raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+        tokens = list(prompt)
+        if not tokens:
+            raise ValueError("generate: the prompt is empty; give at least one token")
+        words = any(isinstance(t, str) for t in tokens)
+        if words:
+            if dictionary is None:
+                raise ValueError(f"generate: the prompt holds words ({tokens[0]!r}, ...): pass the "
+                                 f"corpus's dictionary= to map them to ids")
+            missing = [t for t in tokens if t not in dictionary.word2idx]
+            if missing:
+                raise KeyError(f"generate: {missing[0]!r} is not in the dictionary")
+            ids = [dictionary.word2idx[t] for t in tokens]
+        else:
+            ids = [int(t) for t in tokens]
+            bad = [t for t in ids if not 0 <= t < self.output_size]
+            if bad:
+                raise ValueError(f"generate: token id {bad[0]} is outside the vocabulary "
+                                 f"0..{self.output_size - 1}")
+        rng = generator if generator is not None else np.random.default_rng(seed)
+        transformer = isinstance(self.seq_model, nn.Transformer)
+        context = getattr(self.seq_model, "sequence_len", None) if transformer else None
+        device = self.embedding.weight.device
+        was_training = self.training
+        self.eval()
+        new: list[int] = []
+        try:
+            with ndl.no_grad():
+                h, feed = None, ids
+                for _ in range(max_new_tokens):
+                    if transformer:
+                        feed = (ids + new)[-context:] if context else ids + new
+                    x = ndl.Tensor(np.asarray(feed, dtype=np.float32).reshape(-1, 1),
+                                   device=device, dtype="float32")
+                    logits, h = self(x, None if transformer else h)
+                    scores = logits.numpy()[-1].astype(np.float64) / temperature
+                    if top_k is not None and top_k < scores.size:
+                        # Exactly k kept; among tied scores the lower id first, as argmax.
+                        kept = np.argsort(-scores, kind="stable")[:top_k]
+                        masked = np.full_like(scores, -np.inf)
+                        masked[kept] = scores[kept]
+                        scores = masked
+                    probs = np.exp(scores - scores.max())
+                    next_id = int(rng.choice(scores.size, p=probs / probs.sum()))
+                    new.append(next_id)
+                    feed = [next_id]
+        finally:
+            self.train(was_training)
+        return [dictionary.idx2word[i] for i in new] if words else new
+
 
 # ---- CIFAR-10 ---------------------------------------------------------------------------
 
@@ -170,11 +270,14 @@ def train_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, n_epochs: i
               optimizer=ndl.optim.SGD, lr: float = 4.0, weight_decay: float = 0.0, loss_fn=None,
               clip: float | None = None, device=None, dtype: str = "float32",
               valid: np.ndarray | None = None, out_dir: str | Path | None = None,
-              progress: bool = True) -> tuple[float, float]:
+              progress: bool = True, baselines: dict[str, float] | None = None
+              ) -> tuple[float, float]:
     """Train a language model for ``n_epochs`` on ``batchify``'s ids; with ``valid`` (batchified
     too), report its perplexity after each epoch.
 
-    With ``out_dir``, saves a checkpoint after each epoch and the curves as ``lm_curves.png``.
+    With ``out_dir``, saves a checkpoint after each epoch and the curves as ``lm_curves.png``,
+    the perplexities in ``baselines`` (a label -> a perplexity, e.g. ``ngram_perplexities``'s)
+    drawn as dotted lines.
 
     Returns:
         ``(accuracy, mean loss)`` on the training data in the last epoch.
@@ -191,7 +294,7 @@ def train_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, n_epochs: i
             row["valid perplexity"], row["valid accuracy"] = math.exp(valid_loss), valid_acc
         history.append(row)
         print("  " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
-        _checkpoint(model, history, out_dir, "lm", ("perplexity", "accuracy"))
+        _checkpoint(model, history, out_dir, "lm", ("perplexity", "accuracy"), baselines)
     model.history = history
     return train_acc, train_loss
 
@@ -202,9 +305,61 @@ def evaluate_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, loss_fn=
     return epoch_general_ptb(data, model, seq_len, loss_fn, None, None, device, dtype)
 
 
+def ngram_perplexities(train: np.ndarray, valid: np.ndarray, vocab_size: int,
+                       interpolation: float = 0.7) -> dict[str, float]:
+    """Perplexities on ``valid`` of two count-based baselines estimated from ``train``: the
+    floor a neural language model should beat (Jurafsky and Martin, *Speech and Language
+    Processing*, 3rd ed., chapter 3).
+
+    - unigram, add-one (Laplace) smoothing: ``P(w) = (c(w) + 1) / (N + V)``, over every token of
+      ``valid``;
+    - bigram, linearly interpolated with that unigram: ``P(w | u) = lam c(u, w) / c(u) +
+      (1 - lam) P(w)`` (just ``P(w)`` for a ``u`` never seen before another token), ``lam =
+      interpolation``, over ``valid``'s tokens after its first.
+
+    Perplexity is ``exp`` of the mean negative log-probability (nats). On the news sample (V =
+    3,430 with ``<eos>``): unigram 302, bigram 139.
+
+    Args:
+        train, valid: int token ids ``(n,)`` (``Corpus.train``, ``Corpus.valid``).
+        vocab_size: ``V``, the dictionary's size (every id below it).
+        interpolation: ``lam``, in [0, 1).
+
+    Returns:
+        ``{"unigram (add-one)": ..., "bigram (interpolated 0.7)": ...}``.
+
+    Raises:
+        ValueError: for an ``interpolation`` outside [0, 1), fewer than two tokens in ``train``
+            or ``valid``, or an id outside ``0 .. vocab_size - 1``.
+    """
+    if not 0 <= interpolation < 1:
+        raise ValueError(f"ngram_perplexities: interpolation must be in [0, 1), got {interpolation}")
+    train, valid = np.asarray(train, dtype=np.int64), np.asarray(valid, dtype=np.int64)
+    if len(train) < 2 or len(valid) < 2:
+        raise ValueError(f"ngram_perplexities: need at least 2 tokens in train and valid, got "
+                         f"{len(train)} and {len(valid)}")
+    for name, ids in (("train", train), ("valid", valid)):
+        if ids.min() < 0 or ids.max() >= vocab_size:
+            raise ValueError(f"ngram_perplexities: {name} holds ids outside 0..{vocab_size - 1}: "
+                             f"{ids.min()}..{ids.max()}")
+    unigram = (np.bincount(train, minlength=vocab_size) + 1.0) / (len(train) + vocab_size)
+    pairs = train[:-1] * vocab_size + train[1:]
+    keys, counts = np.unique(pairs, return_counts=True)
+    previous = np.bincount(train[:-1], minlength=vocab_size).astype(np.float64)
+    u, w = valid[:-1], valid[1:]
+    where = np.searchsorted(keys, u * vocab_size + w).clip(max=len(keys) - 1)
+    pair_counts = np.where(keys[where] == u * vocab_size + w, counts[where], 0)
+    seen = previous[u] > 0
+    bigram = np.where(seen, interpolation * pair_counts / np.where(seen, previous[u], 1.0)
+                      + (1 - interpolation) * unigram[w], unigram[w])
+    return {"unigram (add-one)": float(np.exp(-np.mean(np.log(unigram[valid])))),
+            f"bigram (interpolated {interpolation:g})": float(np.exp(-np.mean(np.log(bigram))))}
+
+
 def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
-                metrics: tuple[str, str]) -> None:
-    """Save ``model``'s ``state_dict`` for this epoch and plot ``history`` so far."""
+                metrics: tuple[str, str], baselines: dict[str, float] | None = None) -> None:
+    """Save ``model``'s ``state_dict`` for this epoch and plot ``history`` so far, with each of
+    ``baselines`` (a label -> a value of the first metric) as a dotted horizontal line."""
     if not out_dir:
         return
     out = Path(out_dir)
@@ -219,6 +374,12 @@ def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
         for key in history[0]:
             if key.endswith(metric):
                 ax.plot(epochs, [row[key] for row in history], marker="o", label=key)
+        if metric == metrics[0]:
+            for k, (label, value) in enumerate((baselines or {}).items()):
+                ax.axhline(value, color="black", linestyle=":", alpha=0.5 + 0.3 * k)
+                ax.annotate(f"{label}: {value:.0f}", (1, value),
+                            xycoords=("axes fraction", "data"), xytext=(-4, 2),
+                            textcoords="offset points", ha="right", va="bottom", fontsize=8)
         title = {"lm": "language model", "resnet9": "ResNet9"}.get(name, name)
         ax.set(title=f"{title}: {metric}", xlabel="epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -232,13 +393,15 @@ def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
 # ---- command line ---------------------------------------------------------------------------
 
 
-def train_language_model(data_dir: str | Path | None = None, seq_model: str = "lstm",
-                         epochs: int = 4, batch_size: int = 20, seq_len: int = 35,
-                         embedding_size: int = 128, hidden_size: int = 128, lr: float = 0.003,
-                         out_dir: str | Path | None = None, seed: int = 0, device=None,
-                         progress: bool = True) -> list[dict]:
+def fit_language_model(data_dir: str | Path | None = None, seq_model: str = "lstm",
+                       epochs: int = 4, batch_size: int = 20, seq_len: int = 35,
+                       embedding_size: int = 128, hidden_size: int = 128, lr: float = 0.003,
+                       out_dir: str | Path | None = None, seed: int = 0, device=None,
+                       progress: bool = True):
     """Train a ``LanguageModel`` with Adam on a corpus folder (default: the news sample in the
-    repository's ``data/news``) and return the per-epoch history (train and valid perplexity)."""
+    repository's ``data/news``); return ``(model, corpus)``, the per-epoch history (train and
+    valid perplexity) in ``model.history``. The curves (``lm_curves.png`` in ``out_dir``) draw
+    the unigram and bigram baselines of ``ngram_perplexities`` on the same split."""
     from simple_ml import default_data_dir  # given in hw0's src/simple_ml.py
     corpus = ndl.data.Corpus(Path(data_dir) if data_dir else default_data_dir() / "news")
     ndl.manual_seed(seed)
@@ -246,12 +409,38 @@ def train_language_model(data_dir: str | Path | None = None, seq_model: str = "l
     valid = ndl.data.batchify(corpus.valid, batch_size)
     model = LanguageModel(embedding_size, len(corpus.dictionary), hidden_size, seq_model=seq_model,
                           seq_len=seq_len, device=device)
+    baselines = ngram_perplexities(corpus.train, corpus.valid, len(corpus.dictionary))
     print(f"{seq_model} language model: vocabulary {len(corpus.dictionary)}, "
           f"{len(corpus.train)} training tokens, {sum(p.numpy().size for p in model.parameters())} "
-          f"parameters", flush=True)
+          f"parameters; baselines on the valid split: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()), flush=True)
     train_ptb(model, train, seq_len, epochs, optimizer=ndl.optim.Adam, lr=lr, clip=1.0,
-              device=device, valid=valid, out_dir=out_dir, progress=progress)
-    return model.history
+              device=device, valid=valid, out_dir=out_dir, progress=progress, baselines=baselines)
+    return model, corpus
+
+
+def train_language_model(*args, **kwargs) -> list[dict]:
+    """``fit_language_model``'s per-epoch history (its arguments): train and valid perplexity
+    and accuracy per epoch."""
+    return fit_language_model(*args, **kwargs)[0].history
+
+
+def show_samples(model: LanguageModel, corpus, prompt: str = "the company said",
+                 max_new_tokens: int = 25, seed: int = 0) -> list[str]:
+    """Print and return text the model generates after ``prompt`` (its words, or when one is not
+    in the corpus's dictionary, the valid split's first three): greedy (``top_k=1``), then
+    sampled (temperature 0.8, top-k 40, ``seed``), ``<eos>`` shown as `` / ``."""
+    start = prompt.split()
+    if not start or any(w not in corpus.dictionary.word2idx for w in start):
+        start = [corpus.dictionary.idx2word[i] for i in corpus.valid[:3]]
+    lines = []
+    for how, options in (("greedy", dict(top_k=1)), ("sampled, T=0.8, top-k 40",
+                                                      dict(temperature=0.8, top_k=40, seed=seed))):
+        words = model.generate(start, max_new_tokens, dictionary=corpus.dictionary, **options)
+        line = (" ".join(start) + " [" + " ".join(words) + "]").replace("<eos>", "/")
+        lines.append(line)
+        print(f"  {how}: {line}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,10 +456,21 @@ def main(argv: list[str] | None = None) -> int:
     cifar.add_argument("--data", type=Path, default=None,
                        help="default: data/cifar-10-batches-py")
     cifar.add_argument("--out", type=Path, default=Path("demo-output"))
+    from apps.train_mnist import DEVICES, device_by_name  # given with hw1
+    for command in (lm, cifar):
+        command.add_argument("--device", choices=DEVICES, default="cpu",
+                             help="needle's device for the model and the batches (default: cpu)")
     args = parser.parse_args(argv)
+    try:
+        device = device_by_name(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     if args.task == "lm":
-        history = train_language_model(args.data, args.seq_model, args.epochs, out_dir=args.out)
-        valid = history[-1]["valid perplexity"]
+        model, corpus = fit_language_model(args.data, args.seq_model, args.epochs, out_dir=args.out,
+                                           device=device)
+        valid = model.history[-1]["valid perplexity"]
+        print("generated text (the prompt, then [what the model wrote]):")
+        show_samples(model, corpus)
         verdict = "ok" if valid < 250 else "NOT BELOW 250"
         print(f"{args.seq_model} language model: valid perplexity {valid:.1f} (bound 250; on the "
               f"news sample an add-one unigram model has 302, an interpolated bigram 139) "
@@ -279,10 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     from simple_ml import default_data_dir
     folder = args.data or default_data_dir() / "cifar-10-batches-py"
     train_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=True), 128,
-                                       shuffle=True, seed=0)
-    test_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=False), 128)
+                                       shuffle=True, seed=0, device=device)
+    test_loader = ndl.data.DataLoader(ndl.data.CIFAR10Dataset(folder, train=False), 128,
+                                      device=device)
     ndl.manual_seed(0)
-    train_cifar10(ResNet9(), train_loader, args.epochs, test_loader=test_loader, out_dir=args.out)
+    train_cifar10(ResNet9(device=device), train_loader, args.epochs, test_loader=test_loader,
+                  out_dir=args.out)
     return 0
 
 

@@ -14,4 +14,5 @@ from .autograd import (Tensor, compute_gradient_of_variables, find_topo_sort,  #
                        is_grad_enabled, no_grad)
 from .backend_selection import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
 from . import init  # noqa: F401
+from . import viz  # noqa: F401
 from .init import manual_seed  # noqa: F401

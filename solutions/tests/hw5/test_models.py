@@ -5,6 +5,7 @@ and gradients), by parameter count, and by training: the LSTM language model mus
 unigram model (perplexity 302) on the news sample's validation split within two epochs on a CPU.
 """
 import math
+import re
 
 import needle as ndl
 import needle.nn as nn
@@ -190,3 +191,139 @@ def test_cifar10_command_trains_evaluates_and_saves(tmp_path, capsys):
     assert (tmp_path / "out" / "resnet9_curves.png").exists()
     state = dict(np.load(tmp_path / "out" / "resnet9_epoch1.npz"))
     assert sum(v.size for k, v in state.items() if "running" not in k) == 431_946
+
+
+# ---- LanguageModel.generate (given code over question 6's forward) -----------------------------
+
+def tiny_language_model(seq_model="lstm", vocab=11, seed=0):
+    ndl.manual_seed(seed)
+    return LanguageModel(8, vocab, 6, num_layers=2, seq_model=seq_model, seq_len=5)
+
+
+def greedy_by_hand(model, prompt, steps, window=None):
+    """Argmax decoding feeding the whole sequence each step (no state carried)."""
+    ids = list(prompt)
+    model.eval()
+    for _ in range(steps):
+        feed = ids[-window:] if window else ids
+        logits, _ = model(ndl.Tensor(np.array(feed, dtype=np.float32).reshape(-1, 1)))
+        ids.append(int(logits.numpy()[-1].argmax()))
+    return ids[len(prompt):]
+
+
+@pytest.mark.parametrize("seq_model", ["rnn", "lstm", "transformer"])
+def test_generate_with_top_k_1_is_greedy_argmax(seq_model):
+    model = tiny_language_model(seq_model)
+    window = 5 if seq_model == "transformer" else None  # seq_len: the Transformer's context
+    expected = greedy_by_hand(model, [3, 1, 4], 9, window)
+    assert model.generate([3, 1, 4], 9, top_k=1, seed=0) == expected
+    assert model.generate([3, 1, 4], 9, temperature=5.0, top_k=1, seed=1) == expected
+
+
+def test_generate_is_deterministic_given_a_seed_and_has_the_right_length():
+    model = tiny_language_model()
+    model.train()
+    first = model.generate([2, 7], 12, temperature=1.5, seed=5)
+    assert len(first) == 12 and all(isinstance(t, int) and 0 <= t < 11 for t in first)
+    assert model.generate([2, 7], 12, temperature=1.5, seed=5) == first
+    assert model.generate([2, 7], 12, temperature=1.5, generator=np.random.default_rng(5)) == first
+    assert len({tuple(model.generate([2, 7], 12, temperature=1.5, seed=s)) for s in range(6)}) > 1
+    assert model.generate([2, 7], 0) == []
+    assert model.training  # the mode is restored
+
+
+def test_generate_samples_from_the_tempered_top_k_distribution():
+    model = tiny_language_model(vocab=7)
+    model.eval()
+    logits, _ = model(ndl.Tensor(np.array([[1.0], [5.0]], dtype=np.float32)))
+    last = logits.numpy()[-1].astype(np.float64)
+    top3 = np.argsort(-last)[:3]
+    p = np.exp((last[top3] - last[top3].max()) / 0.5)
+    p /= p.sum()
+    rng = np.random.default_rng(0)
+    draws = [model.generate([1, 5], 1, temperature=0.5, top_k=3, generator=rng)[0]
+             for _ in range(600)]
+    assert set(draws) <= set(top3.tolist())
+    counts = np.array([draws.count(int(t)) for t in top3])
+    # each count within 4.5 binomial standard deviations of its expectation
+    assert np.all(np.abs(counts - 600 * p) <= 4.5 * np.sqrt(600 * p * (1 - p)) + 1), (counts, p)
+
+
+def test_generate_maps_words_through_a_dictionary():
+    dictionary = ndl.data.Dictionary()
+    for word in ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "<eos>", "."]:
+        dictionary.add_word(word)
+    model = tiny_language_model()
+    ids = model.generate([0, 1], 6, top_k=1)
+    words = model.generate(["the", "cat"], 6, top_k=1, dictionary=dictionary)
+    assert words == [dictionary.idx2word[i] for i in ids]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(temperature=0.0), ValueError, "temperature must be a number > 0, got 0.0"),
+    (dict(temperature=-1), ValueError, "temperature must be a number > 0, got -1"),
+    (dict(top_k=0), ValueError, "top_k must be at least 1, got 0"),
+    (dict(top_k=2.5), TypeError, "top_k must be an int or None, got 2.5"),
+    (dict(max_new_tokens=-1), ValueError, "max_new_tokens must be >= 0, got -1"),
+    (dict(prompt=[]), ValueError, "the prompt is empty"),
+    (dict(prompt=[3, 11]), ValueError, "token id 11 is outside the vocabulary 0..10"),
+    (dict(prompt=["the"]), ValueError, "pass the corpus's dictionary="),
+])
+def test_generate_rejects_bad_arguments(kwargs, error, match):
+    arguments = dict(prompt=[1, 2], max_new_tokens=3) | kwargs
+    with pytest.raises(error, match=re.escape(match)):
+        tiny_language_model().generate(**arguments)
+
+
+def test_generate_names_a_word_missing_from_the_dictionary():
+    dictionary = ndl.data.Dictionary()
+    dictionary.add_word("the")
+    with pytest.raises(KeyError, match="'zebra' is not in the dictionary"):
+        tiny_language_model().generate(["the", "zebra"], 2, dictionary=dictionary)
+
+
+def test_ngram_baselines_by_hand_and_on_the_news_sample():
+    from apps.models import ngram_perplexities
+    from simple_ml import default_data_dir
+
+    train, valid, V = np.array([0, 1, 0, 1, 2]), np.array([0, 1, 2, 2]), 4
+    unigram = (np.array([2, 2, 1, 0]) + 1) / (5 + V)
+    # bigram counts: (0,1): 2, (1,0): 1, (1,2): 1; c(u) as a previous token: 0: 2, 1: 2, 2: 0
+    bigram = [0.7 * 2 / 2 + 0.3 * unigram[1], 0.7 * 1 / 2 + 0.3 * unigram[2], unigram[2]]
+    got = ngram_perplexities(train, valid, V)
+    assert got["unigram (add-one)"] == pytest.approx(np.exp(-np.mean(np.log(unigram[valid]))))
+    assert got["bigram (interpolated 0.7)"] == pytest.approx(np.exp(-np.mean(np.log(bigram))))
+    corpus = ndl.data.Corpus(default_data_dir() / "news")
+    news = ngram_perplexities(corpus.train, corpus.valid, len(corpus.dictionary))
+    assert news == pytest.approx({"unigram (add-one)": 302.117, "bigram (interpolated 0.7)": 139.319},
+                                 abs=0.01)
+    with pytest.raises(ValueError, match=r"interpolation must be in \[0, 1\), got 1"):
+        ngram_perplexities(train, valid, V, interpolation=1)
+    with pytest.raises(ValueError, match=r"valid holds ids outside 0\.\.3"):
+        ngram_perplexities(train, np.array([0, 4]), V)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda_emu", marks=pytest.mark.slow)])
+def test_lm_command_trains_on_the_device_given_and_prints_generated_text(device, tmp_path, capsys,
+                                                                        monkeypatch):
+    import apps.models
+    for split, text in (("train", "the cat sat on the mat\nthe dog sat on the cat\n" * 6),
+                        ("valid", "the cat sat on the mat\n" * 8), ("test", "the dog\n")):
+        (tmp_path / f"tiny.{split}.txt").write_text(text)
+    seen = []
+
+    def spy(model, *args, **kwargs):  # the devices train_ptb is given
+        seen.append((kwargs["device"], {p.device for p in model.parameters()}))
+        return train_ptb(model, *args, **kwargs)
+    train_ptb = apps.models.train_ptb
+    monkeypatch.setattr(apps.models, "train_ptb", spy)
+    assert apps.models.main(["lm", "--epochs", "1", "--data", str(tmp_path), "--out",
+                             str(tmp_path / "out"), "--device", device]) == 0
+    expected = ndl.cpu() if device == "cpu" else ndl.cuda(emulate=True)
+    assert seen == [(expected, {expected})]
+    printed = capsys.readouterr().out
+    assert "baselines on the valid split: unigram (add-one)" in printed
+    greedy = next(line for line in printed.splitlines() if line.strip().startswith("greedy:"))
+    assert greedy.split("[")[0].split(":")[1].split() == ["the", "cat", "sat"]  # the valid split's start
+    assert len(greedy.split("[")[1].rstrip("]").split()) == 25
+    assert (tmp_path / "out" / "lm_curves.png").exists()
