@@ -28,8 +28,9 @@ _NUMPY_BACKEND = NDArray is numpy.ndarray
 
 _GRAD_ENABLED = True
 
-# Live graph nodes (Tensors and TensorTuples): up by one as a node is made, down by one as it is
-# freed. CMU needle's name; its tests check that a training step leaves no tensors behind.
+# Live graph nodes (Tensors and TensorTuples, Parameters included): up by one as a node is made,
+# down by one as it is freed. CMU needle's name; its tests check that a training step leaves no
+# tensors behind.
 TENSOR_COUNTER = 0
 
 
@@ -179,7 +180,6 @@ class Value(Generic[DataT]):
     cached_data: DataT
     requires_grad: bool
     grad: Tensor | None
-    _counted: bool  # whether TENSOR_COUNTER counts this node (set by _init)
 
     def realize_cached_data(self) -> DataT:
         """The node's array (computed when the node was made)."""
@@ -191,20 +191,22 @@ class Value(Generic[DataT]):
 
     def _init(self, op: Op | None, inputs: Sequence[Value[Any]], *, cached_data: DataT,
               requires_grad: bool) -> None:
-        global TENSOR_COUNTER
-        if not self.__dict__.get("_counted", False):  # counted once, freed once (see __del__)
-            TENSOR_COUNTER += 1
-            self._counted = True
         self.op = op
         self.inputs = list(inputs)
         self.cached_data = cached_data
         self.requires_grad = requires_grad
         self.grad = None  # set by backward()
 
+    def __new__(cls: type[ValueT], *args: Any, **kwargs: Any) -> ValueT:
+        # Counted as the object is made (copies too, which copy.copy makes with __new__), and
+        # uncounted in __del__, so every node is counted exactly once, constructed or not.
+        global TENSOR_COUNTER
+        TENSOR_COUNTER += 1
+        return object.__new__(cls)
+
     def __del__(self) -> None:
         global TENSOR_COUNTER
-        if self.__dict__.get("_counted", False):  # not one whose construction failed first
-            TENSOR_COUNTER -= 1
+        TENSOR_COUNTER -= 1
 
     @classmethod
     def make_const(cls: type[ValueT], data: Any, *, requires_grad: bool = False) -> ValueT:

@@ -3,6 +3,7 @@
 These pass before any question is done: they use a test-local op (``Double``) rather than the
 ops students write, and check errors raised before any student code runs.
 """
+import copy
 import gc
 
 import needle as ndl
@@ -188,8 +189,14 @@ def test_tensor_counter_counts_live_tensors():
     del x, y
     gc.collect()
     assert live() == before
-    with pytest.raises(TypeError):
-        ndl.Tensor(["not", "numbers"])  # a failed construction is not counted, or freed twice
+    with pytest.raises((TypeError, ValueError)):  # NumPy's ValueError, NDArray's TypeError
+        ndl.Tensor(["not", "numbers"])  # a failed construction is counted and freed once
+    gc.collect()
+    assert live() == before
+    x = ndl.Tensor([1.0])
+    y = copy.copy(x)  # made by __new__ without __init__, and freed like any other
+    assert live() == before + 2
+    del x, y
     gc.collect()
     assert live() == before
 
