@@ -390,7 +390,7 @@ def test_a_cpp_build_failure_scores_only_the_cpp_questions_zero(keys, tmp_path):
     cpp.write_text(cpp.read_text().replace("std::vector<float> Z(batch * k);", "this is not C++;"))
     result = grade.grade(HW0, sub, keys["hw0"])
     assert any("the C++ extension did not build" in n for n in result.notes)
-    assert {t.question for t in result.results if not t.passed} == {5}
+    assert {t.question for t in result.results if not t.passed} == {6}
     assert result.score == 70
 
 

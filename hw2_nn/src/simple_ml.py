@@ -27,6 +27,20 @@ IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 
 
+def add(x, y):
+    """A warm-up: return ``x + y``.
+
+    Whatever ``+`` means for the two: the sum of two numbers (``add(5, 6) == 11``, an int for two
+    ints and a float when either is a float), and for NumPy arrays the elementwise sum with
+    NumPy's broadcasting (shapes ``(3, 1)`` and ``(2,)`` give ``(3, 2)``).
+
+    Raises:
+        TypeError: where ``x + y`` does (``add(1, "a")``).
+    """
+    # TODO (hw0, question 1): implement add (Warm-up: add)
+    raise NotImplementedError("add: hw0")
+
+
 def default_data_dir() -> Path:
     """The folder that holds ``mnist/``: ``$NEEDLE_DATA_DIR``, else the nearest ``data/``
     above this file that contains the MNIST sample.
@@ -81,7 +95,7 @@ def parse_mnist(image_filename: str, label_filename: str) -> tuple[np.ndarray, n
             - the two files hold different numbers of examples: both file names, the number of
               images and the number of labels.
     """
-    # TODO (hw0, question 1): implement parse_mnist (Loading MNIST)
+    # TODO (hw0, question 2): implement parse_mnist (Loading MNIST)
     raise NotImplementedError("parse_mnist: hw0")
 
 
@@ -111,7 +125,7 @@ def softmax_loss(Z: np.ndarray, y: np.ndarray) -> float:
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, Z.shape[1])
-    # TODO (hw0, question 2): implement softmax_loss (Softmax loss)
+    # TODO (hw0, question 3): implement softmax_loss (Softmax loss)
     raise NotImplementedError("softmax_loss: hw0")
 
 
@@ -134,7 +148,7 @@ def softmax_regression_epoch(X: np.ndarray, y: np.ndarray, theta: np.ndarray,
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, theta.shape[1])
-    # TODO (hw0, question 3): implement softmax_regression_epoch (Softmax regression by SGD)
+    # TODO (hw0, question 4): implement softmax_regression_epoch (Softmax regression by SGD)
     raise NotImplementedError("softmax_regression_epoch: hw0")
 
 
@@ -158,7 +172,7 @@ def nn_epoch(X: np.ndarray, y: np.ndarray, W1: np.ndarray, W2: np.ndarray,
         ValueError: if a label is outside ``0..k-1``.
     """
     check_labels(y, W2.shape[1])
-    # TODO (hw0, question 4): implement nn_epoch (A two-layer network by SGD)
+    # TODO (hw0, question 5): implement nn_epoch (A two-layer network by SGD)
     raise NotImplementedError("nn_epoch: hw0")
 
 

@@ -26,7 +26,7 @@ namespace py = pybind11;
 void softmax_regression_epoch_cpp(const float *X, const unsigned char *y, float *theta,
                                   size_t m, size_t n, size_t k, float lr, size_t batch)
 {
-    // TODO (hw0, question 5): implement softmax_regression_epoch_cpp (Softmax regression in C++)
+    // TODO (hw0, question 6): implement softmax_regression_epoch_cpp (Softmax regression in C++)
     throw std::runtime_error("not implemented: softmax_regression_epoch_cpp: hw0");
 }
 

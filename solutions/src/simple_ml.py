@@ -27,6 +27,21 @@ IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 
 
+def add(x, y):
+    """A warm-up: return ``x + y``.
+
+    Whatever ``+`` means for the two: the sum of two numbers (``add(5, 6) == 11``, an int for two
+    ints and a float when either is a float), and for NumPy arrays the elementwise sum with
+    NumPy's broadcasting (shapes ``(3, 1)`` and ``(2,)`` give ``(3, 2)``).
+
+    Raises:
+        TypeError: where ``x + y`` does (``add(1, "a")``).
+    """
+    ### BEGIN SOLUTION hw0
+    return x + y
+    ### END SOLUTION
+
+
 def default_data_dir() -> Path:
     """The folder that holds ``mnist/``: ``$NEEDLE_DATA_DIR``, else the nearest ``data/``
     above this file that contains the MNIST sample.

@@ -26,9 +26,28 @@ def _write_idx(path, magic, dims, payload):
         f.write(struct.pack(f">I{len(dims)}I", magic, *dims) + bytes(payload))
 
 
-# ---- Question 1: parse_mnist (10 points) ------------------------------------------------------
+# ---- Question 1: add (5 points) ----------------------------------------------------------------
 
 @pytest.mark.question(1)
+@pytest.mark.points(2)
+def test_add_numbers():
+    from simple_ml import add
+    return {"ints": np.array(add(-7, 12)), "floats": np.array(add(0.25, 1e-3)),
+            "mixed": np.array(add(3, 0.5))}
+
+
+@pytest.mark.question(1)
+@pytest.mark.points(3)
+def test_add_broadcasts_arrays():
+    from simple_ml import add
+    column = np.arange(3.0).reshape(3, 1)
+    return {"sum": np.asarray(add(column, np.array([10.0, 20.0]))),
+            "with_scalar": np.asarray(add(np.array([[1.5, -2.0]]), 2))}
+
+
+# ---- Question 2: parse_mnist (10 points) ------------------------------------------------------
+
+@pytest.mark.question(2)
 @pytest.mark.points(4)
 def test_parse_mnist_training_split(mnist_dir):
     from simple_ml import parse_mnist
@@ -38,7 +57,7 @@ def test_parse_mnist_training_split(mnist_dir):
             "row_sums": X[::37].sum(axis=1, dtype=np.float64), "labels": y}
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 @pytest.mark.points(3)
 def test_parse_mnist_odd_image_size(tmp_dir):
     from simple_ml import parse_mnist
@@ -51,7 +70,7 @@ def test_parse_mnist_odd_image_size(tmp_dir):
     return {"X": X, "y": y}
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 @pytest.mark.points(3)
 def test_parse_mnist_rejects_bad_files(tmp_dir):
     from simple_ml import parse_mnist
@@ -68,9 +87,9 @@ def test_parse_mnist_rejects_bad_files(tmp_dir):
     return {"outcomes": outcomes}
 
 
-# ---- Question 2: softmax_loss (10 points) -----------------------------------------------------
+# ---- Question 3: softmax_loss (10 points) -----------------------------------------------------
 
-@pytest.mark.question(2)
+@pytest.mark.question(3)
 @pytest.mark.points(5)
 def test_softmax_loss_values(seed):
     from simple_ml import softmax_loss
@@ -80,7 +99,7 @@ def test_softmax_loss_values(seed):
     return {"losses": np.array(losses, dtype=np.float64)}
 
 
-@pytest.mark.question(2)
+@pytest.mark.question(3)
 @pytest.mark.points(5)
 def test_softmax_loss_extreme_logits():
     from simple_ml import softmax_loss
@@ -90,9 +109,9 @@ def test_softmax_loss_extreme_logits():
                                 softmax_loss(Z - 1e4, y)], dtype=np.float64)}
 
 
-# ---- Question 3: softmax_regression_epoch (20 points) -----------------------------------------
+# ---- Question 4: softmax_regression_epoch (20 points) -----------------------------------------
 
-@pytest.mark.question(3)
+@pytest.mark.question(4)
 @pytest.mark.points(12)
 def test_softmax_regression_uneven_batches(seed):
     from simple_ml import softmax_regression_epoch
@@ -103,7 +122,7 @@ def test_softmax_regression_uneven_batches(seed):
     return {"theta": theta}
 
 
-@pytest.mark.question(3)
+@pytest.mark.question(4)
 @pytest.mark.points(8)
 @pytest.mark.timeout(120)
 @pytest.mark.threshold("error_rate", predictions="logits", labels="labels", at_most=0.12)
@@ -117,10 +136,10 @@ def test_softmax_regression_mnist_error_bound(mnist_dir):
     return {"logits": X_te @ np.asarray(theta, dtype=np.float32), "labels": y_te}
 
 
-# ---- Question 4: nn_epoch (30 points) ---------------------------------------------------------
+# ---- Question 5: nn_epoch (25 points) ---------------------------------------------------------
 
-@pytest.mark.question(4)
-@pytest.mark.points(18)
+@pytest.mark.question(5)
+@pytest.mark.points(15)
 def test_nn_epoch_uneven_batches(seed):
     from simple_ml import nn_epoch
     rng = np.random.default_rng(seed)
@@ -131,8 +150,8 @@ def test_nn_epoch_uneven_batches(seed):
     return {"W1": W1, "W2": W2}
 
 
-@pytest.mark.question(4)
-@pytest.mark.points(12)
+@pytest.mark.question(5)
+@pytest.mark.points(10)
 @pytest.mark.timeout(120)
 @pytest.mark.threshold("error_rate", predictions="logits", labels="labels", at_most=0.07)
 def test_two_layer_net_mnist_error_bound(mnist_dir):
@@ -146,9 +165,9 @@ def test_two_layer_net_mnist_error_bound(mnist_dir):
     return {"logits": np.maximum(X_te @ W1, 0) @ W2, "labels": y_te}
 
 
-# ---- Question 5: softmax_regression_epoch_cpp (30 points) ------------------------------------
+# ---- Question 6: softmax_regression_epoch_cpp (30 points) ------------------------------------
 
-@pytest.mark.question(5)
+@pytest.mark.question(6)
 @pytest.mark.points(18)
 @pytest.mark.tolerance(rtol=1e-4, atol=1e-5)
 def test_cpp_uneven_batches():
@@ -159,7 +178,7 @@ def test_cpp_uneven_batches():
     return {"theta": theta}
 
 
-@pytest.mark.question(5)
+@pytest.mark.question(6)
 @pytest.mark.points(12)
 @pytest.mark.tolerance(rtol=1e-3, atol=1e-4)
 @pytest.mark.timeout(120)

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 import simple_ml
 from gradcheck import numerical_gradient
-from simple_ml import (loss_err, nn_epoch, parse_mnist, softmax_loss, softmax_regression_epoch,
+from simple_ml import (add, loss_err, nn_epoch, parse_mnist, softmax_loss, softmax_regression_epoch,
                        softmax_regression_epoch_cpp)
 
 
@@ -52,9 +52,31 @@ def assert_message_contains(error, names=(), numbers=()):
             f"the message {str(error.value)!r} should contain the number {number}"
 
 
-# ---- Question 1: parse_mnist ------------------------------------------------------------------
+# ---- Question 1: add --------------------------------------------------------------------------
 
 @pytest.mark.question(1)
+def test_add_numbers():
+    assert add(5, 6) == 11 and type(add(5, 6)) is int
+    assert add(3.2, 1.0) == pytest.approx(4.2)
+    assert type(add(4.0, 4)) is float
+
+
+@pytest.mark.question(1)
+def test_add_arrays_broadcast():
+    column, row = np.arange(3.0).reshape(3, 1), np.array([10.0, 20.0])
+    np.testing.assert_array_equal(add(column, row), [[10.0, 20.0], [11.0, 21.0], [12.0, 22.0]])
+    np.testing.assert_array_equal(add(np.array([1, 2]), 3), [4, 5])
+
+
+@pytest.mark.question(1)
+def test_add_raises_where_plus_does():
+    with pytest.raises(TypeError):
+        add(1, "a")
+
+
+# ---- Question 2: parse_mnist ------------------------------------------------------------------
+
+@pytest.mark.question(2)
 def test_parse_mnist_shapes_and_dtypes(mnist_dir):
     X, y = parse_mnist(str(mnist_dir / "train-images-idx3-ubyte.gz"),
                        str(mnist_dir / "train-labels-idx1-ubyte.gz"))
@@ -63,7 +85,7 @@ def test_parse_mnist_shapes_and_dtypes(mnist_dir):
     assert X.min() == 0.0 and X.max() == 1.0
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 def test_parse_mnist_values_match_the_raw_bytes(mnist_dir):
     X, y = parse_mnist(str(mnist_dir / "t10k-images-idx3-ubyte.gz"),
                        str(mnist_dir / "t10k-labels-idx1-ubyte.gz"))
@@ -74,7 +96,7 @@ def test_parse_mnist_values_match_the_raw_bytes(mnist_dir):
     np.testing.assert_array_equal(np.bincount(y, minlength=10), [100] * 10)
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 def test_parse_mnist_names_file_and_magic_of_a_wrong_file(mnist_dir):
     labels = str(mnist_dir / "train-labels-idx1-ubyte.gz")
     with pytest.raises(ValueError) as error:
@@ -82,7 +104,7 @@ def test_parse_mnist_names_file_and_magic_of_a_wrong_file(mnist_dir):
     assert_message_contains(error, names=[labels], numbers=[2049, 2051])  # read, expected
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 def test_parse_mnist_rejects_a_truncated_file(tmp_path):
     images, labels = tmp_path / "images.gz", tmp_path / "labels.gz"
     write_idx(images, 2051, (10, 28, 28), np.zeros(5 * 784, dtype=np.uint8))
@@ -92,7 +114,7 @@ def test_parse_mnist_rejects_a_truncated_file(tmp_path):
     assert_message_contains(error, names=[images], numbers=[5 * 784, 10 * 784])  # found, announced
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 def test_parse_mnist_rejects_mismatched_counts(tmp_path):
     images, labels = tmp_path / "images.gz", tmp_path / "labels.gz"
     write_idx(images, 2051, (3, 2, 2), np.arange(12, dtype=np.uint8))
@@ -102,7 +124,7 @@ def test_parse_mnist_rejects_mismatched_counts(tmp_path):
     assert_message_contains(error, names=[images, labels], numbers=[3, 4])
 
 
-@pytest.mark.question(1)
+@pytest.mark.question(2)
 def test_parse_mnist_tiny_file_exactly(tmp_path):
     images, labels = tmp_path / "images.gz", tmp_path / "labels.gz"
     write_idx(images, 2051, (2, 1, 3), [0, 51, 255, 102, 0, 204])
@@ -112,21 +134,21 @@ def test_parse_mnist_tiny_file_exactly(tmp_path):
     np.testing.assert_array_equal(y, [7, 3])
 
 
-# ---- Question 2: softmax_loss -----------------------------------------------------------------
+# ---- Question 3: softmax_loss -----------------------------------------------------------------
 
-@pytest.mark.question(2)
+@pytest.mark.question(3)
 def test_softmax_loss_matches_the_formula():
     rng = np.random.default_rng(2)
     Z, y = rng.standard_normal((50, 10)).astype(np.float32), rng.integers(0, 10, 50)
     np.testing.assert_allclose(softmax_loss(Z, y), reference_loss(Z, y), rtol=1e-5)
 
 
-@pytest.mark.question(2)
+@pytest.mark.question(3)
 def test_softmax_loss_of_equal_logits_is_log_k():
     np.testing.assert_allclose(softmax_loss(np.zeros((7, 10)), np.arange(7)), np.log(10), rtol=1e-6)
 
 
-@pytest.mark.question(2)
+@pytest.mark.question(3)
 def test_softmax_loss_is_stable_for_large_logits():
     rng = np.random.default_rng(3)
     Z, y = rng.standard_normal((20, 5)), rng.integers(0, 5, 20)
@@ -135,7 +157,7 @@ def test_softmax_loss_is_stable_for_large_logits():
     np.testing.assert_allclose(loss, reference_loss(Z, y), rtol=1e-6)
 
 
-@pytest.mark.question(2)
+@pytest.mark.question(3)
 @given(Z=arrays(np.float64, (6, 4), elements=st.floats(-20, 20)),
        y=arrays(np.int64, (6,), elements=st.integers(0, 3)),
        shift=st.floats(-50, 50))
@@ -152,10 +174,10 @@ def test_softmax_loss_names_a_bad_label():
 
 # ---- Questions 3 and 5: softmax_regression_epoch in NumPy and in C++ --------------------------
 
-# The same tests check both: NumPy's in float64 (question 3), C++'s in float32 (question 5).
+# The same tests check both: NumPy's in float64 (question 4), C++'s in float32 (question 6).
 SOFTMAX_EPOCHS = [
-    pytest.param(softmax_regression_epoch, np.float64, 1e-6, marks=pytest.mark.question(3), id="numpy"),
-    pytest.param(softmax_regression_epoch_cpp, np.float32, 1e-4, marks=pytest.mark.question(5), id="cpp"),
+    pytest.param(softmax_regression_epoch, np.float64, 1e-6, marks=pytest.mark.question(4), id="numpy"),
+    pytest.param(softmax_regression_epoch_cpp, np.float32, 1e-4, marks=pytest.mark.question(6), id="cpp"),
 ]
 
 
@@ -183,8 +205,8 @@ def test_softmax_regression_batches_run_in_order_with_a_short_last_batch(epoch, 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # a training run: minutes on a slow machine
-@pytest.mark.parametrize("cpp", [pytest.param(False, marks=pytest.mark.question(3), id="numpy"),
-                                 pytest.param(True, marks=pytest.mark.question(5), id="cpp")])
+@pytest.mark.parametrize("cpp", [pytest.param(False, marks=pytest.mark.question(4), id="numpy"),
+                                 pytest.param(True, marks=pytest.mark.question(6), id="cpp")])
 def test_softmax_regression_reaches_12_percent_on_mnist_sample(cpp):
     X_tr, y_tr, X_te, y_te = simple_ml.load_mnist_sample()
     theta = simple_ml.train_softmax(X_tr, y_tr, X_te, y_te, epochs=10, lr=0.2, batch=100, cpp=cpp)
@@ -198,9 +220,9 @@ def test_softmax_regression_names_a_bad_label():
         softmax_regression_epoch(X, y, np.zeros((6, 4)))
 
 
-# ---- Question 4: nn_epoch ---------------------------------------------------------------------
+# ---- Question 5: nn_epoch ---------------------------------------------------------------------
 
-@pytest.mark.question(4)
+@pytest.mark.question(5)
 def test_nn_epoch_one_batch_is_one_gradient_step():
     X, y = small_problem(5)
     rng = np.random.default_rng(6)
@@ -213,7 +235,7 @@ def test_nn_epoch_one_batch_is_one_gradient_step():
     np.testing.assert_allclose(W2, expected_W2, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.question(4)
+@pytest.mark.question(5)
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # a training run: minutes on a slow machine
 def test_two_layer_net_reaches_7_percent_on_mnist_sample():
@@ -222,7 +244,7 @@ def test_two_layer_net_reaches_7_percent_on_mnist_sample():
     assert loss_err(np.maximum(X_te @ W1, 0) @ W2, y_te)[1] <= 0.07
 
 
-# ---- Question 5: the C++ wrapper's given argument checks -------------------------------------
+# ---- Question 6: the C++ wrapper's given argument checks -------------------------------------
 
 @pytest.mark.parametrize("field, make, message", [
     ("X", lambda X, y, t: (X.astype(np.float64), y, t), "X must have dtype float32"),

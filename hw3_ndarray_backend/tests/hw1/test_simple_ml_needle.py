@@ -1,4 +1,8 @@
 """Public tests for hw1 questions 5 and 6: softmax loss and the two-layer net, with needle."""
+import subprocess
+import sys
+from pathlib import Path
+
 import needle as ndl
 import numpy as np
 import pytest
@@ -86,3 +90,38 @@ def test_needle_two_layer_net_reaches_7_percent_on_mnist_sample():
     W1, W2 = train_nn(X_tr, y_tr, X_te, y_te, hidden_dim=400, epochs=20, lr=0.2)
     logits = ndl.relu(ndl.Tensor(X_te) @ W1) @ W2
     assert loss_err(logits, y_te)[1] <= 0.07
+
+
+# ---- given: CMU needle's apps/simple_ml.py module --------------------------------------------
+
+_CMU_IMPORT = """
+import sys
+sys.path.append("./python")
+sys.path.append("./apps")
+from simple_ml import *
+import simple_ml
+print(simple_ml.__file__)
+print(softmax_loss.__module__, nn_epoch.__module__, loss_err.__module__, parse_mnist.__module__)
+"""
+
+
+def test_cmu_style_from_simple_ml_import_star_gives_the_needle_functions():
+    """CMU's hw1 tests append ./python and ./apps to sys.path and ``from simple_ml import *``:
+    run exactly that from the homework's folder, with src/ not on the path (CMU's layout)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _CMU_IMPORT], cwd=root, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    path, modules = done.stdout.split("\n")[:2]
+    assert Path(path).resolve() == root / "apps" / "simple_ml.py"
+    assert modules.split() == ["apps.simple_ml_needle"] * 3 + ["simple_ml_hw0"]
+
+
+def test_apps_simple_ml_gathers_hw0_helpers_and_hw1_functions():
+    """Imported as ``apps.simple_ml`` with src/ first on the path (as pytest.ini puts it), the
+    module holds the same needle functions, and ``simple_ml`` stays hw0's NumPy module."""
+    import apps.simple_ml as cmu
+    assert cmu.softmax_loss is softmax_loss and cmu.nn_epoch is nn_epoch and cmu.loss_err is loss_err
+    assert Path(simple_ml.__file__).parent.name == "src"
+    assert cmu.parse_mnist.__code__.co_filename == simple_ml.parse_mnist.__code__.co_filename
+    assert set(cmu.__all__) <= set(dir(cmu))

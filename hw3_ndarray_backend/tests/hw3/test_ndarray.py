@@ -210,6 +210,58 @@ def test_backend_checks_views_against_the_buffer():
         ndl.cpu().ewise_add(ndl.cpu().Array(6, "float64"), buffer, buffer)
 
 
+# ---- given code: CMU needle's names (process_slice, matmul_tiled) ---------------------------
+
+@pytest.mark.parametrize("sl", [slice(None), slice(1, 4), slice(-3, None), slice(None, -1),
+                                slice(1, 6, 2), slice(None, None, -1), slice(-2, 0, -2),
+                                slice(4, None, -3), slice(10, 20), slice(-20, 2)])
+def test_process_slice_makes_the_bounds_explicit(sl):
+    x = nd(np.zeros((2, 6, 3)))
+    explicit = x.process_slice(sl, 1)
+    assert isinstance(explicit.start, int) and isinstance(explicit.step, int)
+    assert 0 <= explicit.start <= 6 and (explicit.stop is None or 0 <= explicit.stop <= 6)
+    assert list(range(6))[explicit] == list(range(6))[sl]  # the same elements, in order
+
+
+def test_process_slice_rejects_bad_input():
+    x = nd(np.zeros((2, 6)))
+    with pytest.raises(IndexError, match="dim 2 is not an axis of an array of shape"):
+        x.process_slice(slice(None), 2)
+    with pytest.raises(TypeError, match="expected a slice, got int"):
+        x.process_slice(3, 0)
+    with pytest.raises(ValueError, match="slice step cannot be zero"):
+        x.process_slice(slice(None, None, 0), 1)
+
+
+@pytest.mark.parametrize("m, n, p", [(1, 1, 1), (2, 2, 3), (1, 2, 1), (3, 3, 3)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_tiled_multiplies_tile_by_tile(m, n, p, dtype):
+    """CMU needle's ``matmul_tiled``: arrays stored as (rows/T, cols/T, T, T) tiles, T = 8."""
+    cpu = ndl.cpu()
+    t = cpu.__tile_size__
+    assert t == 8
+
+    def tiles(matrix):  # (r*T, c*T) -> (r, c, T, T)
+        rows, cols = matrix.shape
+        return matrix.reshape(rows // t, t, cols // t, t).transpose(0, 2, 1, 3).copy()
+
+    a, b = random((m * t, n * t), seed=1, dtype=dtype), random((n * t, p * t), seed=2, dtype=dtype)
+    A, B = nd(tiles(a), dtype=dtype), nd(tiles(b), dtype=dtype)
+    C = NDArray.make((m, p, t, t), device=cpu, dtype=dtype)
+    cpu.matmul_tiled(A._handle, B._handle, C._handle, m * t, n * t, p * t)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(C.numpy(), tiles(a.astype(np.float64) @ b), rtol=rtol, atol=rtol)
+
+
+def test_matmul_tiled_rejects_sizes_off_the_tile_grid():
+    cpu = ndl.cpu()
+    buffer = cpu.Array(64 * 4, "float32")
+    with pytest.raises(ValueError, match="multiples of the tile size 8, got 8, 12 and 8"):
+        cpu.matmul_tiled(buffer, buffer, buffer, 8, 12, 8)
+    with pytest.raises(ValueError, match="holds 64 elements"):
+        cpu.matmul_tiled(cpu.Array(64, "float32"), buffer, buffer, 8, 16, 8)
+
+
 # ---- question 1: strided views --------------------------------------------------------------
 
 @pytest.mark.question(1)

@@ -157,3 +157,35 @@ def test_an_op_object_applied_twice_reads_each_input_afresh():
     reshape = ndl.ops.Reshape((-1,))
     assert reshape(ndl.Tensor(rand(2, 3))).shape == (6,)
     assert reshape(ndl.Tensor(rand(4, 1))).shape == (4,)
+
+
+# ---- NumPy scalars and one-element arrays as scalar operands (CMU needle passes them) ---------
+
+@pytest.mark.question(1)
+@pytest.mark.parametrize("shape", [(2, 3), ()])
+@pytest.mark.parametrize("value", [np.float32(2.5), np.float64(2.5), np.array([2.5], np.float32),
+                                   np.array([[2.5]], np.float32), np.array([2]), np.array([[[2]]])],
+                         ids=["f32", "f64", "(1,)", "(1,1)", "int(1,)", "int(1,1,1)"])
+@pytest.mark.parametrize("op", [
+    lambda a, b: a + b, lambda a, b: b + a, lambda a, b: a - b, lambda a, b: b - a,
+    lambda a, b: a * b, lambda a, b: b * a, lambda a, b: a / b, lambda a, b: b / a,
+    lambda a, b: a ** b,
+], ids=["add", "radd", "sub", "rsub", "mul", "rmul", "div", "rdiv", "pow"])
+def test_scalar_operands_follow_numpys_shapes_and_keep_the_tensors_dtype(op, value, shape):
+    """NumPy scalars and one-element arrays act as scalars (CMU needle passes both): values and
+    shape as NumPy's broadcasting gives them, dtype the tensor's (weak scalars, as PyTorch)."""
+    a = np.random.default_rng(0).uniform(0.5, 2.0, shape).astype(np.float32)
+    out = op(ndl.Tensor(a), value)
+    expected = op(a, value)
+    assert isinstance(out, ndl.Tensor) and out.shape == np.shape(expected)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+
+
+def test_a_wider_one_element_float_array_is_refused_not_silently_narrowed():
+    """NumPy and PyTorch would make float32 * float64-array float64; needle's scalar ops keep
+    the tensor's dtype, so they refuse rather than differ."""
+    with pytest.raises(TypeError, match="would promote this float32 tensor's result to float64"):
+        ndl.Tensor([1.0], dtype="float32") * np.array([3.0])
+    with pytest.raises(TypeError, match="expected a Tensor or a number"):
+        ndl.Tensor([1.0]) * np.array([1.0, 2.0])

@@ -29,6 +29,11 @@ _NUMPY_BACKEND = NDArray is numpy.ndarray
 
 _GRAD_ENABLED = True
 
+# Live graph nodes (Tensors and TensorTuples, Parameters included): up by one as a node is made,
+# down by one as it is freed. CMU needle's name; its tests check that a training step leaves no
+# tensors behind.
+TENSOR_COUNTER = 0
+
 
 def is_grad_enabled() -> bool:
     """Whether ops currently record the graph (False inside ``no_grad()``)."""
@@ -192,6 +197,17 @@ class Value(Generic[DataT]):
         self.cached_data = cached_data
         self.requires_grad = requires_grad
         self.grad = None  # set by backward()
+
+    def __new__(cls: type[ValueT], *args: Any, **kwargs: Any) -> ValueT:
+        # Counted as the object is made (copies too, which copy.copy makes with __new__), and
+        # uncounted in __del__, so every node is counted exactly once, constructed or not.
+        global TENSOR_COUNTER
+        TENSOR_COUNTER += 1
+        return object.__new__(cls)
+
+    def __del__(self) -> None:
+        global TENSOR_COUNTER
+        TENSOR_COUNTER -= 1
 
     @classmethod
     def make_const(cls: type[ValueT], data: Any, *, requires_grad: bool = False) -> ValueT:
@@ -371,24 +387,24 @@ class Tensor(Value[NDArray]):
 
     def __add__(self, other):
         return needle_ops.add(self, other) if isinstance(other, Tensor) else \
-            needle_ops.add_scalar(self, _scalar(other, "+"))
+            with_numpy_shape(needle_ops.add_scalar(self, scalar_operand(other, "+", self)), other)
 
     def __mul__(self, other):
         return needle_ops.multiply(self, other) if isinstance(other, Tensor) else \
-            needle_ops.mul_scalar(self, _scalar(other, "*"))
+            with_numpy_shape(needle_ops.mul_scalar(self, scalar_operand(other, "*", self)), other)
 
     def __pow__(self, other):
         return needle_ops.power(self, other) if isinstance(other, Tensor) else \
-            needle_ops.power_scalar(self, _scalar(other, "**"))
+            with_numpy_shape(needle_ops.power_scalar(self, scalar_operand(other, "**", self)), other)
 
     def __sub__(self, other):
         # self - other = self + (-other)
         return needle_ops.add(self, needle_ops.negate(other)) if isinstance(other, Tensor) else \
-            needle_ops.add_scalar(self, -_scalar(other, "-"))
+            with_numpy_shape(needle_ops.add_scalar(self, -scalar_operand(other, "-", self)), other)
 
     def __truediv__(self, other):
         return needle_ops.divide(self, other) if isinstance(other, Tensor) else \
-            needle_ops.divide_scalar(self, _scalar(other, "/"))
+            with_numpy_shape(needle_ops.divide_scalar(self, scalar_operand(other, "/", self)), other)
 
     def __matmul__(self, other):
         return needle_ops.matmul(self, other)
@@ -404,18 +420,21 @@ class Tensor(Value[NDArray]):
 
     def __rsub__(self, other):
         # other - self = (-self) + other
-        return needle_ops.add_scalar(needle_ops.negate(self), _scalar(other, "-"))
+        return with_numpy_shape(
+            needle_ops.add_scalar(needle_ops.negate(self), scalar_operand(other, "-", self)), other)
 
     def __rtruediv__(self, other):
         # other / self = other * self ** -1
-        return needle_ops.mul_scalar(needle_ops.power_scalar(self, -1), _scalar(other, "/"))
+        return with_numpy_shape(needle_ops.mul_scalar(needle_ops.power_scalar(self, -1),
+                                                       scalar_operand(other, "/", self)), other)
 
     def __rpow__(self, other):
         # other ** self = exp(self * ln(other)), defined for other > 0
-        base = _scalar(other, "**")
+        base = scalar_operand(other, "**", self)
         if base <= 0:
             raise ValueError(f"{base} ** Tensor: the base must be positive")
-        return needle_ops.exp(needle_ops.mul_scalar(self, float(numpy.log(base))))
+        return with_numpy_shape(needle_ops.exp(needle_ops.mul_scalar(self, float(numpy.log(base)))),
+                                 other)
 
     def __rmatmul__(self, other):
         return needle_ops.matmul(_as_tensor(other, "@"), self)
@@ -525,16 +544,48 @@ class TensorTuple(Value[ArrayTuple]):
         return f"needle.TensorTuple({self.tuple()!r})"
 
 
-def _scalar(value, symbol: str) -> float:
-    """``value`` as a Python number, which NumPy treats as weakly typed: a float32 tensor times a
-    NumPy float64 scalar stays float32."""
+def scalar_operand(value, symbol: str, tensor: Tensor) -> float:
+    """``value``, the other operand of ``tensor``, as a Python number for a scalar op.
+
+    Takes Python numbers, NumPy scalars and one-element NumPy arrays of any shape (``(1,)``,
+    ``(1, 1)``: CMU needle passes these). Each is weakly typed, as PyTorch takes a Python or
+    NumPy scalar: a float32 tensor times ``numpy.float64(2)`` stays float32. A one-element
+    array of a wider float dtype than ``tensor`` is refused, since NumPy and PyTorch would both
+    promote the result to that dtype and needle's scalar ops keep the tensor's; ``with_numpy_shape``
+    gives the result the shape NumPy's broadcasting would. Used by
+    Tensor's operators and by the ``*_scalar`` op functions.
+
+    Raises:
+        TypeError: for any other operand (a bool, a larger array, a string, ...), or a
+            one-element float array wider than ``tensor``'s dtype.
+    """
+    if isinstance(value, numpy.ndarray) and value.ndim > 0 and value.size == 1 \
+            and value.dtype.kind in "iuf":
+        own = numpy.dtype(str(tensor.dtype))
+        if value.dtype.kind == "f" and numpy.result_type(own, value.dtype) != own:
+            raise TypeError(f"Tensor {symbol} one-element {value.dtype} array: NumPy and PyTorch "
+                            f"would promote this {own} tensor's result to {value.dtype}, which "
+                            f"needle's scalar ops do not; pass a {own} array or a number "
+                            f"(array.item())")
+        return value.item()
     if isinstance(value, (numpy.number, numpy.ndarray)) and numpy.ndim(value) == 0 \
             and value.dtype.kind in "iuf":
         return value.item()
     if isinstance(value, Number) and not isinstance(value, bool):
         return cast(float, value)  # an int or float (any Number); NumPy takes each as a scalar
     raise TypeError(f"unsupported operand for Tensor {symbol} {type(value).__name__}: expected a "
-                    f"Tensor or a number (wrap arrays in needle.Tensor)")
+                    f"Tensor or a number, or a one-element NumPy array (wrap larger arrays in "
+                    f"needle.Tensor)")
+
+
+def with_numpy_shape(result: Tensor, value) -> Tensor:
+    """``result`` of a scalar op with ``value`` in the shape NumPy's broadcasting gives: a
+    one-element array with more axes than the tensor adds leading axes of length 1
+    (``Tensor of shape (3,) + numpy.ones((1, 1))`` has shape ``(1, 3)``)."""
+    extra = numpy.ndim(value) - len(result.shape)
+    if extra > 0:
+        return needle_ops.reshape(result, (1,) * extra + result.shape)
+    return result
 
 
 def _as_tensor(value, symbol: str) -> Tensor:

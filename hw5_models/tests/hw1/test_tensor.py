@@ -3,6 +3,9 @@
 These pass before any question is done: they use a test-local op (``Double``) rather than the
 ops students write, and check errors raised before any student code runs.
 """
+import copy
+import gc
+
 import needle as ndl
 import numpy as np
 import pytest
@@ -171,6 +174,31 @@ def test_gradient_as_tuple_rejects_an_adjoint_of_the_wrong_shape():
 def test_bad_shapes_raise_naming_the_shapes(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_tensor_counter_counts_live_tensors():
+    """``needle.autograd.TENSOR_COUNTER`` (CMU's name): up as tensors are made, down as freed."""
+    def live():
+        return ndl.autograd.TENSOR_COUNTER
+
+    gc.collect()
+    before = live()
+    x = ndl.Tensor([1.0, 2.0])
+    y = x.detach()
+    assert live() == before + 2
+    del x, y
+    gc.collect()
+    assert live() == before
+    with pytest.raises((TypeError, ValueError)):  # NumPy's ValueError, NDArray's TypeError
+        ndl.Tensor(["not", "numbers"])  # a failed construction is counted and freed once
+    gc.collect()
+    assert live() == before
+    x = ndl.Tensor([1.0])
+    y = copy.copy(x)  # made by __new__ without __init__, and freed like any other
+    assert live() == before + 2
+    del x, y
+    gc.collect()
+    assert live() == before
 
 
 def test_operators_reject_non_numbers():

@@ -93,6 +93,29 @@ def test_kaiming_gain_follows_the_nonlinearity():
     np.testing.assert_allclose(relu / linear, np.sqrt(2), rtol=1e-5)
 
 
+@pytest.mark.question(2)
+@pytest.mark.parametrize("name", ["uniform", "normal", "xavier_uniform", "xavier_normal",
+                                  "kaiming_uniform", "kaiming_normal"])
+def test_initialiser_shape_keyword_sets_the_layout_and_the_fans_the_scale(name):
+    """CMU needle's ``shape=``: the same 24 draws as ``(fan_in, fan_out) = (6, 4)``, laid out as
+    ``(2, 3, 4)`` (so the scale still comes from the fans)."""
+    init = getattr(ndl.init, name)
+    flat = init(6, 4, rng=np.random.default_rng(3)).numpy()
+    shaped = init(6, 4, shape=(2, 3, 4), rng=np.random.default_rng(3)).numpy()
+    assert shaped.shape == (2, 3, 4) and shaped.dtype == np.float32
+    np.testing.assert_array_equal(shaped, flat.reshape(2, 3, 4))
+
+
+@pytest.mark.parametrize("shape, error, message", [
+    ((2, 0), ValueError, r"shape\[1\] must be a positive integer, got 0"),
+    ((2, 1.5), TypeError, r"shape\[1\] must be a positive integer, got 1.5"),
+    (6, TypeError, "shape must be a tuple of ints, got int"),
+])
+def test_initialiser_shape_keyword_rejects_bad_shapes(shape, error, message):
+    with pytest.raises(error, match=message):
+        ndl.init.kaiming_uniform(6, 4, shape=shape)
+
+
 def test_calculate_gain_names_an_unknown_nonlinearity():
     with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'"):
         ndl.init.calculate_gain("gelu")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
-from ..autograd import NDArray, Tensor, TensorOp
+import numpy
+
+from ..autograd import NDArray, Tensor, TensorOp, scalar_operand, with_numpy_shape
 from ..backend_selection import array_api
 from ..checks import axes_tuple, normalize_axes, normalize_axis
 
@@ -23,6 +25,15 @@ __all__ = [
     "divide_scalar", "negate", "log", "exp", "relu", "transpose", "reshape", "broadcast_to",
     "summation", "matmul", "sum_to_shape",
 ]
+
+
+def _scalar_op(op: type[TensorOp], a: Tensor, scalar, name: str) -> Tensor:
+    """``op(scalar)(a)``, taking a NumPy scalar or one-element array as a number, the result
+    shaped as NumPy's broadcasting would shape it (``autograd.scalar_operand``: CMU needle
+    passes ``numpy.random.randn(1)``)."""
+    if isinstance(a, Tensor) and isinstance(scalar, (numpy.generic, numpy.ndarray)):
+        return with_numpy_shape(op(scalar_operand(scalar, name, a))(a), scalar)  # type: ignore[call-arg]
+    return op(scalar)(a)  # type: ignore[call-arg]
 
 
 class EWiseBinaryOp(TensorOp):
@@ -69,7 +80,7 @@ class AddScalar(TensorOp):
 
 def add_scalar(a: Tensor, scalar: float) -> Tensor:
     """``a + scalar`` (``AddScalar``)."""
-    return AddScalar(scalar)(a)
+    return _scalar_op(AddScalar, a, scalar, "add_scalar")
 
 
 class EWiseMul(EWiseBinaryOp):
@@ -106,7 +117,7 @@ class MulScalar(TensorOp):
 
 def mul_scalar(a: Tensor, scalar: float) -> Tensor:
     """``a * scalar`` (``MulScalar``)."""
-    return MulScalar(scalar)(a)
+    return _scalar_op(MulScalar, a, scalar, "mul_scalar")
 
 
 class EWisePow(EWiseBinaryOp):
@@ -143,7 +154,7 @@ class PowerScalar(TensorOp):
 
 def power_scalar(a: Tensor, scalar: float) -> Tensor:
     """``a ** scalar`` (``PowerScalar``)."""
-    return PowerScalar(scalar)(a)
+    return _scalar_op(PowerScalar, a, scalar, "power_scalar")
 
 
 class EWiseDiv(EWiseBinaryOp):
@@ -180,7 +191,7 @@ class DivScalar(TensorOp):
 
 def divide_scalar(a: Tensor, scalar: float) -> Tensor:
     """``a / scalar`` (``DivScalar``)."""
-    return DivScalar(scalar)(a)
+    return _scalar_op(DivScalar, a, scalar, "divide_scalar")
 
 
 class Negate(TensorOp):

@@ -318,6 +318,35 @@ class NDArray:
         """``idxs`` as one int (non-negative, checked) or slice per axis."""
         return normalize_index(idxs, self._shape)
 
+    def process_slice(self, sl: slice, dim: int) -> slice:
+        """CMU needle's name: slice ``sl`` of axis ``dim`` with its bounds made explicit.
+
+        ``slice(start, stop, step)`` selecting the same elements as ``sl`` (NumPy's rules, as
+        ``slice.indices``): ``start`` and ``stop`` non-negative ints in ``0..shape[dim]``, and
+        ``stop`` None where a negative step runs past element 0 (no non-negative stop says so).
+
+        >>> import needle.backend_ndarray as nd
+        >>> a = nd.NDArray([[1.0, 2.0, 3.0]])
+        >>> a.process_slice(slice(None), 1), a.process_slice(slice(-2, None), 1)
+        (slice(0, 3, 1), slice(1, 3, 1))
+        >>> a.process_slice(slice(None, None, -1), 1)
+        slice(2, None, -1)
+
+        Raises:
+            IndexError: if ``dim`` is not an axis of this array.
+            TypeError: if ``sl`` is not a slice or its bounds are not ints or None.
+            ValueError: for a step of 0.
+        """
+        if not isinstance(sl, slice):
+            raise TypeError(f"process_slice: expected a slice, got {type(sl).__name__}")
+        if not (isinstance(dim, int) and 0 <= dim < self.ndim):
+            raise IndexError(f"process_slice: dim {dim!r} is not an axis of an array of shape "
+                             f"{self._shape}")
+        checked = normalize_index((slice(None),) * dim + (sl,), self._shape)[dim]
+        assert isinstance(checked, slice)  # normalize_index keeps a slice a slice
+        start, stop, step = checked.indices(self._shape[dim])
+        return slice(start, None if stop < 0 else stop, step)
+
     def __setitem__(self, idxs, other) -> None:
         """Assign an array (broadcast to the selection's shape) or a number to ``self[idxs]``.
 

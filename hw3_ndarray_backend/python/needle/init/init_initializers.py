@@ -1,7 +1,10 @@
 """hw2: weight initialisers, with the gains and fan conventions of PyTorch's ``torch.nn.init``.
 
-Shapes are ``(fan_in, fan_out)``, the layout of needle's ``Linear`` weight; each initialiser
-raises TypeError or ValueError, naming it, for a fan that is not a positive integer. Sources:
+Each initialiser returns a tensor of shape ``(fan_in, fan_out)``, the layout of needle's
+``Linear`` weight, or of the keyword ``shape`` when given (CMU needle's keyword, e.g. a
+convolution kernel's ``(k, k, in_channels, out_channels)`` with ``fan_in = k * k * in_channels``):
+the fans set the scale, ``shape`` only the layout. Each raises TypeError or ValueError, naming
+it, for a fan or a ``shape`` entry that is not a positive integer. Sources:
 Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks"
 (AISTATS 2010) for Xavier; He et al., "Delving Deep into Rectifiers" (ICCV 2015) for Kaiming.
 """
@@ -30,48 +33,78 @@ def calculate_gain(nonlinearity: str) -> float:
     return gains[nonlinearity]
 
 
-def uniform(fan_in: int, fan_out: int, low: float = 0.0, high: float = 1.0, **kwargs):
-    """Samples from U(low, high), shape ``(fan_in, fan_out)``."""
-    _check_fans("uniform", fan_in, fan_out)
+def uniform(fan_in: int, fan_out: int, low: float = 0.0, high: float = 1.0, *,
+            shape: tuple[int, ...] | None = None, **kwargs):
+    """Samples from U(low, high).
+
+    Of shape ``shape`` (default ``(fan_in, fan_out)``).
+    """
+    shape = _shape("uniform", fan_in, fan_out, shape)
     # TODO (hw2, question 2): implement uniform (Weight initialisers)
     raise NotImplementedError("uniform: hw2")
 
 
-def normal(fan_in: int, fan_out: int, mean: float = 0.0, std: float = 1.0, **kwargs):
-    """Samples from N(mean, std^2), shape ``(fan_in, fan_out)``."""
-    _check_fans("normal", fan_in, fan_out)
+def normal(fan_in: int, fan_out: int, mean: float = 0.0, std: float = 1.0, *,
+           shape: tuple[int, ...] | None = None, **kwargs):
+    """Samples from N(mean, std^2).
+
+    Of shape ``shape`` (default ``(fan_in, fan_out)``).
+    """
+    shape = _shape("normal", fan_in, fan_out, shape)
     # TODO (hw2, question 2): implement normal (Weight initialisers)
     raise NotImplementedError("normal: hw2")
 
 
-def xavier_uniform(fan_in: int, fan_out: int, gain: float = 1.0, **kwargs):
-    """U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``, shape ``(fan_in, fan_out)``."""
-    _check_fans("xavier_uniform", fan_in, fan_out)
+def xavier_uniform(fan_in: int, fan_out: int, gain: float = 1.0, *,
+                   shape: tuple[int, ...] | None = None, **kwargs):
+    """U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    Of shape ``shape`` (default ``(fan_in, fan_out)``).
+    """
+    shape = _shape("xavier_uniform", fan_in, fan_out, shape)
     # TODO (hw2, question 2): implement xavier_uniform (Weight initialisers)
     raise NotImplementedError("xavier_uniform: hw2")
 
 
-def xavier_normal(fan_in: int, fan_out: int, gain: float = 1.0, **kwargs):
-    """N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``, shape ``(fan_in, fan_out)``."""
-    _check_fans("xavier_normal", fan_in, fan_out)
+def xavier_normal(fan_in: int, fan_out: int, gain: float = 1.0, *,
+                  shape: tuple[int, ...] | None = None, **kwargs):
+    """N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+
+    Of shape ``shape`` (default ``(fan_in, fan_out)``).
+    """
+    shape = _shape("xavier_normal", fan_in, fan_out, shape)
     # TODO (hw2, question 2): implement xavier_normal (Weight initialisers)
     raise NotImplementedError("xavier_normal: hw2")
 
 
-def kaiming_uniform(fan_in: int, fan_out: int, nonlinearity: str = "relu", **kwargs):
-    """U(-b, b) with ``b = gain * sqrt(3 / fan_in)`` (fan_in mode), shape ``(fan_in, fan_out)``."""
-    _check_fans("kaiming_uniform", fan_in, fan_out)
+def kaiming_uniform(fan_in: int, fan_out: int, nonlinearity: str = "relu", *,
+                    shape: tuple[int, ...] | None = None, **kwargs):
+    """U(-b, b) with ``b = gain * sqrt(3 / fan_in)`` (fan_in mode).
+
+    Of shape ``shape`` (default ``(fan_in, fan_out)``).
+    """
+    shape = _shape("kaiming_uniform", fan_in, fan_out, shape)
     # TODO (hw2, question 2): implement kaiming_uniform (Weight initialisers)
     raise NotImplementedError("kaiming_uniform: hw2")
 
 
-def kaiming_normal(fan_in: int, fan_out: int, nonlinearity: str = "relu", **kwargs):
-    """N(0, std^2) with ``std = gain / sqrt(fan_in)`` (fan_in mode), shape ``(fan_in, fan_out)``."""
-    _check_fans("kaiming_normal", fan_in, fan_out)
+def kaiming_normal(fan_in: int, fan_out: int, nonlinearity: str = "relu", *,
+                   shape: tuple[int, ...] | None = None, **kwargs):
+    """N(0, std^2) with ``std = gain / sqrt(fan_in)`` (fan_in mode).
+
+    Of shape ``shape`` (default ``(fan_in, fan_out)``).
+    """
+    shape = _shape("kaiming_normal", fan_in, fan_out, shape)
     # TODO (hw2, question 2): implement kaiming_normal (Weight initialisers)
     raise NotImplementedError("kaiming_normal: hw2")
 
 
-def _check_fans(name: str, fan_in, fan_out) -> None:
+def _shape(name: str, fan_in, fan_out, shape) -> tuple[int, ...]:
+    """The checked output shape: ``shape``, or ``(fan_in, fan_out)`` when it is None."""
     positive_int(name, "fan_in", fan_in)
     positive_int(name, "fan_out", fan_out)
+    if shape is None:
+        return (fan_in, fan_out)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{name}: shape must be a tuple of ints, got {type(shape).__name__}")
+    return tuple(positive_int(name, f"shape[{axis}]", n) for axis, n in enumerate(shape))

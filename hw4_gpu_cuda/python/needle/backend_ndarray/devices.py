@@ -25,6 +25,11 @@ __all__ = ["BackendDevice", "cpu", "cpu_numpy", "default_device", "set_default_d
 __all__ += ["cuda"]
 
 
+# Backend module constants reachable as device attributes, as CMU needle's ``cpu().__tile_size__``
+# (the side of ``matmul_tiled``'s tiles; only the CPU module has one).
+_MODULE_CONSTANTS = ("__device_name__", "__tile_size__")
+
+
 class BackendDevice(Device):
     """A device: a name and the backend module whose kernels run its arrays (``needle.Device``'s
     API, the same as ``backend_numpy.CPUDevice``'s).
@@ -51,8 +56,9 @@ class BackendDevice(Device):
         return f"{self.name}()"
 
     def __getattr__(self, name: str):
-        # Only reached for names that are not attributes: kernel functions of the module.
-        if name.startswith("__"):
+        # Only reached for names that are not attributes: kernel functions of the module, and
+        # the module's constants that CMU needle reads through the device (``__tile_size__``).
+        if name.startswith("__") and name not in _MODULE_CONSTANTS:
             raise AttributeError(name)
         if self.mod is None:
             raise RuntimeError(f"device {self!r} is not available: {self._missing}")
