@@ -42,6 +42,7 @@ ENV_ID = "CartPole-v1"
 SOLVED = 475.0  # CartPole-v1's spec.reward_threshold
 METHODS = ("reinforce", "a2c")
 DEVICES = ("cpu", "cuda", "cuda_emu")
+LEARNING_RATES = {"reinforce": 0.005, "a2c": 0.002}  # train_cartpole's defaults
 
 
 # ---- the pieces of a policy-gradient update (question 7) ----------------------------------------
@@ -355,7 +356,7 @@ def _update(model: ActorCritic, opt, obs, actions, returns, advantages, entropy_
 
 def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
                    max_steps: int | None = None, num_envs: int = 8, n_steps: int = 16,
-                   gamma: float = 0.99, lr: float = 0.002, entropy_coef: float = 0.01,
+                   gamma: float = 0.99, lr: float | None = None, entropy_coef: float = 0.01,
                    value_coef: float = 0.5, hidden: int = 64, stop_at: float | None = SOLVED,
                    window: int = 20, device=None, out_dir=None, progress: bool = True
                    ) -> TrainResult:
@@ -376,6 +377,8 @@ def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
     actions, environment resets from ``seed``.
 
     Args:
+        lr: Adam's learning rate; None: 0.002 for ``"a2c"``, 0.005 for ``"reinforce"`` (one update
+            per ``num_envs`` episodes, so fewer updates).
         device: a needle device or its name (``"cpu"``, ``"cuda"``, ``"cuda_emu"``); None:
             needle's default.
         out_dir: folder for ``rl_<method>_returns.png`` (the return curve) and
@@ -402,7 +405,7 @@ def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
     ndl.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = ActorCritic(hidden=hidden, device=device)
-    opt = ndl.optim.Adam(model.parameters(), lr=lr)
+    opt = ndl.optim.Adam(model.parameters(), lr=lr or LEARNING_RATES[method])
     envs = make_envs(num_envs)
     obs, _ = envs.reset(seed=seed)
     result = TrainResult(model)
