@@ -21,6 +21,7 @@ sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
 import needle as ndl  # noqa: E402
 import needle.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
+from needle.checkpoint import save_checkpoint  # noqa: E402
 
 
 def ConvBN(in_channels: int, out_channels: int, kernel_size: int, stride: int, device=None,
@@ -426,7 +427,7 @@ def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
         return
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / f"{name}_epoch{len(history)}.npz", **model.state_dict())
+    save_checkpoint(out / f"{name}_epoch{len(history)}.npz", model=model, epoch=len(history))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -37,6 +37,7 @@ sys.path[:0] = [str(ROOT / "python"), str(ROOT / "src"), str(ROOT)]
 import needle as ndl  # noqa: E402
 import needle.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
+from needle.checkpoint import save_checkpoint  # noqa: E402
 
 ENV_ID = "CartPole-v1"
 SOLVED = 475.0  # CartPole-v1's spec.reward_threshold
@@ -280,16 +281,6 @@ def evaluate(policy: ActorCritic, episodes: int = 100, seed: int = 10_000, greed
     return float(totals.mean())
 
 
-def save_checkpoint(model: nn.Module, episodes: int, path) -> Path:
-    """Write ``model.state_dict()`` and the number of training episodes so far to ``path``
-    (``np.savez``: one array per parameter name, plus ``episodes``). The one place that knows the
-    checkpoint format."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, episodes=np.array(episodes), **model.state_dict())
-    return path
-
-
 def plot_returns(returns, path, window: int = 20, title: str = "") -> Path:
     """Plot per-episode returns, their moving average over ``window`` episodes and the 475
     "solved" line, as a PNG at ``path`` (matplotlib's Agg backend: no screen needed)."""
@@ -382,7 +373,8 @@ def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
         device: a needle device or its name (``"cpu"``, ``"cuda"``, ``"cuda_emu"``); None:
             needle's default.
         out_dir: folder for ``rl_<method>_returns.png`` (the return curve) and
-            ``rl_<method>.npz`` (the checkpoint, ``save_checkpoint``); None writes nothing.
+            ``rl_<method>.npz`` (a ``needle.checkpoint``: the model, the optimiser and, as its
+            ``epoch``, the number of training episodes); None writes nothing.
         progress: a tqdm bar over episodes (shown on a terminal only).
 
     Returns:
@@ -487,7 +479,8 @@ def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
         out = Path(out_dir)
         result.plot = plot_returns(result.returns, out / f"rl_{method}_returns.png", window,
                                    f"{ENV_ID}: {method}, seed {seed}")
-        result.checkpoint = save_checkpoint(model, len(result.returns), out / f"rl_{method}.npz")
+        result.checkpoint = out / f"rl_{method}.npz"
+        save_checkpoint(result.checkpoint, model=model, optimizer=opt, epoch=len(result.returns))
     return result
 
 
@@ -507,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CartPole-v1 {args.method}: {len(result.returns)} training episodes, {result.steps} steps, "
           f"{result.seconds:.1f} s; mean return over 100 evaluation episodes {score:.1f} "
           f"(solved at {SOLVED:.0f}) {verdict}; curve in {result.plot}")
-    return 0 if score >= SOLVED else 1
+    return 0  # a run that falls short is a result, not a failure: the slow test asserts the target
 
 
 if __name__ == "__main__":

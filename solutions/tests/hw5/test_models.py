@@ -19,6 +19,7 @@ from apps.models import (
     evaluate_cifar10,
     train_language_model,
 )
+from needle.checkpoint import load_checkpoint
 from test_ops_hw5 import random
 from torch_reference import needs_torch, to_torch, torch
 
@@ -172,8 +173,8 @@ def test_lstm_language_model_beats_a_unigram_model_on_the_news_sample(tmp_path):
     assert valid[-1] < 250, f"validation perplexity by epoch: {valid}"
     assert valid[-1] < valid[0] and math.isfinite(history[-1]["train perplexity"])
     assert (tmp_path / "lm_curves.png").stat().st_size > 10_000
-    state = dict(np.load(tmp_path / "lm_epoch2.npz"))
-    assert state["embedding.weight"].shape == (3430, 128)
+    with np.load(tmp_path / "lm_epoch2.npz") as checkpoint:  # needle.checkpoint's archive
+        assert checkpoint["state/model/embedding.weight"].shape == (3430, 128)
 
 
 @pytest.mark.question(6)
@@ -189,8 +190,9 @@ def test_cifar10_command_trains_evaluates_and_saves(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train accuracy" in printed and "test accuracy" in printed
     assert (tmp_path / "out" / "resnet9_curves.png").exists()
-    state = dict(np.load(tmp_path / "out" / "resnet9_epoch1.npz"))
-    assert sum(v.size for k, v in state.items() if "running" not in k) == 431_946
+    restored = ResNet9()
+    assert load_checkpoint(tmp_path / "out" / "resnet9_epoch1.npz", restored) == 1
+    assert sum(v.size for k, v in restored.state_dict().items() if "running" not in k) == 431_946
 
 
 # ---- LanguageModel.generate (given code over question 6's forward) -----------------------------
