@@ -262,15 +262,17 @@ def train_cifar10(model: nn.Module, dataloader: ndl.data.DataLoader, n_epochs: i
         ``(accuracy, mean loss)`` on the training set in the last epoch.
     """
     opt = optimizer(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = []
+    history, recorder = [], BatchLosses(loss_fn)
     for number in range(n_epochs):
-        train_acc, train_loss = epoch_general_cifar10(dataloader, model, loss_fn, opt, progress)
+        recorder.next_epoch()
+        train_acc, train_loss = epoch_general_cifar10(dataloader, model, recorder, opt, progress)
         row = {"epoch": number + 1, "train accuracy": train_acc, "train loss": train_loss}
         if test_loader is not None:
             row["test accuracy"], row["test loss"] = evaluate_cifar10(model, test_loader, loss_fn)
         history.append(row)
         print("  " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
-        _checkpoint(model, history, out_dir, "resnet9", ("accuracy", "loss"))
+        _checkpoint(model, history, out_dir, "resnet9", ("accuracy", "loss"),
+                    batch_losses=recorder.values)
     return train_acc, train_loss
 
 
@@ -346,9 +348,10 @@ def train_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, n_epochs: i
         ``(accuracy, mean loss)`` on the training data in the last epoch.
     """
     opt = optimizer(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = []
+    history, recorder = [], BatchLosses(loss_fn)
     for number in range(n_epochs):
-        train_acc, train_loss = epoch_general_ptb(data, model, seq_len, loss_fn, opt, clip, device,
+        recorder.next_epoch()
+        train_acc, train_loss = epoch_general_ptb(data, model, seq_len, recorder, opt, clip, device,
                                                   dtype, progress)
         row = {"epoch": number + 1, "train perplexity": math.exp(train_loss),
                "train accuracy": train_acc}
@@ -357,7 +360,8 @@ def train_ptb(model: nn.Module, data: np.ndarray, seq_len: int = 40, n_epochs: i
             row["valid perplexity"], row["valid accuracy"] = math.exp(valid_loss), valid_acc
         history.append(row)
         print("  " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
-        _checkpoint(model, history, out_dir, "lm", ("perplexity", "accuracy"), baselines)
+        _checkpoint(model, history, out_dir, "lm", ("perplexity", "accuracy"), baselines,
+                    batch_losses=recorder.values)
     model.history = history
     return train_acc, train_loss
 
@@ -419,10 +423,41 @@ def ngram_perplexities(train: np.ndarray, valid: np.ndarray, vocab_size: int,
             f"bigram (interpolated {interpolation:g})": float(np.exp(-np.mean(np.log(bigram))))}
 
 
+class BatchLosses:
+    """A loss function that also records each call's value: the training loops pass it as their
+    ``loss_fn``, so the curves can show the loss of every minibatch beside the per-epoch means.
+
+    ``values`` holds one list per epoch (``next_epoch`` starts the next), of floats: the mean loss
+    per example (nats) of each minibatch, in the order they were trained.
+
+    Args:
+        loss_fn: the loss to record, called as ``loss_fn(logits, y)``; None means
+            ``nn.SoftmaxLoss()``.
+    """
+
+    def __init__(self, loss_fn=None):
+        self.loss_fn = loss_fn or nn.SoftmaxLoss()
+        self.values: list[list[float]] = []
+
+    def next_epoch(self) -> None:
+        self.values.append([])
+
+    def __call__(self, logits: ndl.Tensor, y: ndl.Tensor) -> ndl.Tensor:
+        """``loss_fn(logits, y)`` (logits ``(batch, classes)``, labels ``(batch,)``), recorded."""
+        loss = self.loss_fn(logits, y)
+        if not self.values:
+            self.next_epoch()
+        self.values[-1].append(float(loss.numpy()))
+        return loss
+
+
 def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
-                metrics: tuple[str, str], baselines: dict[str, float] | None = None) -> None:
+                metrics: tuple[str, str], baselines: dict[str, float] | None = None,
+                batch_losses: list[list[float]] | None = None) -> None:
     """Save ``model``'s ``state_dict`` for this epoch and plot ``history`` so far, with each of
-    ``baselines`` (a label -> a value of the first metric) as a dotted horizontal line."""
+    ``baselines`` (a label -> a value of the first metric) as a dotted horizontal line, and
+    ``batch_losses`` (``BatchLosses.values``: per epoch, each minibatch's loss) as a thin line at
+    fractional epochs on the loss panel (as ``exp(loss)`` on a perplexity panel)."""
     if not out_dir:
         return
     out = Path(out_dir)
@@ -434,6 +469,12 @@ def _checkpoint(model: nn.Module, history: list[dict], out_dir, name: str,
     epochs = [row["epoch"] for row in history]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, metrics, strict=True):
+        if metric in ("loss", "perplexity") and batch_losses:
+            x = [number + (i + 1) / len(epoch) for number, epoch in enumerate(batch_losses)
+                 for i in range(len(epoch))]
+            y = [math.exp(v) if metric == "perplexity" else v for epoch in batch_losses for v in epoch]
+            ax.plot(x, y, linewidth=0.8, alpha=0.5, color="grey", label=f"train {metric}, per batch")
+            ax.set_yscale("log")  # the first batches' losses are far above the rest
         for key in history[0]:
             if key.endswith(metric):
                 ax.plot(epochs, [row[key] for row in history], marker="o", label=key)

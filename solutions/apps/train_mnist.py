@@ -159,8 +159,9 @@ def plot_curves(runs: dict[str, tuple[list[float], list[tuple[float, ...]]]],
         ax.xaxis.get_major_locator().set_params(integer=True)
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[2].legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.78))
-    figure.tight_layout()
+    handles, labels = axes[2].get_legend_handles_labels()  # one legend, below: clear of every curve
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=120)
     return figure
 

@@ -12,6 +12,7 @@ import needle.nn as nn
 import numpy as np
 import pytest
 from apps.models import (
+    BatchLosses,
     LanguageModel,
     ResNet9,
     epoch_general_cifar10,
@@ -193,6 +194,19 @@ def test_cifar10_command_trains_evaluates_and_saves(tmp_path, capsys):
     restored = ResNet9()
     assert load_checkpoint(tmp_path / "out" / "resnet9_epoch1.npz", restored) == 1
     assert sum(v.size for k, v in restored.state_dict().items() if "running" not in k) == 431_946
+
+
+def test_batch_losses_records_each_minibatch_loss_by_epoch():
+    recorder = BatchLosses()
+    logits, y = random((4, 5), 0), np.array([0, 3, 1, 4])
+    expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(4), y])
+    for epoch in range(2):
+        recorder.next_epoch()
+        for _ in range(epoch + 1):
+            loss = recorder(ndl.Tensor(logits, dtype="float64"), ndl.Tensor(y))
+            np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-12)
+    assert [len(epoch) for epoch in recorder.values] == [1, 2]
+    np.testing.assert_allclose(recorder.values[1], [expected, expected], rtol=1e-12)
 
 
 # ---- LanguageModel.generate (given code over question 6's forward) -----------------------------
