@@ -39,10 +39,11 @@ import needle.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
 from needle.checkpoint import save_checkpoint  # noqa: E402
 
+from apps.train_mnist import DEVICES, device_by_name  # noqa: E402  (given with hw1)
+
 ENV_ID = "CartPole-v1"
 SOLVED = 475.0  # CartPole-v1's spec.reward_threshold
 METHODS = ("reinforce", "a2c")
-DEVICES = ("cpu", "cuda", "cuda_emu")
 LEARNING_RATES = {"reinforce": 0.005, "a2c": 0.002}  # train_cartpole's defaults
 
 
@@ -320,19 +321,6 @@ class TrainResult:
     checkpoint: Path | None = None
 
 
-def get_device(name: str | None):
-    """``"cpu"`` / ``"cuda"`` / ``"cuda_emu"`` (or None: the default device) -> a needle device.
-
-    Raises:
-        ValueError: for another name; RuntimeError (from needle) if the device is not built here.
-    """
-    if name is None:
-        return ndl.default_device()
-    if name not in DEVICES:
-        raise ValueError(f"device {name!r}; expected one of {DEVICES}")
-    return {"cpu": ndl.cpu, "cuda": ndl.cuda, "cuda_emu": lambda: ndl.cuda(emulate=True)}[name]()
-
-
 def _update(model: ActorCritic, opt, obs, actions, returns, advantages, entropy_coef: float,
             value_coef: float) -> None:
     """One gradient step on ``policy_gradient_loss + value_coef * value_loss`` for a batch."""
@@ -390,14 +378,14 @@ def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
                         ("max_steps", 1 if max_steps is None else max_steps)):
         if value < 1:
             raise ValueError(f"train_cartpole: {name}={value}; expected at least 1")
-    if isinstance(device, str) or device is None:
-        device = get_device(device)
+    if isinstance(device, str):
+        device = device_by_name(device)
     from tqdm import tqdm
 
     ndl.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = ActorCritic(hidden=hidden, device=device)
-    opt = ndl.optim.Adam(model.parameters(), lr=lr or LEARNING_RATES[method])
+    opt = ndl.optim.Adam(model.parameters(), lr=LEARNING_RATES[method] if lr is None else lr)
     envs = make_envs(num_envs)
     obs, _ = envs.reset(seed=seed)
     result = TrainResult(model)
@@ -425,8 +413,9 @@ def train_cartpole(method: str = "a2c", seed: int = 0, episodes: int = 1000,
         while not done_training:
             batch_obs, batch_actions, batch_rewards, batch_dones = [], [], [], []
             if method == "reinforce":
-                # One whole episode per environment: steps after an environment's first episode
-                # ends are masked out (``alive``); the SAME_STEP reset restarts it for the next batch.
+                # One whole episode per environment, each from a fresh reset: steps after an
+                # environment's first episode ends are masked out (``alive``).
+                obs, _ = envs.reset()
                 alive = np.ones(num_envs, dtype=bool)
                 alive_mask = []
                 while alive.any():
@@ -493,8 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=DEVICES)
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
     args = parser.parse_args(argv)
+    try:
+        device = device_by_name(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     result = train_cartpole(args.method, seed=args.seed, episodes=args.episodes,
-                            device=get_device(args.device), out_dir=args.out)
+                            device=device, out_dir=args.out)
     score = evaluate(result.model, episodes=100)
     verdict = "solved" if score >= SOLVED else "NOT SOLVED"
     print(f"CartPole-v1 {args.method}: {len(result.returns)} training episodes, {result.steps} steps, "

@@ -11,9 +11,11 @@ of ``torch.load(weights_only=True)`` and safetensors.)
 What it saves: ``model.state_dict()`` (parameters and buffers), ``optimizer.state_dict()``,
 ``scheduler.state_dict()``, the ``epoch`` number, the state of needle's default generator
 (``needle.init.default_generator()``: initialisers, Dropout, an unseeded shuffle) and, with
-a ``dataloader``, the state of its shuffling generator. A transform's own generator (such
-as ``RandomCrop(seed=...)``) is not saved: a resumed run with random augmentation draws
-other crops.
+a ``dataloader``, the state of its shuffling generator (its ``seed``'s, or that of the
+``RandomSampler`` it was given). A transform's own generator (such as ``RandomCrop(seed=...)``)
+is not saved: a resumed run with random augmentation draws other crops. Loading restores the
+default generator only when asked (``restore_rng=True``, as a resumed training run wants):
+loading weights to evaluate them leaves needle's random state alone, as ``torch.load`` does.
 
 Example:
     >>> import tempfile, os, needle as ndl
@@ -22,7 +24,7 @@ Example:
     >>> path = os.path.join(tempfile.mkdtemp(), "run.npz")
     >>> save_checkpoint(path, model=model, optimizer=opt, epoch=3)
     >>> load_checkpoint(path, model=ndl.nn.Linear(2, 1),
-    ...                 optimizer=ndl.optim.SGD(model.parameters(), lr=1.0))
+    ...                 optimizer=ndl.optim.SGD(model.parameters(), lr=1.0), restore_rng=True)
     3
 """
 from __future__ import annotations
@@ -65,7 +67,7 @@ def save_checkpoint(path: str | os.PathLike, *, model: Module | None = None,
     _check(dataloader, DataLoader, "dataloader")
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
         raise TypeError(f"save_checkpoint: epoch must be an int, got {epoch!r}")
-    generator = dataloader.generator if dataloader is not None else None
+    generator = _shuffle_generator(dataloader) if dataloader is not None else None
     tree = {
         "format": _FORMAT, "epoch": int(epoch),
         "model": None if model is None else dict(model.state_dict()),
@@ -77,48 +79,80 @@ def save_checkpoint(path: str | os.PathLike, *, model: Module | None = None,
     arrays: dict[str, Any] = {}  # entry name -> array (Any: savez's stub types its keywords loosely)
     meta = json.dumps(_split(tree, arrays, "state"))
     arrays["meta"] = np.array(meta)
-    np.savez(path, allow_pickle=False, **arrays)
+    np.savez(path, **arrays)  # no object arrays (``_split`` refuses them), so nothing is pickled
 
 
 def load_checkpoint(path: str | os.PathLike, model: Module | None = None,
                     optimizer: Optimizer | None = None, scheduler: LRScheduler | None = None,
-                    dataloader: DataLoader | None = None) -> int:
+                    dataloader: DataLoader | None = None, *, restore_rng: bool = False) -> int:
     """Restore what ``save_checkpoint`` wrote into freshly built objects of the same kinds
-    and shapes, and needle's default generator; returns the saved ``epoch``.
+    and shapes; returns the saved ``epoch``.
 
     Each object given is restored by its ``load_state_dict``; an object not given is left
     alone. Restores the optimiser after the scheduler, so that the optimiser's saved ``lr``
-    is the one in force.
+    is the one in force. With ``restore_rng``, also needle's default generator (Dropout, the
+    initialisers, unseeded shuffles): what an exact resume of a training run needs.
 
     Raises:
-        ValueError: if the file is not a needle checkpoint, or lacks the state of an object
-            given (the message names it); the objects' own ``load_state_dict`` errors for
-            mismatched names, counts or shapes.
+        ValueError: if the file is not a needle checkpoint (no ``meta`` entry, another format,
+            a state tree without the entries ``save_checkpoint`` writes), or lacks the state of
+            an object given (the message names it); the objects' own ``load_state_dict``
+            errors for mismatched names, counts, shapes or values.
     """
     with np.load(path, allow_pickle=False) as archive:
         if "meta" not in archive.files:
             raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is not a needle checkpoint "
                              f"(no 'meta' entry)")
         tree = _join(json.loads(str(archive["meta"])), archive)
-    if tree.get("format") != _FORMAT:
-        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} has format {tree.get('format')!r}, "
+    if not isinstance(tree, dict) or tree.get("format") != _FORMAT:
+        found = tree.get("format") if isinstance(tree, dict) else type(tree).__name__
+        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} has format {found!r}, "
                          f"expected {_FORMAT!r}")
+    missing = sorted(_ENTRIES - set(tree))
+    if missing or isinstance(tree["epoch"], bool) or not isinstance(tree["epoch"], int):
+        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} is a damaged checkpoint: "
+                         + (f"no {missing}" if missing else f"epoch {tree['epoch']!r}"))
     for name, target in (("model", model), ("scheduler", scheduler), ("optimizer", optimizer)):
         if target is None:
             continue
         if tree[name] is None:
             raise ValueError(f"load_checkpoint: the checkpoint holds no {name} state")
         target.load_state_dict(tree[name])
-    default_generator().bit_generator.state = tree["default_generator"]
+    if restore_rng:
+        _restore(default_generator(), tree["default_generator"], "needle's default generator")
     if dataloader is not None:
-        saved = tree["dataloader_generator"]
-        if (saved is None) != (dataloader.generator is None):
+        saved, generator = tree["dataloader_generator"], _shuffle_generator(dataloader)
+        if (saved is None) != (generator is None):
             raise ValueError("load_checkpoint: the checkpoint's dataloader "
                              f"{'had no' if saved is None else 'had a'} seeded generator, this one "
-                             f"{'has' if dataloader.generator is not None else 'has none'}")
-        if dataloader.generator is not None:
-            dataloader.generator.bit_generator.state = saved
-    return int(tree["epoch"])
+                             f"{'has' if generator is not None else 'has none'}")
+        if generator is not None:
+            _restore(generator, saved, "the dataloader's generator")
+    return tree["epoch"]
+
+
+_ENTRIES = {"format", "epoch", "model", "optimizer", "scheduler", "default_generator",
+            "dataloader_generator"}
+
+
+def _shuffle_generator(dataloader: DataLoader) -> np.random.Generator | None:
+    """The generator a loader shuffles with: its ``seed``'s, or that of the ``RandomSampler``
+    it was given (directly or inside a ``BatchSampler``); None if it draws from needle's
+    default generator or does not shuffle."""
+    if dataloader.generator is not None:
+        return dataloader.generator
+    sampler = getattr(dataloader.batch_sampler, "sampler", dataloader.sampler)
+    generator = getattr(sampler, "generator", None)
+    return generator if isinstance(generator, np.random.Generator) else None
+
+
+def _restore(generator: np.random.Generator, state: Any, name: str) -> None:
+    """Set ``generator``'s state, a ValueError naming ``name`` if the saved one does not fit."""
+    try:
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"load_checkpoint: the saved state of {name} does not fit it: "
+                         f"{error}") from None
 
 
 def _check(value: object, kind: type, name: str) -> None:

@@ -10,6 +10,8 @@ Optimisers and schedulers save and restore their state with ``state_dict()`` and
 """
 from __future__ import annotations
 
+import numbers
+
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -293,13 +295,34 @@ class LRScheduler:
         which the optimiser's own state restores).
 
         Raises:
-            ValueError: for keys this scheduler does not have (another class's state).
+            ValueError: for keys this scheduler does not have (another class's state), a value
+                of another kind than this scheduler's (a string for a number), or values with
+                which ``get_lr`` fails (``T_max = 0``); the scheduler is left as it was.
         """
-        unknown = sorted(set(state_dict) - set(self.state_dict()))
+        name, current = type(self).__name__, self.state_dict()
+        unknown = sorted(set(state_dict) - set(current))
         if unknown:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {unknown}; "
-                             f"expected {sorted(self.state_dict())}")
+            raise ValueError(f"{name}.load_state_dict: unknown keys {unknown}; "
+                             f"expected {sorted(current)}")
+        for key, value in state_dict.items():
+            if _kind(value) != _kind(current[key]):
+                raise ValueError(f"{name}.load_state_dict: {key}={value!r}; expected a "
+                                 f"{_kind(current[key])} like {current[key]!r}")
         self.__dict__.update(state_dict)
+        try:
+            self.get_lr()
+        except (ArithmeticError, ValueError, TypeError, KeyError) as error:
+            self.__dict__.update(current)
+            raise ValueError(f"{name}.load_state_dict: the saved values give no learning rate "
+                             f"({type(error).__name__}: {error})") from None
+
+
+def _kind(value: Any) -> str:
+    """"number" (bool excepted), "string", "list" or the type's name: what a state value must keep."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return "number"
+    kinds: dict[type, str] = {str: "string", list: "list", tuple: "list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 class StepLR(LRScheduler):

@@ -41,7 +41,8 @@ def test_checkpoint_round_trips_every_piece(tmp_path):
     model2, loader2 = Affine(1), DataLoader(data, 4, shuffle=True, seed=6)
     opt2 = ndl.optim.Adam(model2.parameters(), lr=1.0)
     scheduler2 = ndl.optim.CosineAnnealingLR(opt2, T_max=10)
-    assert load_checkpoint(tmp_path / "run.npz", model2, opt2, scheduler2, loader2) == 7
+    assert load_checkpoint(tmp_path / "run.npz", model2, opt2, scheduler2, loader2,
+                           restore_rng=True) == 7
     np.testing.assert_array_equal(model2.weight.numpy(), model.weight.numpy())
     ours, theirs = opt2.state_dict(), opt.state_dict()
     assert ours["param_groups"] == theirs["param_groups"] and opt2.t == 4
@@ -69,6 +70,45 @@ def test_load_checkpoint_refuses_pickles_and_foreign_files(tmp_path):
     save_checkpoint(tmp_path / "model_only.npz", model=Affine(0))
     with pytest.raises(ValueError, match="the checkpoint holds no optimizer state"):
         load_checkpoint(tmp_path / "model_only.npz", Affine(0), ndl.optim.SGD(Affine(0).parameters()))
+
+
+def test_loading_weights_leaves_needles_random_state_alone(tmp_path):
+    ndl.manual_seed(3)
+    save_checkpoint(tmp_path / "run.npz", model=Affine(0))
+    ndl.manual_seed(8)
+    expected = ndl.init.default_generator().random()
+    ndl.manual_seed(8)
+    load_checkpoint(tmp_path / "run.npz", Affine(1))
+    assert ndl.init.default_generator().random() == expected
+
+
+def test_a_given_random_samplers_generator_is_saved_and_restored(tmp_path):
+    data = NDArrayDataset(np.arange(12))
+    loader = DataLoader(data, 4, sampler=ndl.data.RandomSampler(data, generator=np.random.default_rng(2)))
+    list(loader.sampler)  # one epoch's shuffle
+    save_checkpoint(tmp_path / "run.npz", dataloader=loader)
+    resumed = DataLoader(data, 4, sampler=ndl.data.RandomSampler(data, generator=np.random.default_rng(7)))
+    load_checkpoint(tmp_path / "run.npz", dataloader=resumed)
+    assert list(resumed.sampler) == list(loader.sampler)  # the same next shuffle
+
+
+def test_a_damaged_checkpoint_is_a_value_error(tmp_path):
+    import json
+    for meta in ([1, 2], {"format": "needle-checkpoint-1", "epoch": 2},
+                 {"format": "needle-checkpoint-1", "epoch": "2", "model": None, "optimizer": None,
+                  "scheduler": None, "default_generator": None, "dataloader_generator": None}):
+        np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps(meta)))
+        with pytest.raises(ValueError, match=r"load_checkpoint: .*bad\.npz"):
+            load_checkpoint(tmp_path / "bad.npz", Affine(0))
+    save_checkpoint(tmp_path / "run.npz", model=Affine(0))
+    with np.load(tmp_path / "run.npz") as archive:
+        entries = dict(archive)
+    tree = json.loads(str(entries["meta"]))
+    tree["default_generator"] = {"bit_generator": "nonsense"}
+    entries["meta"] = np.array(json.dumps(tree))
+    np.savez(tmp_path / "bad.npz", **entries)
+    with pytest.raises(ValueError, match="default generator does not fit"):
+        load_checkpoint(tmp_path / "bad.npz", Affine(0), restore_rng=True)
 
 
 def test_save_checkpoint_rejects_bad_arguments(tmp_path):
@@ -112,7 +152,8 @@ def test_a_run_resumed_from_a_checkpoint_matches_an_uninterrupted_run_bitwise(tm
     save_checkpoint(tmp_path / "epoch2.npz", model=model, optimizer=opt, scheduler=scheduler, epoch=2,
                     dataloader=loader)
     model, opt, scheduler, loader = setup(5, 9)  # other weights and shuffles: all overwritten
-    assert load_checkpoint(tmp_path / "epoch2.npz", model, opt, scheduler, loader) == 2
+    assert load_checkpoint(tmp_path / "epoch2.npz", model, opt, scheduler, loader,
+                           restore_rng=True) == 2
     train(model, opt, scheduler, loader, 2)
     for got, want in zip(model.parameters(), straight, strict=True):
         np.testing.assert_array_equal(got.numpy(), want)

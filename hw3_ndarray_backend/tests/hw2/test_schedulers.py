@@ -158,3 +158,16 @@ def test_load_state_dict_rejects_another_schedulers_state():
     saved = CosineAnnealingLR(sgd(), T_max=3).state_dict()
     with pytest.raises(ValueError, match=r"LinearLR.load_state_dict: unknown keys \['T_max', 'eta_min'\]"):
         LinearLR(sgd()).load_state_dict(saved)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"T_max": "10"}, r"T_max='10'; expected a number like 10"),
+    ({"T_max": 0}, r"the saved values give no learning rate \(ZeroDivisionError"),
+])
+def test_load_state_dict_rejects_values_that_cannot_schedule(change, message):
+    scheduler = CosineAnnealingLR(sgd(), T_max=10)
+    scheduler.step()
+    before = scheduler.state_dict()
+    with pytest.raises(ValueError, match=message):
+        scheduler.load_state_dict({**before, **change})
+    assert scheduler.state_dict() == before  # left as it was

@@ -110,7 +110,7 @@ def test_policy_gradient_loss_value_and_gradient(coef):
     advantages = rng.standard_normal(6)
     logits = ndl.Tensor(z, dtype="float64", requires_grad=True)
     loss = policy_gradient_loss(logits, actions, advantages, entropy_coef=coef)
-    assert loss.shape == () or loss.shape == (1,)
+    assert loss.shape == (), f"the loss must be a scalar Tensor of shape (), got {loss.shape}"
     np.testing.assert_allclose(loss.numpy(), pg_loss_numpy(z, actions, advantages, coef), rtol=1e-10)
     loss.backward()
     expected = numerical_gradient(lambda x: pg_loss_numpy(x, actions, advantages, coef), z)
@@ -139,6 +139,35 @@ def test_train_cartpole_rejects_unknown_method_and_budget():
         train_cartpole("dqn")
     with pytest.raises(ValueError, match="episodes=0"):
         train_cartpole("a2c", episodes=0)
+
+
+@pytest.mark.question(7)
+@pytest.mark.parametrize("method", ["reinforce", "a2c"])
+def test_a_short_run_records_whole_episodes(method):
+    """Each recorded return is one whole episode from a reset (CartPole pays 1 a step, so the
+    returns add up to the steps counted; a REINFORCE batch starts every environment afresh)."""
+    result = train_cartpole(method, seed=1, episodes=8, num_envs=4, progress=False, stop_at=None)
+    assert 8 <= len(result.returns) <= 8 + 3
+    assert all(8 <= r <= 500 for r in result.returns), result.returns
+    if method == "reinforce":
+        assert sum(result.returns) == result.steps
+
+
+@pytest.mark.question(7)
+def test_every_reinforce_batch_starts_each_environment_from_a_reset(monkeypatch):
+    import apps.rl as rl
+    first_states = []
+    update = rl._update
+
+    def recording_update(model, opt, obs, *args):
+        first_states.append(obs[:4])  # time-major rows: the first num_envs are step 0
+        return update(model, opt, obs, *args)
+
+    monkeypatch.setattr(rl, "_update", recording_update)
+    train_cartpole("reinforce", seed=1, episodes=16, num_envs=4, progress=False, stop_at=None)
+    assert len(first_states) >= 3
+    for states in first_states:  # CartPole-v1 resets to uniform(-0.05, 0.05) in each coordinate
+        assert np.abs(states).max() <= 0.05, states
 
 
 @pytest.mark.question(7)
