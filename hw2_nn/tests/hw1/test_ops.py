@@ -161,25 +161,30 @@ def test_an_op_object_applied_twice_reads_each_input_afresh():
 
 # ---- NumPy scalars and one-element arrays as scalar operands (CMU needle passes them) ---------
 
+SCALAR_OPERANDS = {"f32": np.float32(2.5), "f64": np.float64(2.5), "(1,)": np.array([2.5], np.float32),
+                   "(1,1)": np.array([[2.5]], np.float32), "int(1,)": np.array([2]),
+                   "int(1,1,1)": np.array([[[2]]])}
+
+
 @pytest.mark.question(1)
-@pytest.mark.parametrize("shape", [(2, 3), ()])
-@pytest.mark.parametrize("value", [np.float32(2.5), np.float64(2.5), np.array([2.5], np.float32),
-                                   np.array([[2.5]], np.float32), np.array([2]), np.array([[[2]]])],
-                         ids=["f32", "f64", "(1,)", "(1,1)", "int(1,)", "int(1,1,1)"])
 @pytest.mark.parametrize("op", [
     lambda a, b: a + b, lambda a, b: b + a, lambda a, b: a - b, lambda a, b: b - a,
     lambda a, b: a * b, lambda a, b: b * a, lambda a, b: a / b, lambda a, b: b / a,
     lambda a, b: a ** b,
 ], ids=["add", "radd", "sub", "rsub", "mul", "rmul", "div", "rdiv", "pow"])
-def test_scalar_operands_follow_numpys_shapes_and_keep_the_tensors_dtype(op, value, shape):
+def test_scalar_operands_follow_numpys_shapes_and_keep_the_tensors_dtype(op):
     """NumPy scalars and one-element arrays act as scalars (CMU needle passes both): values and
-    shape as NumPy's broadcasting gives them, dtype the tensor's (weak scalars, as PyTorch)."""
-    a = np.random.default_rng(0).uniform(0.5, 2.0, shape).astype(np.float32)
-    out = op(ndl.Tensor(a), value)
-    expected = op(a, value)
-    assert isinstance(out, ndl.Tensor) and out.shape == np.shape(expected)
-    assert out.dtype == np.float32
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+    shape as NumPy's broadcasting gives them, dtype the tensor's (weak scalars, as PyTorch).
+    Every operand kind on a (2, 3) and a 0-d tensor: one test per operator, naming the case."""
+    for shape in [(2, 3), ()]:
+        a = np.random.default_rng(0).uniform(0.5, 2.0, shape).astype(np.float32)
+        for name, value in SCALAR_OPERANDS.items():
+            case = f"a tensor of shape {shape} with a {name} operand"
+            out = op(ndl.Tensor(a), value)
+            expected = op(a, value)
+            assert isinstance(out, ndl.Tensor) and out.shape == np.shape(expected), case
+            assert out.dtype == np.float32, case
+            np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6, err_msg=case)
 
 
 def test_a_wider_one_element_float_array_is_refused_not_silently_narrowed():
