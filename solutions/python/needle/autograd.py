@@ -588,7 +588,9 @@ def with_numpy_shape(result: Tensor, value) -> Tensor:
     """``result`` of a scalar op with ``value`` in the shape NumPy's broadcasting gives: a
     one-element array with more axes than the tensor adds leading axes of length 1
     (``Tensor of shape (3,) + numpy.ones((1, 1))`` has shape ``(1, 3)``)."""
-    extra = numpy.ndim(value) - len(result.shape)
+    if not isinstance(value, numpy.ndarray):  # a number: 0-d (numpy.ndim would make an array)
+        return result
+    extra = value.ndim - len(result.shape)
     if extra > 0:
         return needle_ops.reshape(result, (1,) * extra + result.shape)
     return result
