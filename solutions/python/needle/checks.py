@@ -58,16 +58,17 @@ def non_negative(owner: str, name: str, value) -> float:
     return float(value)
 
 
-def in_unit_interval(owner: str, name: str, value) -> float:
-    """``value`` as a float in ``[0, 1)`` (Adam's betas, a momentum coefficient's range).
+def in_unit_interval(owner: str, name: str, value, *, closed: bool = False) -> float:
+    """``value`` as a float in ``[0, 1)`` (Adam's betas, a momentum coefficient's range), or
+    in ``[0, 1]`` when ``closed`` (a fraction of a schedule).
 
     Raises:
         TypeError: if ``value`` is not a real number.
-        ValueError: if it is outside ``[0, 1)`` or NaN.
+        ValueError: if it is outside the interval or NaN.
     """
     value = non_negative(owner, name, value)
-    if not value < 1:
-        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}")
+    if value > 1 or (value == 1 and not closed):
+        raise ValueError(f"{owner}: {name} must be in [0, 1{']' if closed else ')'}, got {value}")
     return value
 
 

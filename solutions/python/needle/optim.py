@@ -437,7 +437,7 @@ class LinearLR(LRScheduler):
         if not 0 < start_factor <= 1:
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         self.start_factor = float(start_factor)
-        self.end_factor = _at_most_one("LinearLR", "end_factor", end_factor)
+        self.end_factor = in_unit_interval("LinearLR", "end_factor", end_factor, closed=True)
         self.total_iters = positive_int("LinearLR", "total_iters", total_iters)
         self.optimizer.lr = self.get_lr()
 
@@ -492,7 +492,7 @@ class OneCycleLR(LRScheduler):
                                 * positive_int("OneCycleLR", "steps_per_epoch", steps_per_epoch))
         else:
             raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
-        self.pct_start = _at_most_one("OneCycleLR", "pct_start", pct_start)
+        self.pct_start = in_unit_interval("OneCycleLR", "pct_start", pct_start, closed=True)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', "
                              f"got {anneal_strategy!r}")
@@ -528,11 +528,3 @@ class OneCycleLR(LRScheduler):
                 return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
             start_step = end_step
         raise AssertionError("unreachable: the last phase always matches")
-
-
-def _at_most_one(owner: str, name: str, value) -> float:
-    """``value`` as a float in ``[0, 1]`` (a fraction of the schedule or of the rate)."""
-    value = non_negative(owner, name, value)
-    if value > 1:
-        raise ValueError(f"{owner}: {name} must be in [0, 1], got {value}")
-    return value
