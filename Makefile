@@ -74,7 +74,7 @@ test-slow: build
 	cd solutions && $(PY) -m pytest tests -m slow
 	$(PY) -m pytest grader/tests -m slow --runslow
 
-test-grader: $(STAMP)
+test-grader: build
 	$(PY) -m pytest grader/tests --durations=12
 
 test-hw0: $(STAMP)

@@ -15,12 +15,26 @@
 // no thread passes a barrier before all have reached it, exactly the guarantee CUDA gives.
 // Fibers rather than OS threads: a block of 1024 threads costs 1024 small stacks, not 1024
 // kernel threads, and the interleaving is deterministic, so a missing barrier fails the same
-// way on every run (a thread that reads a shared tile before the others have written it reads
-// stale values), never one time in a hundred.
+// way on every run, never one time in a hundred.
 //
 // Threads that have returned count as arrived at later barriers (as on Volta and newer GPUs).
-// An exception thrown by a kernel (a stub's "not implemented") ends the launch and is rethrown
-// by NEEDLE_LAUNCH in the caller.
+// An exception thrown by a kernel (a stub's "not implemented") ends the launch; CheckLaunch
+// (called after every launch, as on a GPU) rethrows it.
+//
+// The checks (src/cuda_emulation.cc; what compute-sanitizer's memcheck, initcheck and
+// racecheck do on a GPU). The kernel source is compiled with every load and store instrumented
+// (CMakeLists.txt: GCC's and Clang's -fsanitize=kernel-address in its outline mode, which calls
+// a function of ours before each access and needs no sanitizer runtime). While a kernel runs:
+//   * a global-memory access must lie inside a buffer passed to the kernel: one that reaches
+//     past a buffer's end or before its start (into the red zone kept around every emulated
+//     device buffer), or into a buffer the kernel was not given, ends the launch;
+//   * a read of __shared__ memory that no thread of the block has written is reported;
+//   * a __shared__ location written by one thread and read or written by another between the
+//     same two barriers is a race, reported with both threads' coordinates.
+// The report names the thread (blockIdx, threadIdx) and the offset, and CheckLaunch raises it
+// as a RuntimeError naming the kernel. The access itself never happens: the reporting thread
+// stops there. NEEDLE_EMULATION_CHECKS=0 in the environment (or the module's set_checks(False))
+// turns the checks off.
 #pragma once
 
 #ifndef NEEDLE_CUDA_EMULATION
@@ -29,15 +43,9 @@
 
 #else  // ---- host emulation -------------------------------------------------------------------
 
-#include <ucontext.h>
-
 #include <cstddef>
-#include <cstdlib>
-#include <exception>
 #include <functional>
-#include <new>
-#include <stdexcept>
-#include <string>
+#include <type_traits>
 #include <vector>
 
 #define __global__
@@ -56,99 +64,46 @@ inline dim3 threadIdx, blockIdx, blockDim, gridDim;
 namespace needle {
 namespace cuda_emulation {
 
-constexpr size_t kStackBytes = 64 * 1024;
 constexpr unsigned int kMaxThreadsPerBlock = 1024;  // CUDA's limit, checked as a GPU would
 
-enum class State { kRunning, kAtBarrier, kDone };
+// Runs body() as every thread of every block of the grid. `pointers` are the kernel's
+// arguments in order, each a pointer or nullptr (Pointers below): the buffers it may access.
+// Throws std::invalid_argument for a block of 0 or more than 1024 threads; a kernel's
+// exception or a check's report waits for CheckLaunch.
+void RunGrid(dim3 grid, dim3 block, const std::function<void()>& body, std::vector<const void*> pointers);
 
-struct Launch {
-  std::function<void()> body;
-  std::vector<ucontext_t> fibers;
-  std::vector<State> states;
-  std::vector<char*> stacks;
-  ucontext_t scheduler;
-  size_t current = 0;
-  std::exception_ptr error;
-};
+// After every launch (ndarray_backend_cuda.cu's CheckLaunch): rethrows the exception the
+// kernel threw, or raises a check's report as std::runtime_error("kernel <name>: ...").
+void CheckLaunch(const char* kernel);
 
-inline Launch*& current_launch() {
-  static Launch* launch = nullptr;
-  return launch;
-}
+// The barrier. Throws std::logic_error outside a kernel.
+void SyncThreads();
 
-inline void FiberEntry() {
-  Launch& launch = *current_launch();
-  try {
-    launch.body();
-  } catch (...) {
-    launch.error = std::current_exception();
-  }
-  launch.states[launch.current] = State::kDone;
-  // Returning resumes uc_link: the scheduler.
-}
+// Emulated device memory: `bytes` (at least 1) with a red zone on either side that the checks
+// watch; Free takes what Malloc gave. Malloc throws std::bad_alloc.
+void* Malloc(size_t bytes);
+void Free(void* ptr);
 
-inline void SyncThreads() {
-  Launch* launch = current_launch();
-  if (launch == nullptr) throw std::logic_error("__syncthreads() called outside a kernel launch");
-  launch->states[launch->current] = State::kAtBarrier;
-  swapcontext(&launch->fibers[launch->current], &launch->scheduler);
-}
+// Whether the kernel source was compiled with the access checks, and whether they run (a
+// switch, on unless NEEDLE_EMULATION_CHECKS=0); SetChecks returns the previous setting and
+// throws std::logic_error to turn on checks the build lacks.
+bool ChecksBuilt();
+bool ChecksEnabled();
+bool SetChecks(bool enabled);
 
-// Stacks are kept from launch to launch (launches are serialised by the caller, as kernels on
-// one CUDA stream are).
-inline std::vector<char*>& stack_pool() {
-  static std::vector<char*> pool;
-  return pool;
-}
-
-// Runs body() as every thread of every block of the grid.
-inline void RunGrid(dim3 grid, dim3 block, std::function<void()> body) {
-  const size_t threads = size_t(block.x) * block.y * block.z;
-  if (threads == 0 || threads > kMaxThreadsPerBlock)
-    throw std::invalid_argument("kernel launch: " + std::to_string(threads) +
-                                " threads per block; expected 1 to 1024");
-  if (current_launch() != nullptr) throw std::logic_error("kernel launch from inside a kernel");
-  auto& pool = stack_pool();
-  while (pool.size() < threads) {
-    char* stack = static_cast<char*>(std::malloc(kStackBytes));
-    if (stack == nullptr) throw std::bad_alloc();
-    pool.push_back(stack);
-  }
-  Launch launch;
-  launch.body = std::move(body);
-  launch.fibers.resize(threads);
-  launch.states.resize(threads);
-  current_launch() = &launch;
-  gridDim = grid;
-  blockDim = block;
-  for (unsigned int bz = 0; bz < grid.z && !launch.error; ++bz)
-    for (unsigned int by = 0; by < grid.y && !launch.error; ++by)
-      for (unsigned int bx = 0; bx < grid.x && !launch.error; ++bx) {
-        blockIdx = dim3(bx, by, bz);
-        for (size_t t = 0; t < threads; ++t) {
-          ucontext_t& fiber = launch.fibers[t];
-          getcontext(&fiber);
-          fiber.uc_stack.ss_sp = pool[t];
-          fiber.uc_stack.ss_size = kStackBytes;
-          fiber.uc_link = &launch.scheduler;
-          makecontext(&fiber, FiberEntry, 0);
-          launch.states[t] = State::kRunning;
-        }
-        // Rounds: each live thread runs to its next barrier or its end.
-        for (bool live = true; live && !launch.error;) {
-          live = false;
-          for (size_t t = 0; t < threads && !launch.error; ++t) {
-            if (launch.states[t] == State::kDone) continue;
-            launch.current = t;
-            launch.states[t] = State::kRunning;
-            threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (size_t(block.x) * block.y));
-            swapcontext(&launch.scheduler, &launch.fibers[t]);
-            live = live || launch.states[t] != State::kDone;
-          }
-        }
-      }
-  current_launch() = nullptr;
-  if (launch.error) std::rethrow_exception(launch.error);
+// The kernel arguments as RunGrid takes them: each pointer, or nullptr for a value.
+template <typename... Args>
+std::vector<const void*> Pointers(const Args&... args) {
+  std::vector<const void*> out;
+  out.reserve(sizeof...(Args));
+  auto add = [&out](const auto& arg) {
+    if constexpr (std::is_pointer_v<std::decay_t<decltype(arg)>>)
+      out.push_back(static_cast<const void*>(arg));
+    else
+      out.push_back(nullptr);
+  };
+  (add(args), ...);
+  return out;
 }
 
 }  // namespace cuda_emulation
@@ -156,7 +111,8 @@ inline void RunGrid(dim3 grid, dim3 block, std::function<void()> body) {
 
 inline void __syncthreads() { needle::cuda_emulation::SyncThreads(); }
 
-#define NEEDLE_LAUNCH(kernel, grid, block, ...) \
-  ::needle::cuda_emulation::RunGrid((grid), (block), [&]() { kernel(__VA_ARGS__); })
+#define NEEDLE_LAUNCH(kernel, grid, block, ...)                                          \
+  ::needle::cuda_emulation::RunGrid((grid), (block), [&]() { kernel(__VA_ARGS__); }, \
+                                    ::needle::cuda_emulation::Pointers(__VA_ARGS__))
 
 #endif  // NEEDLE_CUDA_EMULATION

@@ -52,16 +52,20 @@ constexpr size_t kMaxBlocks = 0x7fffffff;  // gridDim.x's limit
 // ---- the runtime seam: device memory, copies, launch checks (given code) ---------------------
 
 #ifdef NEEDLE_CUDA_EMULATION
+// Host memory with red zones around it, which the emulation's access checks watch.
 inline void* DeviceAlloc(size_t bytes) {
-  void* ptr = std::malloc(std::max<size_t>(bytes, 1));
-  if (ptr == nullptr) ThrowMemoryError("cannot allocate " + std::to_string(bytes) + " bytes (emulated device)");
-  return ptr;
+  try {
+    return cuda_emulation::Malloc(bytes);
+  } catch (const std::bad_alloc&) {
+    ThrowMemoryError("cannot allocate " + std::to_string(bytes) + " bytes (emulated device)");
+  }
 }
-inline void DeviceFree(void* ptr, size_t) { std::free(ptr); }
+inline void DeviceFree(void* ptr, size_t) { cuda_emulation::Free(ptr); }
 inline void CopyToDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CopyToHost(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 inline void CopyOnDevice(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
-inline void CheckLaunch(const char*) {}  // NEEDLE_LAUNCH already rethrew any kernel exception
+// After every launch: the kernel's exception (a stub's), or what the access checks found.
+inline void CheckLaunch(const char* kernel) { cuda_emulation::CheckLaunch(kernel); }
 #else
 #define NEEDLE_CUDA_CHECK(call)                                                              \
   do {                                                                                       \
@@ -582,6 +586,13 @@ PYBIND11_MODULE(NEEDLE_CUDA_MODULE, m) {
   m.def("device_count", []() { return 1; }, "Emulated: always one device, the host CPU.");
   m.def("device_name", []() { return std::string("CPU emulation (src/cuda_emulation.h)"); });
   m.def("empty_cache", []() {}, "No-op: emulated buffers are freed at once.");
+  m.attr("__checks_built__") = needle::cuda_emulation::ChecksBuilt();
+  m.def("checks_enabled", &needle::cuda_emulation::ChecksEnabled,
+        "Whether kernels run with the access checks: out-of-bounds global accesses, uninitialised "
+        "and racing __shared__ accesses raise RuntimeError (src/cuda_emulation.h).");
+  m.def("set_checks", &needle::cuda_emulation::SetChecks, pybind11::arg("enabled"),
+        "Turn the access checks on or off; returns the previous setting. RuntimeError when this "
+        "build has no checks to turn on.");
 #else
   m.attr("__device_name__") = "cuda";
   m.attr("__emulated__") = false;
