@@ -65,7 +65,8 @@ class OpCheck:
 
     Attributes:
         position: the node's place in topological order (0 is the first node).
-        op: the op and its settings, e.g. ``"Summation(axes=(0, 2))"``.
+        op: the op's class, e.g. ``"Summation"``.
+        settings: its settings, e.g. ``"axes=(0, 2)"`` ("" for none).
         stub: whose stub the op's ``gradient`` is, e.g. ``"hw1, question 2"`` (see
             ``stub_question``).
         input_shapes: the shapes of the inputs the node saw (a tuple of shapes for a
@@ -81,6 +82,7 @@ class OpCheck:
 
     position: int
     op: str
+    settings: str
     stub: str
     input_shapes: tuple[Any, ...]
     status: str
@@ -90,7 +92,8 @@ class OpCheck:
     detail: str = ""
 
     def __str__(self) -> str:
-        name = f"{self.op}.gradient" + (f" ({self.stub})" if self.stub else "")
+        name = (f"{self.op}.gradient" + (f" ({self.stub})" if self.stub else "")
+                + (f", {self.settings}," if self.settings else ""))
         shapes = ", ".join(str(s) for s in self.input_shapes)
         if self.status == "raised":
             return f"{name} raised {self.detail}; its input shapes: {shapes}"
@@ -148,7 +151,7 @@ class GradientCheck:
 
 def check_gradients(output: Value, inputs: Sequence[Tensor] | None = None, *, eps: float = 1e-6,
                     rtol: float = 1e-5, atol: float = 1e-6, max_entries: int = 64,
-                    seed: int = 0) -> GradientCheck:
+                    seed: int = 0, check_ops: bool = True) -> GradientCheck:
     """Check each op's ``gradient`` in ``output``'s graph, and optionally ``backward()`` itself.
 
     Each op node is recomputed from float64 copies of the inputs it saw, on its device, and
@@ -173,6 +176,8 @@ def check_gradients(output: Value, inputs: Sequence[Tensor] | None = None, *, ep
             random, fixed by ``seed``); the others are not compared.
         seed: seeds the cotangents and the entries chosen, with a NumPy Generator of its own
             (needle's and NumPy's global random states are not touched).
+        check_ops: check each op (the default); False checks only ``inputs``' ``.grad``,
+            a quicker test that can say that ``backward()`` is wrong but not where.
 
     Returns:
         A ``GradientCheck``: ``.ok``, ``.first_wrong`` and ``str()`` giving the verdict.
@@ -198,7 +203,7 @@ def check_gradients(output: Value, inputs: Sequence[Tensor] | None = None, *, ep
     order = _topological_order(output)
     settings = dict(eps=eps, rtol=rtol, atol=atol, max_entries=max_entries, seed=seed)
     ops = tuple(_check_op(node, position, **settings)
-                for position, node in enumerate(order) if node.op is not None)
+                for position, node in enumerate(order) if node.op is not None and check_ops)
     checked_inputs: tuple[str | None, ...] = ()
     if inputs is not None:
         checked_inputs = _check_backward(output, order, list(inputs), **settings)
@@ -313,7 +318,10 @@ def _check_op(node: Value, position: int, *, eps: float, rtol: float, atol: floa
     owner = next((k for k in type(op).__mro__ if "gradient" in vars(k)), type(op))
     stub = stub_question(Path(inspect.getsourcefile(owner) or ""), f"{owner.__qualname__}.gradient")
     shapes = tuple(_shape(inp) for inp in node.inputs)
-    base = dict(position=position, op=_op_label(op), stub=stub, input_shapes=shapes)
+    label = _op_label(op)
+    settings = label[len(type(op).__name__) + 1:-1] if label.endswith(")") else ""
+    base = dict(position=position, op=type(op).__name__, settings=settings, stub=stub,
+                input_shapes=shapes)
     floating = [_is_float(inp) for inp in node.inputs]
     if not any(floating) or not _is_float(node):
         return OpCheck(**base, status="skipped", detail="no floating-point input or output")
