@@ -99,14 +99,14 @@ class OpCheck:
                 + (f", {self.settings}," if self.settings else ""))
         shapes = ", ".join(str(s) for s in self.input_shapes)
         if self.status == "raised":
-            return f"{name} raised {self.detail}; its input shapes: {shapes}"
+            return f"{name} raised {self.detail}; input shapes: {shapes}"
         if self.status == "skipped":
             return f"{name} not checked: {self.detail}"
         if self.status == "ok":
             return f"{name} agrees with central differences" + (f" ({self.detail})" if self.detail else "")
-        return (f"{name} is wrong: the adjoint of input {self.input_index} (of shapes {shapes}) "
-                f"differs from central differences by up to {self.max_abs_error:.3g} "
-                f"(relative {self.max_rel_error:.3g})")
+        return (f"{name} is wrong: the adjoint of input {self.input_index} differs from central "
+                f"differences by up to {self.max_abs_error:.3g} (relative {self.max_rel_error:.3g}); "
+                f"input shapes: {shapes}")
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ def test_the_first_wrong_op_is_named_and_an_op_downstream_is_not_blamed():
     assert wrong.max_abs_error > 0.1 and wrong.max_rel_error > 0.1
     message = str(report)
     assert message.startswith("first wrong op (of 4 checked, inputs before users): SwappedMul.gradient is "
-                              "wrong: the adjoint of input 0 (of shapes (2, 3), (2, 3))")
+                              "wrong: the adjoint of input 0 differs from central differences by up to ")
+    assert message.endswith("; input shapes: (2, 3), (2, 3)")
     with pytest.raises(AssertionError, match="SwappedMul.gradient is wrong"):
         ndl.debug.assert_gradients(out)
 
@@ -257,7 +258,8 @@ def test_a_composite_test_names_a_swapped_multiply(monkeypatch):
     out = ((x @ w) * ndl.exp(x @ w)).sum()
     out.backward()
     with pytest.raises(AssertionError, match=r"EWiseMul.gradient(?: \(hw1, question 2\))? is wrong: the "
-                                             r"adjoint of input 0 \(of shapes \(2, 4\), \(2, 4\)\)") as error:
+                                             r"adjoint of input 0 differs .*; input shapes: \(2, 4\), "
+                                             r"\(2, 4\)") as error:
         assert_grads_close(out, [x], [np.zeros((2, 3))])
     assert "wrong gradient rule" in str(error.value)
 
