@@ -176,7 +176,8 @@ def test_linear_forward_backward_and_initialisation():
     loss.backward()
     # On a mismatch the message names the first op of the graph whose gradient is wrong.
     assert_grads_close(loss, [layer.bias], [np.full(5, 4.0)], names=["bias"])
-    assert_grads_close(loss, [layer.weight], [np.repeat(x.sum(0)[:, None], 5, 1)], rtol=1e-5, names=["weight"])
+    assert_grads_close(loss, [layer.weight], [np.repeat(x.sum(0)[:, None], 5, 1)], rtol=1e-5,
+                       names=["weight"])
 
 
 @pytest.mark.question(3)

@@ -77,7 +77,7 @@ def test_resnet9_training_step_matches_torch():
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-9)
     loss.backward()
     expected.backward()
-    names, ours = zip(*model.named_parameters())
+    names, ours = zip(*model.named_parameters(), strict=True)
     assert_grads_close(loss, list(ours), [params[name].grad.numpy() for name in names], rtol=1e-6,
                        atol=1e-9, names=list(names))
 
