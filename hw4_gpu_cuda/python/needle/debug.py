@@ -146,7 +146,9 @@ class GradientCheck:
             bad = [f"input {i}: {why}" for i, why in enumerate(self.inputs) if why is not None]
             if bad:
                 lines[0] += f", but backward() does not: {'; '.join(bad)}; look at {traversal}"
-            elif not self.inputs:
+            elif self.inputs:
+                lines[0] += ", and so does backward() for every input"
+            else:
                 lines[0] += f"; if backward() is still wrong, look at {traversal}"
         lines += [f"  {c}" for c in self.ops if c.status == "skipped" or (c.detail and c.status == "ok")]
         return "\n".join(lines)
@@ -322,7 +324,11 @@ def _check_op(node: Value, position: int, *, eps: float, rtol: float, atol: floa
     op = node.op
     assert op is not None
     owner = next((k for k in type(op).__mro__ if "gradient" in vars(k)), type(op))
-    stub = stub_question(Path(inspect.getsourcefile(owner) or ""), f"{owner.__qualname__}.gradient")
+    try:
+        source_file = inspect.getsourcefile(owner) or ""
+    except (OSError, TypeError):  # a class defined in a notebook or at the prompt
+        source_file = ""
+    stub = stub_question(source_file, f"{owner.__qualname__}.gradient") if source_file else ""
     shapes = tuple(_shape(inp) for inp in node.inputs)
     label = _op_label(op)
     settings = label[len(type(op).__name__) + 1:-1] if label.endswith(")") else ""
