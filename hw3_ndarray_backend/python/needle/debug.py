@@ -18,10 +18,10 @@ op downstream of it is checked at the values it saw, so it is not blamed. If eve
 the traversal is at fault. It is PyTorch's ``torch.autograd.gradcheck`` (which checks a whole
 function's Jacobian by finite differences) applied op by op.
 
-Where a stub's question comes from, in order: the ``# TODO (hwN, question Q)`` line a handout
-writes inside each stub; else ``course.toml`` beside the package (the instructor's tree), by
-the ``### BEGIN SOLUTION hwN`` marker's homework and the question whose ``stubs`` list the
-method; else only the file and method are named.
+Where a stub's question comes from, in order: the line ``TODO (hwN, question Q): implement ...``
+a handout writes inside each stub; else ``course.toml`` beside the package (the instructor's
+tree), by the homework tag of the solution marker around the method and the question whose
+``stubs`` list it; else only the file and method are named.
 
 Example:
     >>> import needle as ndl
@@ -54,7 +54,7 @@ __all__ = ["OpCheck", "GradientCheck", "check_gradients", "assert_gradients", "s
 # The line a handout writes inside each stub (grader/fill.py's TODO) and a region's marker.
 _TODO = re.compile(r"(?:#|//) TODO \(hw(?P<hw>\d+), question (?P<q>\d+)\): implement (?P<name>\S+)")
 _STUB_MESSAGE = re.compile(r"^(?:not implemented: )?(?P<name>[\w.]+): hw\d+$")  # grader/markers.py's
-_BEGIN = re.compile(r"### BEGIN SOLUTION (?P<hw>hw\d+)")
+_BEGIN = re.compile(r"### BEGIN" + r" SOLUTION (?P<hw>hw\d+)")  # split: the handouts keep no marker
 _ROOT = Path(__file__).resolve().parents[2]  # solutions/ (or a handout's folder)
 _TRAVERSAL = ("find_topo_sort", "compute_gradient_of_variables")
 # Their questions when the tree does not say (a handout filled in, without TODO lines); a test
@@ -442,9 +442,9 @@ def _check_backward(output: Value, order: list[Value], inputs: list[Tensor], *, 
 def stub_question(path: Path | str, qualname: str) -> str:
     """Whose stub the function ``qualname`` of file ``path`` is: ``"hw1, question 2"``.
 
-    Read, in order, from the ``# TODO (hwN, question Q)`` line a handout writes in the stub;
-    else from ``course.toml`` beside the package (the instructor's tree: the question of the
-    homework in the region's ``### BEGIN SOLUTION hwN`` marker whose ``stubs`` match
+    Read, in order, from the line ``TODO (hwN, question Q): implement ...`` a handout writes in
+    the stub; else from ``course.toml`` beside the package (the instructor's tree: the question,
+    of the homework tagged on the function's solution marker, whose ``stubs`` match
     ``"path:qualname"``); else that marker's homework alone. ``""`` when none says (a
     handout's stub already filled in, or a function that is no stub).
 
