@@ -163,6 +163,23 @@ def test_state_dict_round_trip_and_errors():
 
 
 @pytest.mark.question(3)
+def test_a_wrong_op_inside_a_module_is_named_by_its_gradient_test(monkeypatch):
+    def doubled(self, out_grad, node):  # a planted bug: the weight's adjoint twice too big
+        a, b = node.inputs
+        return out_grad @ ndl.transpose(b), (ndl.transpose(a) @ out_grad) * 2.0
+    monkeypatch.setattr(ndl.ops.MatMul, "gradient", doubled)
+    ndl.manual_seed(0)
+    layer = nn.Linear(4, 3)
+    x = rand(1, 5, 4).astype(np.float32)
+    loss = layer(ndl.Tensor(x)).sum()
+    loss.backward()
+    with pytest.raises(AssertionError, match=r"MatMul\.gradient.* is wrong: the adjoint of input 1 "
+                                             r"differs .*; input shapes: \(5, 4\), \(4, 3\)"):
+        assert_grads_close(loss, [layer.weight], [np.repeat(x.sum(0)[:, None], 3, 1)], rtol=1e-5,
+                           names=["weight"])
+
+
+@pytest.mark.question(3)
 def test_linear_forward_backward_and_initialisation():
     ndl.manual_seed(0)
     layer = nn.Linear(7, 5)
