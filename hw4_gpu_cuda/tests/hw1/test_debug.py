@@ -198,9 +198,9 @@ def test_the_traversal_questions_agree_with_the_course():
     """The fallback names (a filled-in handout keeps no TODO line) match the stubs' own."""
     from needle import debug
     found = [debug.stub_question("python/needle/autograd.py", name) for name in debug._TRAVERSAL]
-    if not all(found):
-        pytest.skip("this tree names no stub's question (a handout already filled in)")
-    assert found == ["hw1, question 3", "hw1, question 4"]
+    course = (debug._ROOT / "course.toml").is_file()  # the instructor's tree, where it must say
+    # A handout names them by its TODO lines, which a filled-in handout may have lost.
+    assert found == ["hw1, question 3", "hw1, question 4"] or (not course and found == ["", ""])
     assert debug._TRAVERSAL_QUESTIONS == "hw1, questions 3 and 4"
 
 

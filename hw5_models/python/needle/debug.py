@@ -142,7 +142,8 @@ class GradientCheck:
         if wrong is not None:
             lines = [f"first wrong op (of {checked} checked, inputs before users): {wrong}"]
         else:
-            lines = [f"every op agrees with central differences ({checked} checked)"]
+            lines = [f"every op agrees with central differences ({checked} checked)" if self.ops
+                     else "no op checked (check_ops=False)"]
             bad = [f"input {i}: {why}" for i, why in enumerate(self.inputs) if why is not None]
             if bad:
                 lines[0] += f", but backward() does not: {'; '.join(bad)}; look at {traversal}"
