@@ -15,5 +15,6 @@ from .autograd import (Tensor, compute_gradient_of_variables, find_topo_sort,  #
 from .backend_selection import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
 from . import init  # noqa: F401
 from . import viz  # noqa: F401
+from . import debug  # noqa: F401
 from .init import manual_seed  # noqa: F401
 from . import checkpoint, data, nn, optim  # noqa: F401

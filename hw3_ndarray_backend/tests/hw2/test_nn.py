@@ -7,7 +7,7 @@ import needle as ndl
 import needle.nn as nn
 import numpy as np
 import pytest
-from needle_testing import check_backward, check_op_gradient
+from needle_testing import assert_grads_close, check_backward, check_op_gradient
 from torch_reference import needs_torch, to_torch, torch
 
 
@@ -163,6 +163,23 @@ def test_state_dict_round_trip_and_errors():
 
 
 @pytest.mark.question(3)
+def test_a_wrong_op_inside_a_module_is_named_by_its_gradient_test(monkeypatch):
+    def doubled(self, out_grad, node):  # a planted bug: the weight's adjoint twice too big
+        a, b = node.inputs
+        return out_grad @ ndl.transpose(b), (ndl.transpose(a) @ out_grad) * 2.0
+    monkeypatch.setattr(ndl.ops.MatMul, "gradient", doubled)
+    ndl.manual_seed(0)
+    layer = nn.Linear(4, 3)
+    x = rand(1, 5, 4).astype(np.float32)
+    loss = layer(ndl.Tensor(x)).sum()
+    loss.backward()
+    with pytest.raises(AssertionError, match=r"MatMul\.gradient.* is wrong: the adjoint of input 1 "
+                                             r"differs .*; input shapes: \(5, 4\), \(4, 3\)"):
+        assert_grads_close(loss, [layer.weight], [np.repeat(x.sum(0)[:, None], 3, 1)], rtol=1e-5,
+                           names=["weight"])
+
+
+@pytest.mark.question(3)
 def test_linear_forward_backward_and_initialisation():
     ndl.manual_seed(0)
     layer = nn.Linear(7, 5)
@@ -172,9 +189,12 @@ def test_linear_forward_backward_and_initialisation():
     x = rand(2, 4, 7).astype(np.float32)
     out = layer(ndl.Tensor(x))
     np.testing.assert_allclose(out.numpy(), x @ layer.weight.numpy() + layer.bias.numpy(), rtol=1e-5)
-    out.sum().backward()
-    np.testing.assert_allclose(layer.bias.grad.numpy(), np.full(5, 4.0))
-    np.testing.assert_allclose(layer.weight.grad.numpy(), np.repeat(x.sum(0)[:, None], 5, 1), rtol=1e-5)
+    loss = out.sum()
+    loss.backward()
+    # On a mismatch the message names the first op of the graph whose gradient is wrong.
+    assert_grads_close(loss, [layer.bias], [np.full(5, 4.0)], names=["bias"])
+    assert_grads_close(loss, [layer.weight], [np.repeat(x.sum(0)[:, None], 5, 1)], rtol=1e-5,
+                       names=["weight"])
 
 
 @pytest.mark.question(3)
@@ -270,7 +290,7 @@ def test_modules_match_torch_with_copied_weights():
     np.testing.assert_allclose(loss.numpy(), torch_loss.item(), rtol=1e-5)
     loss.backward()
     torch_loss.backward()
-    for i in (0, 3):
-        np.testing.assert_allclose(ours.modules_[i].weight.grad.numpy(), theirs[i].weight.grad.numpy().T,
-                                   rtol=1e-4, atol=1e-6)
+    assert_grads_close(loss, [ours.modules_[i].weight for i in (0, 3)],
+                       [theirs[i].weight.grad.numpy().T for i in (0, 3)], rtol=1e-4, atol=1e-6,
+                       names=["Linear 0's weight", "Linear 3's weight"])
     np.testing.assert_allclose(ours.modules_[1].running_var.numpy(), theirs[1].running_var.numpy(), rtol=1e-5)

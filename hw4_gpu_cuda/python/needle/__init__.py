@@ -17,5 +17,6 @@ from .backend_selection import cpu_numpy  # noqa: F401
 from .backend_selection import cuda  # noqa: F401
 from . import init  # noqa: F401
 from . import viz  # noqa: F401
+from . import debug  # noqa: F401
 from .init import manual_seed  # noqa: F401
 from . import checkpoint, data, nn, optim  # noqa: F401

@@ -21,6 +21,7 @@ from apps.models import (
     train_language_model,
 )
 from needle.checkpoint import load_checkpoint
+from needle_testing import assert_grads_close
 from test_ops_hw5 import random
 from torch_reference import needs_torch, to_torch, torch
 
@@ -76,9 +77,9 @@ def test_resnet9_training_step_matches_torch():
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-9)
     loss.backward()
     expected.backward()
-    for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), params[name].grad.numpy(), rtol=1e-6, atol=1e-9,
-                                   err_msg=name)
+    names, ours = zip(*model.named_parameters(), strict=True)
+    assert_grads_close(loss, list(ours), [params[name].grad.numpy() for name in names], rtol=1e-6,
+                       atol=1e-9, names=list(names))
 
 
 def test_epoch_general_cifar10_reports_accuracy_and_loss(tmp_path):
@@ -118,6 +119,19 @@ def test_language_model_shapes_and_parameter_counts(seq_model, params):
         LanguageModel(8, 50, 6, seq_model="gru")
 
 
+@pytest.mark.parametrize("seq_model", ["rnn", "lstm"])
+def test_language_model_gradients_match_central_differences(seq_model):
+    """Every parameter's gradient through the whole model, against central differences of the
+    loss (``ndl.debug``: on a mismatch the message names the first op whose gradient is wrong,
+    or the traversal)."""
+    ndl.manual_seed(0)
+    model = LanguageModel(3, 7, 4, num_layers=2, seq_model=seq_model, dtype="float64")
+    ids = np.random.default_rng(0).integers(0, 7, (4, 2))
+    logits, _ = model(ndl.Tensor(ids[:3]))
+    loss = nn.SoftmaxLoss()(logits, ndl.Tensor(ids[1:].ravel()))
+    ndl.debug.assert_gradients(loss, inputs=model.parameters(), max_entries=4)
+
+
 @needs_torch
 def test_lstm_language_model_training_step_matches_torch():
     ndl.manual_seed(0)
@@ -142,11 +156,10 @@ def test_lstm_language_model_training_step_matches_torch():
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-10)
     loss.backward()
     expected.backward()
-    np.testing.assert_allclose(model.embedding.weight.grad.numpy(),
-                               ref_embedding.weight.grad.numpy(), rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(model.linear.weight.grad.numpy(), W.grad.numpy(), rtol=1e-8)
-    np.testing.assert_allclose(model.seq_model.lstm_cells[1].W_hh.grad.numpy(),
-                               ref_lstm.weight_hh_l1.grad.numpy().T, rtol=1e-8, atol=1e-12)
+    assert_grads_close(loss, [model.embedding.weight, model.seq_model.lstm_cells[1].W_hh],
+                       [ref_embedding.weight.grad.numpy(), ref_lstm.weight_hh_l1.grad.numpy().T],
+                       rtol=1e-8, atol=1e-12, names=["embedding.weight", "lstm_cells[1].W_hh"])
+    assert_grads_close(loss, [model.linear.weight], [W.grad.numpy()], rtol=1e-8, names=["linear.weight"])
 
 
 def test_epoch_general_ptb_carries_the_state_and_reports_loss_per_token():

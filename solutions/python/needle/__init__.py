@@ -24,6 +24,7 @@ from .backend_selection import cuda  # noqa: F401
 ### END FROM
 from . import init  # noqa: F401
 from . import viz  # noqa: F401
+from . import debug  # noqa: F401
 from .init import manual_seed  # noqa: F401
 ### BEGIN FROM hw2
 from . import checkpoint, data, nn, optim  # noqa: F401
