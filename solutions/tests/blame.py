@@ -210,7 +210,7 @@ def blame(homework: int, used_names: set[str], budget_s: float = 5.0) -> list[st
             shown = ", ".join(wrong[:3]) + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
             lines.append(f"hw{region.hw} {region.name} is wrong for {shown}: run `{region.command}`")
     if len(lines) > MAX_LINES:
-        lines = lines[:MAX_LINES] + [f"... and {len(lines) - MAX_LINES} more functions of earlier homeworks"]
+        lines = [*lines[:MAX_LINES], f"... and {len(lines) - MAX_LINES} more functions of earlier homeworks"]
     return lines
 
 
@@ -309,7 +309,8 @@ _op(1, (1, 2), _MATH, "Summation", lambda: [
     for axes in (None, 1, (0,), (2,), (0, 2), (1, 2), (0, 1, 2))])
 _op(1, (1, 2), _MATH, "MatMul", lambda: [
     ("(3, 4) @ (4, 5)", lambda a, b: _ops().matmul(a, b), np.matmul, [_rand(10, 3, 4), _rand(11, 4, 5)]),
-    ("(2, 3, 4) @ (4, 5)", lambda a, b: _ops().matmul(a, b), np.matmul, [_rand(12, 2, 3, 4), _rand(13, 4, 5)]),
+    ("(2, 3, 4) @ (4, 5)", lambda a, b: _ops().matmul(a, b), np.matmul,
+     [_rand(12, 2, 3, 4), _rand(13, 4, 5)]),
     ("(2, 3, 4) @ (2, 4, 5)", lambda a, b: _ops().matmul(a, b), np.matmul,
      [_rand(14, 2, 3, 4), _rand(15, 2, 4, 5)])])
 
@@ -420,7 +421,8 @@ def _linear_forward() -> list[Setting]:
         layer.weight = nn.Parameter(ndl.Tensor(_rand(18, 4, 3)))
         layer.bias = nn.Parameter(ndl.Tensor(_rand(19, 3)))
         return layer
-    return [("input (5, 4)", _module_check(build, lambda x: x @ _rand(18, 4, 3) + _rand(19, 3), _rand(20, 5, 4)))]
+    reference = lambda x: x @ _rand(18, 4, 3) + _rand(19, 3)  # noqa: E731
+    return [("input (5, 4)", _module_check(build, reference, _rand(20, 5, 4)))]
 
 
 def _nn(name):

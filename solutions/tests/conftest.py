@@ -22,10 +22,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-### BEGIN FROM hw2
-import blame  # cross-homework blame: a failure names a wrong function from an earlier homework
-### END FROM
-
 # Derandomized: the same examples on every run and machine, so a failure reproduces exactly.
 settings.register_profile("needle", deadline=None, derandomize=True, max_examples=40)
 settings.load_profile("needle")
@@ -122,9 +118,10 @@ def pytest_runtest_makereport(item, call):
     stub = stub_failure(item, call.excinfo.value)
     report.student_message = stub or call.excinfo.exconly()
     ### BEGIN FROM hw2
-    # A wrong function carried from an earlier homework, named (tests/blame.py).
     if not stub and call.when == "call" and "from pytest-timeout" not in report.student_message:
-        report.student_message = "\n".join(blame.blame(homework_of(item), blame.used) + [report.student_message])
+        import blame  # names a wrong function carried from an earlier homework that the test used
+        report.student_message = "\n".join([*blame.blame(homework_of(item), blame.used),
+                                            report.student_message])
     ### END FROM
     if stub and item.config.option.verbose <= 0:
         report.longrepr = stub
@@ -137,6 +134,7 @@ def pytest_runtest_makereport(item, call):
 ### BEGIN FROM hw2
 def pytest_runtest_setup(item):
     """Record which earlier homeworks' functions the test calls (tests/blame.py)."""
+    import blame
     if blame.install():
         blame.start_test()
 
