@@ -21,7 +21,8 @@ How:
 - ``blame(homework, ...)`` runs, after a failure, the checks of the regions used of homeworks
   before ``homework``, earliest homework first, on NumPy arrays (the ``cpu_numpy`` device from
   hw3 on, so a wrong C++ kernel is not blamed on hw1), within a time budget; each region is
-  checked once per session (per function object). It stops after the first homework with a
+  checked once per session (per function object). A check that hangs is stopped by the test's
+  own time limit (pytest-timeout's covers this hook). It stops after the first homework with a
   wrong region: later homeworks' code runs on it, so their checks would fail for the same bug.
 """
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Region:
 
 REGIONS: dict[str, Region] = {}
 used: set[str] = set()  # names of the regions called since start_test()
-_results: dict[tuple[str, int], list[str] | None] = {}  # (name, id(function)) -> wrong settings
+_results: dict[tuple[str, Callable], list[str] | None] = {}  # (name, function) -> wrong settings
 _recording = True
 _installed = False
 
@@ -163,7 +164,7 @@ def wrong_settings(name: str) -> list[str] | None:
     function = _current_function(region)
     if function is None:
         return None
-    key = (name, id(function))
+    key = (name, function)  # the function itself: kept alive, so never a reused id
     if key not in _results:
         _results[key] = _run_check(region)
     return _results[key]
@@ -204,7 +205,13 @@ def blame(homework: int, used_names: set[str], budget_s: float = 5.0) -> list[st
         if time.monotonic() > deadline:
             lines.append(f"(stopped checking earlier homeworks' code after {budget_s:g} s)")
             break
-        wrong = wrong_settings(region.name)
+        try:
+            wrong = wrong_settings(region.name)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # pytest-timeout's limit, which covers this hook too
+            lines.append("(stopped checking earlier homeworks' code: the test's time limit ran out)")
+            break
         if wrong:
             found_hw = region.hw
             shown = ", ".join(wrong[:3]) + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
