@@ -117,8 +117,10 @@ def pytest_runtest_makereport(item, call):
     report.student_message = stub or call.excinfo.exconly()
     if not stub and call.when == "call" and "from pytest-timeout" not in report.student_message:
         import blame  # names a wrong function carried from an earlier homework that the test used
-        report.student_message = "\n".join([*blame.blame(homework_of(item), blame.used),
-                                            report.student_message])
+        findings = blame.blame(homework_of(item), blame.used)
+        report.student_message = "\n".join([*findings, report.student_message])
+        if findings and item.config.option.verbose > 0:  # -v prints no summary: show them here
+            report.sections.append(("functions of earlier homeworks", "\n".join(findings)))
     if stub and item.config.option.verbose <= 0:
         report.longrepr = stub
     if "from pytest-timeout" in str(call.excinfo.value):
