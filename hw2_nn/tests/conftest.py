@@ -114,12 +114,25 @@ def pytest_runtest_makereport(item, call):
         return
     stub = stub_failure(item, call.excinfo.value)
     report.student_message = stub or call.excinfo.exconly()
+    if not stub and call.when == "call" and "from pytest-timeout" not in report.student_message:
+        import blame  # names a wrong function carried from an earlier homework that the test used
+        findings = blame.blame(homework_of(item), blame.used)
+        report.student_message = "\n".join([*findings, report.student_message])
+        if findings and item.config.option.verbose > 0:  # -v prints no summary: show them here
+            report.sections.append(("functions of earlier homeworks", "\n".join(findings)))
     if stub and item.config.option.verbose <= 0:
         report.longrepr = stub
     if "from pytest-timeout" in str(call.excinfo.value):
         # A hang is usually one bug that every later test would hit again, a minute each.
         item.session.shouldstop = (f"{item.nodeid} ran past its time limit (an infinite loop?); "
                                    f"the tests after it were not run")
+
+
+def pytest_runtest_setup(item):
+    """Record which earlier homeworks' functions the test calls (tests/blame.py)."""
+    import blame
+    if blame.install():
+        blame.start_test()
 
 
 def pytest_terminal_summary(terminalreporter, config):
