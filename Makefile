@@ -11,6 +11,14 @@ export PATH := $(VENV)/bin:$(PATH)
 
 HANDOUTS := hw0 hw1_autograd hw2_nn hw3_ndarray_backend hw4_gpu_cuda hw5_models
 
+# A sanitized build loads only with its runtime preloaded, which the handouts' and solutions'
+# `make test SANITIZE=...` does; here it is for `make build` and `make test-hwN` alone.
+ifneq ($(SANITIZE),)
+ifneq ($(filter-out build test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5,$(or $(MAKECMDGOALS),help)),)
+$(error SANITIZE=$(SANITIZE) works with `make build` and `make test-hw0..5` here; for solutions' tests: make -C solutions test SANITIZE=$(SANITIZE) HW=hw3)
+endif
+endif
+
 .PHONY: help venv build demo test lint test-slow test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
         check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
         submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
@@ -19,6 +27,7 @@ help:
 	@echo "make demo            train the reference models on the MNIST and news samples and CartPole, plot the curves"
 	@echo "make test            every test: solutions, handouts, notebooks, grader, check-handouts"
 	@echo "make test-hw0..5     a handout's public tests, as its students run them"
+	@echo "                     (SANITIZE=address,undefined: its C++ under ASan and UBSan)"
 	@echo "make test-slow       the slow tests make test skips: training to an error bound, filled hw3-5 handouts"
 	@echo "make lint            ruff and mypy on solutions/ and grader/ (part of make test)"
 	@echo "make test-torch      install PyTorch (CPU) and run the comparisons with it that make test skips"
@@ -47,8 +56,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# SANITIZE=address,undefined: solutions' simple_ml_ext and CPU backend built with ASan and
+# UBSan (solutions/Makefile); `make test SANITIZE=...` in solutions/ or a handout runs tests on it.
 build: $(STAMP)
-	$(MAKE) -C solutions build PYTHON=$(PY)
+	$(MAKE) -C solutions build PYTHON=$(PY) SANITIZE=$(SANITIZE)
 
 demo: build
 	$(PY) solutions/apps/train_mnist.py --out demo-output

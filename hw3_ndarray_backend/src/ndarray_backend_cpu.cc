@@ -34,6 +34,9 @@
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
+#ifdef __SANITIZE_ADDRESS__  // make SANITIZE=address (GCC)
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace needle {
 namespace cpu {
@@ -56,6 +59,18 @@ inline BufferCache& large_buffers() {
   return *cache;
 }
 
+// Under AddressSanitizer, marks the `bytes - used` bytes past an array's end, allocated only to
+// round it up to the alignment, as unaddressable: an off-by-one is then reported whatever the
+// array's size. MarkPadding(ptr, bytes, bytes) makes the whole buffer addressable again.
+inline void MarkPadding(void* ptr, size_t used, size_t bytes) {
+#ifdef __SANITIZE_ADDRESS__
+  __asan_unpoison_memory_region(ptr, bytes);
+  __asan_poison_memory_region(static_cast<char*>(ptr) + used, bytes - used);
+#else
+  (void)ptr, (void)used, (void)bytes;
+#endif
+}
+
 struct AlignedArray {
   // A ValueError names a negative size or one whose byte count overflows (CheckedBytes); a
   // MemoryError one the system cannot provide.
@@ -65,7 +80,10 @@ struct AlignedArray {
     const size_t align = need >= kHugeMin ? kHugePage : kAlignment;
     bytes = std::max<size_t>(need, align);
     bytes = (bytes + align - 1) / align * align;
-    if (align == kHugePage && (ptr = large_buffers().Take(bytes)) != nullptr) return;
+    if (align == kHugePage && (ptr = large_buffers().Take(bytes)) != nullptr) {
+      MarkPadding(ptr, need, bytes);
+      return;
+    }
     ptr = std::aligned_alloc(align, bytes);
     if (ptr == nullptr)
       ThrowMemoryError("Array: cannot allocate " + std::to_string(size) + " elements of " + dtype + " (" +
@@ -73,8 +91,10 @@ struct AlignedArray {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == kHugePage) madvise(ptr, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
+    MarkPadding(ptr, need, bytes);
   }
   ~AlignedArray() {
+    MarkPadding(ptr, bytes, bytes);
     if (bytes < kHugeMin || !large_buffers().Keep(ptr, bytes)) std::free(ptr);
   }
   AlignedArray(const AlignedArray&) = delete;
@@ -332,10 +352,11 @@ struct Log { template <typename T> T operator()(T x) const { return std::log(x);
 // |r| <= ln2 / 2, exp(r) by Cephes' degree-6 minimax polynomial (S. L. Moshier, Cephes Math
 // Library, expf.c; within 2 ulp), times 2^n built in the exponent bits, in two halves so that
 // results that underflow to subnormals or overflow to inf come out right. float64 uses std::exp.
+// A NaN x gives NaN through r, while n is taken from 0: converting NaN to int is undefined.
 inline float FastExp(float x) {
   x = x > 89.0f ? 89.0f : x;
   x = x < -104.0f ? -104.0f : x;
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float n = std::floor((x == x ? x : 0.0f) * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float y = 1.9875691500e-4f;

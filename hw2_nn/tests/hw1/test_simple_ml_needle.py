@@ -1,4 +1,5 @@
 """Public tests for hw1 questions 5 and 6: softmax loss and the two-layer net, with needle."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,12 +106,18 @@ print(softmax_loss.__module__, nn_epoch.__module__, loss_err.__module__, parse_m
 """
 
 
+def sanitizer_env() -> dict[str, str]:
+    """The variables `make test SANITIZE=...` sets, which a sanitized build needs to load."""
+    return {name: value for name, value in os.environ.items()
+            if name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+
+
 def test_cmu_style_from_simple_ml_import_star_gives_the_needle_functions():
     """CMU's hw1 tests append ./python and ./apps to sys.path and ``from simple_ml import *``:
     run exactly that from the homework's folder, with src/ not on the path (CMU's layout)."""
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", _CMU_IMPORT], cwd=root, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **sanitizer_env()})
     assert done.returncode == 0, done.stderr
     path, modules = done.stdout.split("\n")[:2]
     assert Path(path).resolve() == root / "apps" / "simple_ml.py"
