@@ -11,11 +11,9 @@ import sys
 
 import pytest
 
-from grader import handouts
 from grader.course import SOLUTIONS, load_course, question_of
-from grader.fill import bodies_of, fill_stubs, stubs_in
-from grader.markers import language_of, parse
-from grader.tests.test_student_report import pytest_in, replace_in, summary
+from grader.markers import parse
+from grader.tests.test_student_report import pytest_in, replace_in, summary, write_handout
 
 COURSE = load_course()
 SUMMATION = "python/needle/ops/ops_mathematic.py"
@@ -43,17 +41,6 @@ def load_blame():
     sys.modules[spec.name] = module  # its dataclass looks its module up
     spec.loader.exec_module(module)  # imports NumPy only: needle is imported by the checks
     return module
-
-
-def filled_handout(folder, homework: int):
-    """``homework``'s handout in ``folder`` with every stub filled with the reference code."""
-    handout = handouts.generate(COURSE[homework], COURSE)
-    for name, text in handout.files.items():
-        if stubs_in(text) and not name.endswith(".ipynb"):
-            regions = parse((SOLUTIONS / name).read_text(), name, language_of(name)).regions
-            handout.files[name], _ = fill_stubs(text, bodies_of(regions))
-    handouts.write(handout, folder)
-    return folder
 
 
 def test_the_registry_names_real_regions_with_their_homework_and_question():
@@ -99,7 +86,7 @@ def hw2_handouts(tmp_path_factory):
     """Two filled hw2 handouts: one with a wrong hw1 Summation.gradient, one with a wrong hw2
     LayerNorm1d.forward."""
     root = tmp_path_factory.mktemp("blame")
-    hw1_bug, hw2_bug = (filled_handout(root / name, 2) for name in ("hw1_bug", "hw2_bug"))
+    hw1_bug, hw2_bug = (write_handout(root / name, 2, filled=True) for name in ("hw1_bug", "hw2_bug"))
     path = hw1_bug / SUMMATION
     path.write_text(path.read_text() + PLANTED_SUMMATION)
     replace_in(hw2_bug / "python/needle/nn/nn_basic.py",  # the unbiased variance

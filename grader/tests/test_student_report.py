@@ -14,12 +14,12 @@ from grader.fill import bodies_of, fill_stubs, stubs_in
 from grader.markers import language_of, parse
 
 COURSE = load_course()
-HW1 = COURSE[1]
 
 
-def write_hw1(folder, filled: bool):
-    """hw1's handout in ``folder``: raw, or with every stub filled with the reference code."""
-    handout = handouts.generate(HW1, COURSE)
+def write_handout(folder, homework: int = 1, filled: bool = False):
+    """Handout ``homework`` (hw1 by default) in ``folder``: raw, or with every stub filled with
+    the reference code."""
+    handout = handouts.generate(COURSE[homework], COURSE)
     if filled:
         for name, text in handout.files.items():
             if stubs_in(text) and not name.endswith(".ipynb"):
@@ -51,7 +51,7 @@ def summary(output: str) -> list[str]:
 
 
 def test_a_fresh_handout_fails_first_on_question_1_and_names_each_stubs_question(tmp_path, env):
-    folder = write_hw1(tmp_path / "hw1_autograd", filled=False)
+    folder = write_handout(tmp_path / "hw1_autograd", filled=False)
     output = pytest_in(folder, env, "tests/hw1", "-m", "not slow")
     lines = summary(output)
     assert lines[0].startswith("FAILED tests/hw1/") and "(hw1, question 1)" in lines[1]
@@ -67,7 +67,7 @@ def test_a_fresh_handout_fails_first_on_question_1_and_names_each_stubs_question
 
 
 def test_the_summary_keeps_a_long_message_whole_on_a_narrow_terminal(tmp_path, env):
-    folder = write_hw1(tmp_path / "hw1_autograd", filled=True)
+    folder = write_handout(tmp_path / "hw1_autograd", filled=True)
     path = folder / "python" / "needle" / "ops" / "ops_mathematic.py"
     long_name = "a_function_whose_name_alone_is_wider_than_the_terminal_" * 2
     replace_in(path, "        return a + b\n", f'        raise NotImplementedError("{long_name}")\n')
@@ -76,7 +76,7 @@ def test_the_summary_keeps_a_long_message_whole_on_a_narrow_terminal(tmp_path, e
 
 
 def test_a_wrong_gradient_rule_is_named_by_the_composite_tests(tmp_path, env):
-    folder = write_hw1(tmp_path / "hw1_autograd", filled=True)
+    folder = write_handout(tmp_path / "hw1_autograd", filled=True)
     replace_in(folder / "python" / "needle" / "ops" / "ops_mathematic.py",
                "        return out_grad * self.scalar\n", "        return out_grad * (self.scalar + 1)\n")
     output = pytest_in(folder, env, "tests/hw1/test_autograd.py", "-k", "reused_node")
@@ -86,7 +86,7 @@ def test_a_wrong_gradient_rule_is_named_by_the_composite_tests(tmp_path, env):
 
 
 def test_a_traversal_bug_is_not_blamed_on_an_op(tmp_path, env):
-    folder = write_hw1(tmp_path / "hw1_autograd", filled=True)
+    folder = write_handout(tmp_path / "hw1_autograd", filled=True)
     # A question-4 bug: a node used twice keeps one partial adjoint instead of their sum.
     replace_in(folder / "python" / "needle" / "autograd.py",
                "node.grad = sum_node_list(grads)", "node.grad = grads[-1]")
@@ -98,7 +98,7 @@ def test_a_traversal_bug_is_not_blamed_on_an_op(tmp_path, env):
 
 
 def test_a_hang_is_named_and_stops_the_run(tmp_path, env):
-    folder = write_hw1(tmp_path / "hw1_autograd", filled=True)
+    folder = write_handout(tmp_path / "hw1_autograd", filled=True)
     replace_in(folder / "pytest.ini", "timeout = 50", "timeout = 3")
     replace_in(folder / "python" / "needle" / "autograd.py",
                "node, next_input = stack.pop()", "node, next_input = stack[-1]  # never popped")
@@ -111,7 +111,7 @@ def test_a_hang_is_named_and_stops_the_run(tmp_path, env):
 
 
 def test_tests_are_collected_in_question_order(tmp_path, env):
-    folder = write_hw1(tmp_path / "hw1_autograd", filled=True)
+    folder = write_handout(tmp_path / "hw1_autograd", filled=True)
     run = subprocess.run([sys.executable, "-m", "pytest", "tests/hw1", "--collect-only", "-q"],
                          cwd=folder, capture_output=True, text=True, env=env)
     ids = [line for line in run.stdout.splitlines() if "::" in line]
