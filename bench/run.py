@@ -23,6 +23,7 @@ With a GPU and the CUDA backend built, GPU rows (matmul 1024 and 4096, add, exp,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -47,6 +48,14 @@ TARGETS = {
     "LSTM LM step, vocab 10000": (0.5, None),
     "GPU matmul 4096x4096": (0.5, None),
 }
+
+
+# Every worker runs with the same glibc allocator settings: a fixed mmap threshold of 32 MiB (the
+# most glibc allows) and a trim threshold of twice it. By default glibc raises its mmap threshold
+# after the first large buffer is freed, so a framework's buffers came from fresh mmaps (thousands
+# of page faults a step) or from the heap depending on what ran before it in the process; fixed,
+# no ratio depends on run order.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
 
 
 def best_time(fn, budget: float = 0.5, min_runs: int = 3, max_runs: int = 50) -> float:
@@ -116,17 +125,48 @@ def kernel_rows(quick: bool) -> list[dict]:
     return rows
 
 
-def mlp_epoch_row(quick: bool) -> dict:
-    """One SGD epoch of a 784-100-10 ReLU MLP, batch 100, in needle (cpu()) and PyTorch.
+def _case(name: str, unit: str, scale: float, step, runs: int, steps: int = 1, warmup=None,
+          sync=None) -> dict:
+    """A model row's work for one framework: ``step()`` does ``steps`` training steps (or ops),
+    timed as the fastest of ``runs`` calls after ``warmup()`` (default: one call of ``step``) and
+    reported as ``scale`` times its seconds."""
+    return {"name": name, "unit": unit, "scale": scale, "step": step, "runs": runs, "steps": steps,
+            "warmup": warmup, "sync": sync}
+
+
+def per_op_cases(framework: str) -> list[dict]:
+    """Per-op overhead: ``a + b`` and ``a @ b`` on 2x2 float32 tensors (``ndl.Tensor`` on cpu(),
+    ``torch.Tensor``), no gradients; the work is nil, so the time is the framework's dispatch."""
+    import numpy as np
+    a = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    b = np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)
+    if framework == "needle":
+        import needle as ndl
+        A, B = ndl.Tensor(a, device=ndl.cpu()), ndl.Tensor(b, device=ndl.cpu())
+    else:
+        torch = _torch()
+        A, B = torch.from_numpy(a), torch.from_numpy(b)
+    reps = 2000
+
+    def add():
+        for _ in range(reps):
+            A + B
+
+    def mm():
+        for _ in range(reps):
+            A @ B
+    return [_case("per-op a + b, 2x2", "us/op", 1e6 / reps, add, 5, reps),
+            _case("per-op a @ b, 2x2", "us/op", 1e6 / reps, mm, 5, reps)]
+
+
+def mlp_epoch_case(framework: str, quick: bool) -> dict:
+    """One SGD epoch of a 784-100-10 ReLU MLP, batch 100.
 
     The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
     size); both libraries see the same batches in the same order.
     """
-    import needle as ndl
-    import needle.nn as nn
     import numpy as np
     from simple_ml import parse_mnist
-    torch = _torch()
     images, labels = parse_mnist(str(REPO / "data" / "mnist" / "train-images-idx3-ubyte.gz"),
                                  str(REPO / "data" / "mnist" / "train-labels-idx1-ubyte.gz"))
     count = 6000 if quick else 60000
@@ -134,37 +174,40 @@ def mlp_epoch_row(quick: bool) -> dict:
     X, y = np.tile(images, (reps, 1))[:count], np.tile(labels, reps)[:count]
     batch = 100
 
-    ndl.manual_seed(0)
-    net = nn.Sequential(nn.Linear(784, 100, device=ndl.cpu()), nn.ReLU(),
-                        nn.Linear(100, 10, device=ndl.cpu()))
-    loss_fn, opt = nn.SoftmaxLoss(), ndl.optim.SGD(net.parameters(), lr=0.1)
+    if framework == "needle":
+        import needle as ndl
+        import needle.nn as nn
+        ndl.manual_seed(0)
+        net = nn.Sequential(nn.Linear(784, 100, device=ndl.cpu()), nn.ReLU(),
+                            nn.Linear(100, 10, device=ndl.cpu()))
+        loss_fn, opt = nn.SoftmaxLoss(), ndl.optim.SGD(net.parameters(), lr=0.1)
 
-    def needle_epoch():
-        for i in range(0, count, batch):
-            loss = loss_fn(net(ndl.Tensor(X[i:i + batch], device=ndl.cpu())),
-                           ndl.Tensor(y[i:i + batch], device=ndl.cpu()))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-    torch_epoch = None
-    if torch is not None:
+        def epoch():
+            for i in range(0, count, batch):
+                loss = loss_fn(net(ndl.Tensor(X[i:i + batch], device=ndl.cpu())),
+                               ndl.Tensor(y[i:i + batch], device=ndl.cpu()))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    else:
+        torch = _torch()
+        torch.manual_seed(0)
         tnet = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(),
                                    torch.nn.Linear(100, 10))
         topt, tloss = torch.optim.SGD(tnet.parameters(), lr=0.1), torch.nn.CrossEntropyLoss()
         tX, ty = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
 
-        def torch_epoch():
+        def epoch():
             for i in range(0, count, batch):
                 loss = tloss(tnet(tX[i:i + batch]), ty[i:i + batch])
                 topt.zero_grad()
                 loss.backward()
                 topt.step()
-    return _step_row("MLP epoch 784-100-10", "s/epoch", 1, needle_epoch, torch_epoch, 2)
+    return _case("MLP epoch 784-100-10", "s/epoch", 1, epoch, 2, count // batch)
 
 
 def _torch_resnet9(torch):
-    """ResNet9 (``apps/models.py``'s architecture) in PyTorch, for the epoch row."""
+    """ResNet9 (``apps/models.py``'s architecture) in PyTorch, for the ResNet9 rows."""
     nn = torch.nn
 
     def block(a, b, k, s):
@@ -185,118 +228,217 @@ def _torch_resnet9(torch):
                          nn.Flatten(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def _step_row(name, unit, scale, needle_step, torch_step, runs: int, sync=None) -> dict:
-    """Time ``needle_step`` and ``torch_step`` (fastest of ``runs`` after a warm-up), reported as
-    ``scale`` times a step's seconds (ms per step, or seconds per epoch)."""
-    t_needle = best_time(needle_step, budget=0, min_runs=runs)
-    entry = {"row": name, "unit": unit, "needle": t_needle * scale}
-    if torch_step is not None:
-        def timed():
-            torch_step()
-            if sync:
-                sync()
-        t_torch = best_time(timed, budget=0, min_runs=runs)
-        entry.update(torch=t_torch * scale, speed_vs_torch=t_torch / t_needle)
-    return entry
+def resnet9_trainer(framework: str, device=None):
+    """A function ``step(images, labels)`` doing one Adam training step of ResNet9 on NumPy
+    ``(N, 3, 32, 32)`` float32 images and int labels (needle on ``device``, default cpu(); PyTorch
+    on the CPU, or on the GPU when ``device`` is needle's cuda())."""
+    if framework == "needle":
+        import needle as ndl
+        import needle.nn as nn
+        from apps.models import ResNet9
+        device = device or ndl.cpu()
+        ndl.manual_seed(0)
+        net = ResNet9(device=device)
+        opt, loss_fn = ndl.optim.Adam(net.parameters(), lr=0.001), nn.SoftmaxLoss()
+
+        def step(images, labels):
+            opt.zero_grad()
+            loss_fn(net(ndl.Tensor(images, device=device)), ndl.Tensor(labels, device=device)).backward()
+            opt.step()
+        return step
+    torch = _torch()
+    tdev = "cuda" if device is not None and device.name == "cuda" else "cpu"
+    torch.manual_seed(0)
+    tnet = _torch_resnet9(torch).to(tdev)
+    topt = torch.optim.Adam(tnet.parameters(), lr=0.001)
+
+    def tstep(images, labels):
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tnet(torch.from_numpy(images).to(tdev)),
+                                          torch.from_numpy(labels).to(tdev)).backward()
+        topt.step()
+    return tstep
 
 
-def model_rows(quick: bool, device=None, prefix: str = "") -> list[dict]:
-    """hw5's models, a training step each in needle (on ``device``, default cpu()) and PyTorch
-    (on the CPU, or the GPU for the GPU rows), the same shapes and the same work:
+def cifar_sample(count: int):
+    """``count`` random images and labels written in CIFAR-10's python batch format (10,000 a
+    file) by ``needle.data.write_cifar10_batch``, the tests' generator, into a temporary folder,
+    and read back by ``CIFAR10Dataset``: ``(X (count, 3, 32, 32) float32 in [0, 1], y int64)``."""
+    import tempfile
 
+    import needle as ndl
+    import numpy as np
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        for number, start in enumerate(range(0, count, 10000), start=1):
+            n = min(10000, count - start)
+            ndl.data.write_cifar10_batch(Path(folder) / f"data_batch_{number}",
+                                         rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+                                         rng.integers(0, 10, n))
+        data = ndl.data.CIFAR10Dataset(folder, train=True)
+        return data.X, data.y
+
+
+def resnet9_epoch_case(framework: str, quick: bool, device=None, prefix: str = "") -> dict:
+    """A measured ResNet9 epoch (Adam, batches of 128, in order) over a CIFAR-format sample of
+    5,000 images (1,280 with ``quick``); both frameworks read the same decoded arrays, so data
+    loading is not timed. The warm-up is one batch."""
+    count = 1280 if quick else 5000
+    X, y = cifar_sample(count)
+    step, batch = resnet9_trainer(framework, device), 128
+
+    def epoch():
+        for i in range(0, count, batch):
+            step(X[i:i + batch], y[i:i + batch])
+    return _case(f"{prefix}ResNet9 epoch, {count} CIFAR imgs", "s/epoch", 1, epoch, 1 if quick else 2,
+                 -(-count // batch), warmup=lambda: step(X[:batch], y[:batch]))
+
+
+def model_cases(framework: str, quick: bool, device=None, prefix: str = "") -> list[dict]:
+    """hw5's models, a training step each for ``framework`` ("needle" on ``device``, default
+    cpu(), or "torch" on the CPU, or the GPU for the GPU rows), the same shapes and the same work:
+
+    - per-op overhead: ``a + b`` and ``a @ b`` on 2x2 tensors (CPU rows only);
+    - an MLP epoch (CPU rows only; see ``mlp_epoch_case``);
     - conv2d forward and backward: two 3x3 convolutions 3 -> 16 -> 32 channels over a batch of
       32 images of 32 x 32 (the weights' gradients; the images need none);
     - an LSTM language model step (embedding, 1-layer LSTM, linear to the vocabulary, softmax
       loss, backward, SGD) at T = 35, B = 20, E = H = 100, for the news sample's vocabulary
       (3,430) and PTB's (10,000);
-    - a ResNet9 CIFAR-10 epoch: 50,000 images in batches of 128 (Adam), timed over a few
-      batches of random images and scaled to the 391 batches of an epoch.
+    - a ResNet9 epoch over a CIFAR-format sample (``resnet9_epoch_case``).
     """
-    import needle as ndl
-    import needle.nn as nn
     import numpy as np
-    from apps.models import LanguageModel, ResNet9
-    torch = _torch()
-    device = device or ndl.cpu()
-    tdev = "cuda" if prefix else "cpu"
-    sync = torch.cuda.synchronize if torch is not None and prefix else None
-    rng = np.random.default_rng(0)
+    gpu = bool(prefix)
     runs = 2 if quick else 5
-    rows = []
+    cases = [] if gpu else [*per_op_cases(framework), mlp_epoch_case(framework, quick)]
+    needle = framework == "needle"
+    if needle:
+        import needle as ndl
+        import needle.nn as nn
+        from apps.models import LanguageModel
+        device = device or ndl.cpu()
+        sync = None
+    else:
+        torch = _torch()
+        tdev = "cuda" if gpu else "cpu"
+        sync = torch.cuda.synchronize if gpu else None
 
-    x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
-    ndl.manual_seed(0)
-    c1, c2 = nn.Conv(3, 16, 3, device=device), nn.Conv(16, 32, 3, device=device)
+    x = np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32)
+    if needle:
+        ndl.manual_seed(0)
+        c1, c2 = nn.Conv(3, 16, 3, device=device), nn.Conv(16, 32, 3, device=device)
 
-    def needle_conv():
-        c2(c1(ndl.Tensor(x, device=device))).sum().backward()
-
-    torch_conv = None
-    if torch is not None:
+        def conv():
+            c2(c1(ndl.Tensor(x, device=device))).sum().backward()
+    else:
+        torch.manual_seed(0)
         t1 = torch.nn.Conv2d(3, 16, 3, padding=1).to(tdev)
         t2 = torch.nn.Conv2d(16, 32, 3, padding=1).to(tdev)
         tx = torch.from_numpy(x).to(tdev)
 
-        def torch_conv():
+        def conv():
             t2(t1(tx)).sum().backward()
-    rows.append(_step_row(f"{prefix}conv2d 3-16-32, 32x32, fwd+bwd", "ms/step", 1e3, needle_conv,
-                          torch_conv, runs, sync))
+    cases.append(_case(f"{prefix}conv2d 3-16-32, 32x32, fwd+bwd", "ms/step", 1e3, conv, runs, sync=sync))
 
     T, B, E = 35, 20, 100
     for vocab in ((3430,) if quick else (3430, 10000)):
-        ids = rng.integers(0, vocab, (T + 1, B))
-        ndl.manual_seed(0)
-        lm = LanguageModel(E, vocab, E, seq_model="lstm", device=device)
-        opt, loss_fn = ndl.optim.SGD(lm.parameters(), lr=0.1), nn.SoftmaxLoss()
-        X = ndl.Tensor(ids[:-1], device=device)
-        Y = ndl.Tensor(ids[1:].ravel(), device=device)
+        ids = np.random.default_rng(vocab).integers(0, vocab, (T + 1, B))
+        if needle:
+            ndl.manual_seed(0)
+            lm = LanguageModel(E, vocab, E, seq_model="lstm", device=device)
+            opt, loss_fn = ndl.optim.SGD(lm.parameters(), lr=0.1), nn.SoftmaxLoss()
+            X = ndl.Tensor(ids[:-1], device=device)
+            Y = ndl.Tensor(ids[1:].ravel(), device=device)
 
-        def needle_lm(opt=opt, loss_fn=loss_fn, lm=lm, X=X, Y=Y):
-            opt.zero_grad()
-            loss_fn(lm(X)[0], Y).backward()
-            opt.step()
-
-        torch_lm = None
-        if torch is not None:
+            def lm_step(opt=opt, loss_fn=loss_fn, lm=lm, X=X, Y=Y):
+                opt.zero_grad()
+                loss_fn(lm(X)[0], Y).backward()
+                opt.step()
+        else:
+            torch.manual_seed(0)
             emb, lstm = torch.nn.Embedding(vocab, E).to(tdev), torch.nn.LSTM(E, E).to(tdev)
             out = torch.nn.Linear(E, vocab).to(tdev)
             params = [*emb.parameters(), *lstm.parameters(), *out.parameters()]
             topt = torch.optim.SGD(params, lr=0.1)
             tX, tY = torch.from_numpy(ids[:-1]).to(tdev), torch.from_numpy(ids[1:].ravel()).to(tdev)
 
-            def torch_lm(topt=topt, lstm=lstm, emb=emb, out=out, tX=tX, tY=tY):
+            def lm_step(topt=topt, lstm=lstm, emb=emb, out=out, tX=tX, tY=tY):
                 topt.zero_grad()
                 h, _ = lstm(emb(tX))
                 torch.nn.functional.cross_entropy(out(h.reshape(-1, E)), tY).backward()
                 topt.step()
-        rows.append(_step_row(f"{prefix}LSTM LM step, vocab {vocab}", "ms/step", 1e3, needle_lm,
-                              torch_lm, runs, sync))
+        cases.append(_case(f"{prefix}LSTM LM step, vocab {vocab}", "ms/step", 1e3, lm_step, runs,
+                           sync=sync))
+    cases.append(resnet9_epoch_case(framework, quick, device, prefix))
+    return cases
 
+
+def measure(cases: list[dict]) -> list[dict]:
+    """Each case's time (fastest of its runs, in its unit) and minor page faults per step
+    (``getrusage``'s ``ru_minflt`` over the timed runs, all threads, divided by runs x steps)."""
+    import resource
+    rows = []
+    for c in cases:
+        def fn(c=c):
+            c["step"]()
+            if c["sync"]:
+                c["sync"]()
+        (c["warmup"] or fn)()
+        before, best = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, float("inf")
+        for _ in range(c["runs"]):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        rows.append({"row": c["name"], "unit": c["unit"], "time": best * c["scale"],
+                     "faults": faults / (c["runs"] * c["steps"])})
+    return rows
+
+
+def pair(needle_rows: list[dict], torch_rows: list[dict] | None) -> list[dict]:
+    """One row per model row: needle's and PyTorch's figures, their ratio (PyTorch's time over
+    needle's) and page faults per step."""
+    torch_by_name = {r["row"]: r for r in torch_rows or []}
+    rows = []
+    for n in needle_rows:
+        entry = {"row": n["row"], "unit": n["unit"], "needle": n["time"]}
+        if "faults" in n:
+            entry["faults_needle"] = n["faults"]
+        t = torch_by_name.get(n["row"])
+        if t is not None:
+            entry.update(torch=t["time"], speed_vs_torch=t["time"] / n["time"])
+            if "faults" in t:
+                entry["faults_torch"] = t["faults"]
+        rows.append(entry)
+    return rows
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_memory(framework: str) -> dict:
+    """Peak resident memory added by two ResNet9 training steps at batch 128 on the CPU (the
+    first allocates the gradients and Adam's moments), in MiB: VmHWM after the steps minus VmRSS
+    before them, with the high-water mark reset first (``/proc/self/clear_refs``); run in a fresh
+    interpreter per framework. Linux only."""
+    import gc
+
+    import numpy as np
+    rng = np.random.default_rng(0)
     images = rng.random((128, 3, 32, 32), dtype=np.float32)
     labels = rng.integers(0, 10, 128)
-    ndl.manual_seed(0)
-    net = ResNet9(device=device)
-    nopt = ndl.optim.Adam(net.parameters(), lr=0.001)
-
-    def needle_batch():
-        nopt.zero_grad()
-        nn.SoftmaxLoss()(net(ndl.Tensor(images, device=device)),
-                         ndl.Tensor(labels, device=device)).backward()
-        nopt.step()
-
-    torch_batch = None
-    if torch is not None:
-        tnet = _torch_resnet9(torch).to(tdev)
-        tnopt = torch.optim.Adam(tnet.parameters(), lr=0.001)
-        ti, tl = torch.from_numpy(images).to(tdev), torch.from_numpy(labels).to(tdev)
-
-        def torch_batch():
-            tnopt.zero_grad()
-            torch.nn.functional.cross_entropy(tnet(ti), tl).backward()
-            tnopt.step()
-    rows.append(_step_row(f"{prefix}ResNet9 CIFAR-10 epoch (est.)", "s/epoch", 391, needle_batch,
-                          torch_batch, 2 if quick else 3, sync))
-    return rows
+    step = resnet9_trainer(framework)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:  # "5": reset the peak RSS to the current RSS
+        f.write("5")
+    base = _status_kib("VmRSS")
+    step(images, labels)
+    step(images, labels)
+    return {"row": "ResNet9 step b128, peak RSS", "unit": "MiB", "time": (_status_kib("VmHWM") - base) / 1024}
 
 
 def gpu_rows() -> list[dict]:
@@ -335,7 +477,8 @@ def gpu_rows() -> list[dict]:
     for axis in (0, 1):
         row(f"GPU sum axis {axis}, 4096x4096", 4096 ** 2 / 1e9, lambda ax=axis: A.sum(axis=ax),
             lambda ax=axis: T.sum(ax), "Gelem/s")
-    return rows + model_rows(False, device=ndl.cuda(), prefix="GPU ")
+    return rows + pair(measure(model_cases("needle", False, ndl.cuda(), "GPU ")),
+                       measure(model_cases("torch", False, ndl.cuda(), "GPU ")))
 
 
 def _torch():
@@ -347,18 +490,23 @@ def _torch():
     return torch
 
 
-def worker(threads: int, quick: bool) -> list[dict]:
-    """All rows at one thread count (run in a fresh interpreter; see ``main``)."""
+def worker(threads: int, part: str, quick: bool) -> list[dict]:
+    """One part of the rows at one thread count, in a fresh interpreter (see ``main``):
+    "kernels" (needle's NDArray against NumPy and PyTorch, in one process, and the GPU rows),
+    "needle" or "torch" (that framework's model rows alone), "memory-needle" or "memory-torch"
+    (the peak-memory row)."""
     import needle as ndl
     ndl.cpu().set_num_threads(threads)
-    rows = kernel_rows(quick)
-    rows.append(mlp_epoch_row(quick))
-    rows += model_rows(quick)
-    if threads == 1:  # GPU rows once: host threads do not change them
-        rows += gpu_rows()
-    for r in rows:
-        r["threads"] = threads
-    return rows
+    if part == "kernels":
+        rows = kernel_rows(quick)
+        if threads == 1:  # GPU rows once: host threads do not change them
+            rows += gpu_rows()
+        return rows
+    if part in ("needle", "torch"):
+        return measure(model_cases(part, quick))
+    if part.startswith("memory-"):
+        return [peak_memory(part.removeprefix("memory-"))]
+    raise ValueError(f"worker: unknown part {part!r}")
 
 
 def verdict(row: dict) -> str:
@@ -374,16 +522,35 @@ def verdict(row: dict) -> str:
     return f"{'met' if speed >= target else 'MISSED'} (>= {target:g}x)"
 
 
-def table(rows: list[dict]) -> str:
-    lines = [f"{'row':30} {'thr':>3} {'unit':>8} {'needle':>9} {'numpy':>9} {'torch':>9} "
-             f"{'x numpy':>8} {'x torch':>8}  target"]
+def table(rows: list[dict], tunables: str) -> str:
+    lines = [f"Model rows: each framework in its own interpreter, GLIBC_TUNABLES={tunables or '(unset)'}; "
+             "pf = minor page faults per step (per op for per-op rows)",
+             f"{'row':38} {'thr':>3} {'unit':>8} {'needle':>9} {'numpy':>9} {'torch':>9} "
+             f"{'x numpy':>8} {'x torch':>8} {'pf needle':>9} {'pf torch':>9}  target"]
     for r in rows:
         def fmt(key, spec, r=r):
-            return format(r[key], spec) if key in r else "-"
-        lines.append(f"{r['row']:30} {r['threads']:>3} {r['unit']:>8} {fmt('needle', '9.3f')} "
+            return format(r[key], spec) if key in r else f"{'-':>{int(spec.split('.')[0])}}"
+        lines.append(f"{r['row']:38} {r['threads']:>3} {r['unit']:>8} {fmt('needle', '9.3f')} "
                      f"{fmt('numpy', '9.3f')} {fmt('torch', '9.3f')} {fmt('speed', '8.2f')} "
-                     f"{fmt('speed_vs_torch', '8.2f')}  {verdict(r)}")
+                     f"{fmt('speed_vs_torch', '8.2f')} {fmt('faults_needle', '9.1f')} "
+                     f"{fmt('faults_torch', '9.1f')}  {verdict(r)}")
     return "\n".join(lines)
+
+
+def _run_worker(threads: int, part: str, quick: bool, tunables: str) -> list[dict]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    if tunables:
+        env["GLIBC_TUNABLES"] = tunables
+    else:
+        env.pop("GLIBC_TUNABLES", None)
+    command = [sys.executable, __file__, "--worker", str(threads), "--part", part]
+    done = subprocess.run(command + (["--quick"] if quick else []), env=env, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(done.returncode)
+    return json.loads(done.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,27 +558,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "cpu.json")
+    parser.add_argument("--malloc", default=MALLOC_TUNABLES, metavar="TUNABLES",
+                        help=f"GLIBC_TUNABLES for every worker (default {MALLOC_TUNABLES}; '' for "
+                             "glibc's dynamic defaults)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run bench/profile.py instead: where needle's time goes per model row")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    parser.add_argument("--part", default="kernels", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.profile:
+        command = [sys.executable, str(Path(__file__).with_name("profile.py")), *rest]
+        command += ["--quick"] if args.quick else []
+        return subprocess.run(command).returncode
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.worker:
-        json.dump(worker(args.worker, args.quick), sys.stdout)
+        json.dump(worker(args.worker, args.part, args.quick), sys.stdout)
         return 0
+    has_torch = importlib.util.find_spec("torch") is not None
     rows = []
     for threads in args.threads:
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads))
-        command = [sys.executable, __file__, "--worker", str(threads)] + (["--quick"] if args.quick else [])
         print(f"measuring at {threads} thread(s)...", file=sys.stderr, flush=True)
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.stderr.write(done.stderr)
-            return done.returncode
-        rows += json.loads(done.stdout)
-    print(table(rows))
+        part = _run_worker(threads, "kernels", args.quick, args.malloc)
+        models = pair(*(_run_worker(threads, name, args.quick, args.malloc) if name == "needle"
+                        or has_torch else None for name in ("needle", "torch")))
+        memory = pair(*(_run_worker(threads, f"memory-{name}", args.quick, args.malloc)
+                        if name == "needle" or has_torch else None for name in ("needle", "torch")))
+        gpu = [r for r in part if r["row"].startswith("GPU ")]
+        part = [r for r in part if not r["row"].startswith("GPU ")] + models + memory + gpu
+        for r in part:
+            r["threads"] = threads
+        rows += part
+    print(table(rows, args.malloc))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"processor": platform.processor() or platform.machine(),
                                                 "cpus": os.cpu_count(), "python": platform.python_version()},
-                                    "rows": rows}, indent=1))
+                                    "glibc_tunables": args.malloc, "rows": rows}, indent=1))
     print(f"saved {args.out}")
     return 0
 
