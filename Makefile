@@ -21,7 +21,7 @@ endif
 
 .PHONY: help venv build demo test lint test-slow test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
         check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
-        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
+        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench bench-profile handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
 
 help:
 	@echo "make demo            train the reference models on the MNIST and news samples and CartPole, plot the curves"
@@ -34,6 +34,11 @@ help:
 	@echo "make shell           a shell inside .venv (or: source .venv/bin/activate), for the handouts' commands"
 	@echo "make lab             JupyterLab in this folder, for the homework notebooks"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
+	@echo "                     (ARGS='--threads 2 --quick'; unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for it)"
+	@echo "make bench-profile   where needle's time goes in each model row: kernels by name, copies,"
+	@echo "                     allocation, NDArray/ops Python (bench/profile.py; ARGS='--rows conv2d')."
+	@echo "                     Not 'make bench --profile' (make reads --profile as its own option):"
+	@echo "                     make bench-profile, or make bench ARGS=--profile"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
 	@echo "make check-hw0..5    a handout folder's public tests, run the way the grader runs tests"
@@ -187,7 +192,10 @@ lab: $(STAMP)
 	$(PY) -m jupyterlab
 
 bench: build
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(ARGS)
+
+bench-profile: build
+	$(PY) bench/profile.py $(ARGS)
 
 handouts: $(STAMP)
 	$(PY) -m grader handouts

@@ -294,7 +294,8 @@ def resnet9_epoch_case(framework: str, quick: bool, device=None, prefix: str = "
                  -(-count // batch), warmup=lambda: step(X[:batch], y[:batch]))
 
 
-def model_cases(framework: str, quick: bool, device=None, prefix: str = "") -> list[dict]:
+def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
+                epoch: bool = True) -> list[dict]:
     """hw5's models, a training step each for ``framework`` ("needle" on ``device``, default
     cpu(), or "torch" on the CPU, or the GPU for the GPU rows), the same shapes and the same work:
 
@@ -305,7 +306,8 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "") -> l
     - an LSTM language model step (embedding, 1-layer LSTM, linear to the vocabulary, softmax
       loss, backward, SGD) at T = 35, B = 20, E = H = 100, for the news sample's vocabulary
       (3,430) and PTB's (10,000);
-    - a ResNet9 epoch over a CIFAR-format sample (``resnet9_epoch_case``).
+    - a ResNet9 epoch over a CIFAR-format sample (``resnet9_epoch_case``; not when ``epoch`` is
+      False).
     """
     import numpy as np
     gpu = bool(prefix)
@@ -369,7 +371,8 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "") -> l
                 topt.step()
         cases.append(_case(f"{prefix}LSTM LM step, vocab {vocab}", "ms/step", 1e3, lm_step, runs,
                            sync=sync))
-    cases.append(resnet9_epoch_case(framework, quick, device, prefix))
+    if epoch:
+        cases.append(resnet9_epoch_case(framework, quick, device, prefix))
     return cases
 
 
