@@ -1,14 +1,19 @@
 """``make bench``: needle's reference backends against NumPy and PyTorch, measured in one run.
 
-Every row times needle and its reference on the same inputs in the same process, and reports
+Every row times needle and its reference on the same inputs and reports
 their ratio, so the figures say how needle compares on *this* machine rather than in absolute
-seconds. Each thread count runs in a fresh interpreter with ``OMP_NUM_THREADS``,
+seconds. Each thread count runs in fresh interpreters with ``OMP_NUM_THREADS``,
 ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set before NumPy loads (BLAS libraries read
-them once), and with PyTorch and needle's backend told the same.
+them once), and with PyTorch and needle's backend told the same: one for the kernel rows (needle,
+NumPy and PyTorch side by side), one per framework for the model rows, and one per framework for
+the peak-memory row. Every one runs with the same ``GLIBC_TUNABLES`` (``MALLOC_TUNABLES``, stated
+in the table), and the model rows report minor page faults per step, so that no ratio depends on
+which framework ran first in a process.
 
 Ratios: for throughput rows (matmul, element-wise, reductions) ``speed`` is needle's throughput
 over the reference's (>= 1 means needle is as fast or faster); for training steps and epochs it
-is the reference's time over needle's, the same reading. The targets are the course's
+is the reference's time over needle's (per-op rows: time per op; the peak-memory row:
+PyTorch's MiB over needle's), the same reading. The targets are the course's
 performance targets, kept in ``TARGETS`` below (a target of "at most 2x PyTorch's time" for a
 model row reads as speed >= 0.5).
 
@@ -16,9 +21,10 @@ Usage::
 
     python bench/run.py                      # 1 and 2 threads, table + bench-results/cpu.json
     python bench/run.py --threads 2 --quick  # fewer, smaller rows (a smoke test)
+    python bench/run.py --profile            # bench/profile.py: where needle's time goes
 
-With a GPU and the CUDA backend built, GPU rows (matmul 1024 and 4096, add, exp, sums) compare
-``ndl.cuda()`` with PyTorch on the same GPU.
+With a GPU and the CUDA backend built, GPU rows (matmul 1024 and 4096, add, exp, sums, and the
+model rows, both frameworks in one process) compare ``ndl.cuda()`` with PyTorch on the same GPU.
 """
 from __future__ import annotations
 
