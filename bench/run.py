@@ -285,7 +285,7 @@ def cifar_sample(count: int):
         return data.X, data.y
 
 
-def resnet9_epoch_case(framework: str, quick: bool, device=None, prefix: str = "") -> dict:
+def resnet9_epoch_case(framework: str, quick: bool, device=None, prefix: str = "", sync=None) -> dict:
     """A measured ResNet9 epoch (Adam, batches of 128, in order) over a CIFAR-format sample of
     5,000 images (1,280 with ``quick``); both frameworks read the same decoded arrays, so data
     loading is not timed. The warm-up is one batch."""
@@ -297,7 +297,7 @@ def resnet9_epoch_case(framework: str, quick: bool, device=None, prefix: str = "
         for i in range(0, count, batch):
             step(X[i:i + batch], y[i:i + batch])
     return _case(f"{prefix}ResNet9 epoch, {count} CIFAR imgs", "s/epoch", 1, epoch, 1 if quick else 2,
-                 -(-count // batch), warmup=lambda: step(X[:batch], y[:batch]))
+                 -(-count // batch), warmup=lambda: step(X[:batch], y[:batch]), sync=sync)
 
 
 def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
@@ -378,7 +378,7 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
         cases.append(_case(f"{prefix}LSTM LM step, vocab {vocab}", "ms/step", 1e3, lm_step, runs,
                            sync=sync))
     if epoch:
-        cases.append(resnet9_epoch_case(framework, quick, device, prefix))
+        cases.append(resnet9_epoch_case(framework, quick, device, prefix, sync))
     return cases
 
 
