@@ -36,7 +36,7 @@ help:
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "                     (ARGS='--threads 2 --quick'; unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for it)"
 	@echo "make bench-profile   where needle's time goes in each model row: kernels by name, copies,"
-	@echo "                     allocation, NDArray/ops Python (bench/profile.py; ARGS='--rows conv2d')."
+	@echo "                     allocation, NDArray/ops Python (bench/profiler.py; ARGS='--rows conv2d')."
 	@echo "                     Not 'make bench --profile' (make reads --profile as its own option):"
 	@echo "                     make bench-profile, or make bench ARGS=--profile"
 	@echo "make handouts        regenerate the handouts from solutions/"
@@ -195,7 +195,7 @@ bench: build
 	$(PY) bench/run.py $(ARGS)
 
 bench-profile: build
-	$(PY) bench/profile.py $(ARGS)
+	$(PY) bench/profiler.py $(ARGS)
 
 handouts: $(STAMP)
 	$(PY) -m grader handouts

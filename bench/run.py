@@ -21,7 +21,7 @@ Usage::
 
     python bench/run.py                      # 1 and 2 threads, table + bench-results/cpu.json
     python bench/run.py --threads 2 --quick  # fewer, smaller rows (a smoke test)
-    python bench/run.py --profile            # bench/profile.py: where needle's time goes
+    python bench/run.py --profile            # bench/profiler.py: where needle's time goes
 
 With a GPU and the CUDA backend built, GPU rows (matmul 1024 and 4096, add, exp, sums, and the
 model rows, both frameworks in one process) compare ``ndl.cuda()`` with PyTorch on the same GPU.
@@ -571,12 +571,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"GLIBC_TUNABLES for every worker (default {MALLOC_TUNABLES}; '' for "
                              "glibc's dynamic defaults)")
     parser.add_argument("--profile", action="store_true",
-                        help="run bench/profile.py instead: where needle's time goes per model row")
+                        help="run bench/profiler.py instead: where needle's time goes per model row")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--part", default="kernels", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
     if args.profile:
-        command = [sys.executable, str(Path(__file__).with_name("profile.py")), *rest]
+        command = [sys.executable, str(Path(__file__).with_name("profiler.py")), *rest]
         command += ["--quick"] if args.quick else []
         return subprocess.run(command).returncode
     if rest:

@@ -1,4 +1,4 @@
-"""bench/profile.py (make bench-profile): a smoke test of a tiny configuration, and its
+"""bench/profiler.py (make bench-profile): a smoke test of a tiny configuration, and its
 attribution of cProfile's times to categories on a hand-made profile. Benchmarks themselves
 never run as tests, and nothing here asserts a speed."""
 import importlib.util
@@ -15,7 +15,7 @@ BACKEND = "<built-in method needle.backend_ndarray.ndarray_backend_cpu."
 
 @pytest.fixture(scope="module")
 def profile():
-    spec = importlib.util.spec_from_file_location("bench_profile", REPO / "bench" / "profile.py")
+    spec = importlib.util.spec_from_file_location("bench_profile", REPO / "bench" / "profiler.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -26,7 +26,7 @@ def test_attribute_charges_builtins_to_callers_and_sums_to_the_total(profile):
     autograd = ("/x/needle/autograd.py", 5, "make_from_op")
     matmul, compact = ("~", 0, BACKEND + "matmul>"), ("~", 0, BACKEND + "compact>")
     length = ("~", 0, "<built-in method builtins.len>")
-    allocate = ("/x/bench/profile.py", 60, "_allocate")
+    allocate = ("/x/bench/profiler.py", 60, "_allocate")
     # pstats: key -> (primitive calls, calls, tottime, cumtime, {caller: (.., .., tottime, ..)})
     stats = {
         ndarray: (1, 1, 0.5, 0, {}), autograd: (1, 1, 0.25, 0, {}),
@@ -46,7 +46,7 @@ def test_attribute_charges_builtins_to_callers_and_sums_to_the_total(profile):
 
 def test_quick_profile_prints_a_table_whose_percentages_sum_to_100(tmp_path):
     out = tmp_path / "profile.json"
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "profile.py"), "--quick",
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "profiler.py"), "--quick",
                            "--rows", "a @ b", "conv2d", "--out", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

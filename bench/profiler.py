@@ -25,9 +25,13 @@ of "dispatch versus kernels".
 
 Usage::
 
-    python bench/profile.py                   # every row, table + bench-results/profile.json
-    python bench/profile.py --quick --rows conv2d   # a smoke test (rows: substrings of names)
+    python bench/profiler.py                  # every row, table + bench-results/profile.json
+    python bench/profiler.py --quick --rows conv2d  # a smoke test (rows: substrings of names)
     make bench-profile   (or make bench ARGS=--profile)
+
+(Not ``bench/profile.py``: run as a script, this folder is first on ``sys.path``, and a
+``profile.py`` in it would shadow the standard library's ``profile``, which ``cProfile`` imports,
+as do PyTorch's optimizers, breaking ``bench/run.py`` too.)
 """
 from __future__ import annotations
 
@@ -37,12 +41,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-# Run as a script, this file's folder is sys.path[0], and this file's name would shadow the
-# standard library's ``profile`` module, which ``cProfile`` imports: move the folder to the end
-# (where ``import run`` still finds bench/run.py) before importing cProfile.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 
 BACKEND = "<built-in method needle.backend_ndarray.ndarray_backend_"
 COPIES = frozenset({"compact", "ewise_setitem", "scalar_setitem", "to_numpy", "from_numpy"})
@@ -76,7 +74,7 @@ def classify(key: tuple[str, int, str]) -> tuple[str, str] | None:
             return "NumPy (host)", ""
         return None
     path = filename.replace("\\", "/")
-    if name == "_allocate" and path.endswith("bench/profile.py"):
+    if name == "_allocate" and path.endswith("bench/profiler.py"):
         return "allocation", "Array"
     if "/needle/backend_ndarray/" in path:
         return "NDArray layer", ""
