@@ -564,9 +564,9 @@ def _run_worker(threads: int, part: str, quick: bool, tunables: str) -> list[dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, nargs="+", help="thread counts (default: 1 2)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
-    parser.add_argument("--out", type=Path, default=REPO / "bench-results" / "cpu.json")
+    parser.add_argument("--out", type=Path, help="the JSON file (default: bench-results/cpu.json)")
     parser.add_argument("--malloc", default=MALLOC_TUNABLES, metavar="TUNABLES",
                         help=f"GLIBC_TUNABLES for every worker (default {MALLOC_TUNABLES}; '' for "
                              "glibc's dynamic defaults)")
@@ -578,7 +578,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         command = [sys.executable, str(Path(__file__).with_name("profiler.py")), *rest]
         command += ["--quick"] if args.quick else []
+        command += ["--out", str(args.out)] if args.out else []
+        if args.threads:
+            if len(args.threads) != 1:
+                parser.error("--profile measures at one thread count: give --threads N")
+            command += ["--threads", str(args.threads[0])]
         return subprocess.run(command).returncode
+    args.threads = args.threads or [1, 2]
+    args.out = args.out or REPO / "bench-results" / "cpu.json"
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.worker:
