@@ -20,9 +20,8 @@ sys.path[:0] = [str(REPO / "solutions" / "python"), str(REPO / "solutions" / "ap
 if "--needle" in sys.argv:  # another copy of the package, to compare (the folder holding needle/)
     sys.path.insert(0, sys.argv[sys.argv.index("--needle") + 1])
 
-import numpy as np  # noqa: E402
-
 import needle as ndl  # noqa: E402
+import numpy as np  # noqa: E402
 from needle import ops  # noqa: E402
 
 
@@ -45,11 +44,11 @@ def per_op_table(number: int) -> dict[str, float]:
         a = ndl.Tensor(rng.standard_normal((n, n)).astype(np.float32), device=ndl.cpu())
         b = ndl.Tensor(rng.standard_normal((n, n)).astype(np.float32), device=ndl.cpu())
         cases = {
-            "a + b": lambda: a + b,
-            "a * 2.0": lambda: a * 2.0,
-            "a @ b": lambda: a @ b,
-            "a.sum()": lambda: a.sum(),
-            "relu(a)": lambda: ops.relu(a),
+            "a + b": lambda a=a, b=b: a + b,
+            "a * 2.0": lambda a=a: a * 2.0,
+            "a @ b": lambda a=a, b=b: a @ b,
+            "a.sum()": lambda a=a: a.sum(),
+            "relu(a)": lambda a=a: ops.relu(a),
         }
         for name, fn in cases.items():
             rows[f"{name} {n}x{n}"] = best_us(fn, number)

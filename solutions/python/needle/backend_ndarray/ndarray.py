@@ -78,7 +78,7 @@ class NDArray:
 
     # A fixed layout: no per-instance dict, so arrays are smaller and quicker to make. (A
     # subclass that wants more attributes gets a dict back by not declaring __slots__.)
-    __slots__ = ("_shape", "_strides", "_offset", "_device", "_handle", "_dtype", "_compact")
+    __slots__ = ("_compact", "_device", "_dtype", "_handle", "_offset", "_shape", "_strides")
 
     def __init__(self, other, device: BackendDevice | str | None = None, dtype=None):
         if device is not None:
