@@ -5,7 +5,9 @@
     python bench/dispatch.py --mlp      # plus one MLP epoch (784-100-10, batch 100, 6,000 images)
 
 Small tensors (2x2) show the fixed cost of going from ``Tensor`` through the op, ``NDArray``
-and the binding to the kernel; 100x100 adds the kernels' work.
+and the binding to the kernel; 100x100 adds the kernels' work. Times are CPU time: run with
+``OMP_NUM_THREADS=1`` on a shared machine, as OpenMP's waiting threads otherwise count too.
+``--needle DIR`` times the package in ``DIR/needle`` instead (a copy of an older version).
 """
 from __future__ import annotations
 
