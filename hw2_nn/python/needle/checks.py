@@ -145,6 +145,15 @@ def normalize_axes(owner: str, axes, ndim: int) -> tuple[int, ...]:
         ...
         ValueError: sum: axes (0, -3) repeat axis 0
     """
+    if axes is None:
+        return tuple(range(ndim))
+    if type(axes) is int:  # the common cases, without the checks' calls: one int axis,
+        if -ndim <= axes < ndim:
+            return (axes % ndim,)
+    elif type(axes) is tuple and all(type(ax) is int and -ndim <= ax < ndim for ax in axes):
+        normal = sorted({ax % ndim for ax in axes})  # or a tuple of them in range
+        if len(normal) == len(axes):  # (a repeated axis: the message below)
+            return tuple(normal)
     given = axes_tuple(owner, axes)
     if given is None:
         return tuple(range(ndim))
@@ -170,6 +179,8 @@ def normalize_axis(owner: str, axis, ndim: int) -> int:
         ...
         ValueError: swapaxes: axis 2 is out of range for 2 axes
     """
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, without a call
+        return axis % ndim
     axis = _integer_axis(owner, axis)
     if not -ndim <= axis < ndim:
         axes = "no axes" if ndim == 0 else "1 axis" if ndim == 1 else f"{ndim} axes"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import operator
 from numbers import Number
 from typing import Any, Generic, TypeVar, cast
@@ -212,7 +213,9 @@ class Value(Generic[DataT]):
     def make_const(cls: type[ValueT], data: Any, *, requires_grad: bool = False) -> ValueT:
         """A leaf holding ``data`` with no history."""
         value = cls.__new__(cls)
-        value._init(None, [], cached_data=data, requires_grad=requires_grad)
+        # (_init's assignments, inline: every op's result comes here or to make_from_op)
+        value.op, value.inputs, value.cached_data = None, [], data
+        value.requires_grad, value.grad = requires_grad, None
         return value
 
     @classmethod
@@ -225,16 +228,29 @@ class Value(Generic[DataT]):
         Raises:
             TypeError: if an input is not a Tensor.
         """
-        for i, x in enumerate(inputs):
+        # Every op of every step comes here, so this is written for speed: no helper calls,
+        # and the one- and two-input cases (nearly every op) without building a list.
+        for x in inputs:
             if not isinstance(x, Value):
-                raise TypeError(f"{type(op).__name__}: input {i} is a {type(x).__name__}, "
+                i = next(i for i, x in enumerate(inputs) if not isinstance(x, Value))
+                raise TypeError(f"{type(op).__name__}: input {i} is a {type(inputs[i]).__name__}, "
                                 f"expected a needle Tensor")
-        data = op.compute(*[x.realize_cached_data() for x in inputs])
-        if is_grad_enabled() and any(x.requires_grad for x in inputs):
-            value = cls.__new__(cls)
-            value._init(op, inputs, cached_data=data, requires_grad=True)
-            return value
-        return cls.make_const(data)
+        count = len(inputs)
+        if count == 2:
+            data = op.compute(inputs[0].cached_data, inputs[1].cached_data)
+        elif count == 1:
+            data = op.compute(inputs[0].cached_data)
+        else:
+            data = op.compute(*[x.cached_data for x in inputs])
+        value = cls.__new__(cls)
+        value.cached_data, value.grad = data, None
+        if _GRAD_ENABLED:  # (is_grad_enabled())
+            for x in inputs:
+                if x.requires_grad:
+                    value.op, value.inputs, value.requires_grad = op, list(inputs), True
+                    return value
+        value.op, value.inputs, value.requires_grad = None, [], False  # a constant leaf
+        return value
 
 
 class Tensor(Value[NDArray]):
@@ -309,7 +325,7 @@ class Tensor(Value[NDArray]):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.realize_cached_data().shape)
+        return self.cached_data.shape  # a tuple on both backends (NumPy's and NDArray)
 
     @property
     def ndim(self) -> int:
@@ -372,7 +388,7 @@ class Tensor(Value[NDArray]):
             raise RuntimeError("backward(): this tensor does not require grad (no input of "
                                "its graph has requires_grad=True)")
         if out_grad is None:
-            if numpy.prod(self.shape, dtype=int) != 1:
+            if math.prod(self.shape) != 1:
                 raise RuntimeError(f"backward(): out_grad may be omitted only for a one-element "
                                    f"output; this tensor has shape {self.shape}")
             out_grad = Tensor(numpy.ones(self.shape, dtype=self.dtype), device=self.device)
@@ -385,11 +401,11 @@ class Tensor(Value[NDArray]):
     # ---- operators (each one a needle op, so it is differentiable) ----------------------
 
     def __add__(self, other):
-        return needle_ops.add(self, other) if isinstance(other, Tensor) else \
+        return needle_ops.EWiseAdd()(self, other) if isinstance(other, Tensor) else \
             with_numpy_shape(needle_ops.add_scalar(self, scalar_operand(other, "+", self)), other)
 
     def __mul__(self, other):
-        return needle_ops.multiply(self, other) if isinstance(other, Tensor) else \
+        return needle_ops.EWiseMul()(self, other) if isinstance(other, Tensor) else \
             with_numpy_shape(needle_ops.mul_scalar(self, scalar_operand(other, "*", self)), other)
 
     def __pow__(self, other):

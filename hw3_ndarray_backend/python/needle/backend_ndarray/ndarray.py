@@ -20,6 +20,7 @@ its views, and its operators dispatched to the device's kernels by name), and ``
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any
@@ -33,6 +34,8 @@ from .shapes import (DTYPE_NAME, DTYPES, check_shape, describe, dtype_of, infer_
                      normalize_index, prod, real_scalar, row_major_strides)
 
 __all__ = ["NDArray"]  # (full and matmul too: the package exports them from functions)
+
+_new_ndarray = object.__new__  # NDArray.__new__, without the attribute look-up
 
 
 class NDArray:
@@ -71,6 +74,11 @@ class NDArray:
     _device: BackendDevice
     _handle: Any  # the backend module's flat buffer (``Array``)
     _dtype: np.dtype
+    _compact: bool | None  # is_compact(), once known (the layout never changes after make)
+
+    # A fixed layout: no per-instance dict, so arrays are smaller and quicker to make. (A
+    # subclass that wants more attributes gets a dict back by not declaring __slots__.)
+    __slots__ = ("_compact", "_device", "_dtype", "_handle", "_offset", "_shape", "_strides")
 
     def __init__(self, other, device: BackendDevice | str | None = None, dtype=None):
         if device is not None:
@@ -103,6 +111,7 @@ class NDArray:
         self._device = other._device
         self._handle = other._handle
         self._dtype = other._dtype
+        self._compact = other._compact
 
     @staticmethod
     def compact_strides(shape: Sequence[int]) -> tuple[int, ...]:
@@ -121,17 +130,25 @@ class NDArray:
             ValueError: for a negative size of a new buffer, or one whose bytes int64 cannot
                 count.
         """
-        array = NDArray.__new__(NDArray)
-        array._device = resolve_device(device)
+        array = _new_ndarray(NDArray)
+        array._device = device if type(device) is BackendDevice else resolve_device(device)
+        array._offset = offset
         if handle is None:
             dtype = dtype_of(dtype)
-            shape = check_shape(shape, dtype.itemsize)
-            handle = array._device.Array(prod(shape), DTYPE_NAME[dtype])
-        array._shape = tuple(shape)  # a view's: as_strided checks it, __getitem__ derives it
-        array._strides = NDArray.compact_strides(shape) if strides is None else tuple(strides)
-        array._offset = offset
-        array._handle = handle
-        array._dtype = dtype_of(array._handle.dtype)  # the buffer's, whatever dtype said
+            array._shape = shape = check_shape(shape, dtype.itemsize)
+            array._handle = array._device.Array(prod(shape), DTYPE_NAME[dtype])
+            array._dtype = dtype  # the buffer's, just made with it
+            if strides is None:
+                array._strides = row_major_strides(shape)
+                array._compact = offset == 0  # a fresh buffer of exactly this shape
+                return array
+        else:
+            # a view's shape: as_strided checks it, __getitem__ derives it
+            array._shape = shape = shape if type(shape) is tuple else tuple(shape)
+            array._handle = handle
+            array._dtype = dtype_of(handle.dtype)  # the buffer's, whatever dtype said
+        array._strides = row_major_strides(shape) if strides is None else tuple(strides)
+        array._compact = None  # worked out when first asked (is_compact)
         return array
 
     # ---- properties -------------------------------------------------------------------
@@ -182,12 +199,16 @@ class NDArray:
 
     def is_compact(self) -> bool:
         """True when the elements sit in row-major order from the start of the buffer."""
-        return (self._offset == 0 and self._strides == NDArray.compact_strides(self._shape)
-                and self.size == self._handle.size)
+        compact = self._compact
+        if compact is None:
+            compact = self._compact = (
+                self._offset == 0 and self._strides == row_major_strides(self._shape)
+                and prod(self._shape) == self._handle.size)
+        return compact
 
     def compact(self) -> NDArray:
         """This array, or a row-major copy of it when it is a non-compact view."""
-        if self.is_compact():
+        if self._compact or self.is_compact():
             return self
         out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
         self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
@@ -213,8 +234,11 @@ class NDArray:
             raise ValueError(f"as_strided: shape {shape} and strides {strides} differ in length")
         if not builtins.all(type(s) is int for s in strides):
             strides = integers(strides, "as_strided: stride")
-        return NDArray.make(shape, strides=strides, device=self._device, handle=self._handle,
-                            offset=self._offset, dtype=self.dtype)
+        view = _new_ndarray(NDArray)  # (NDArray.make, knowing the buffer's device and dtype)
+        view._shape, view._strides, view._offset = shape, strides, self._offset
+        view._device, view._handle, view._dtype = self._device, self._handle, self._dtype
+        view._compact = None
+        return view
 
     @property
     def flat(self) -> NDArray:
@@ -274,12 +298,12 @@ class NDArray:
         Raises:
             ValueError: if ``new_axes`` is not a permutation of ``range(ndim)``.
         """
-        new_axes = tuple(new_axes)
-        in_range = all(-self.ndim <= ax < self.ndim for ax in new_axes)
-        if not in_range or sorted(ax % self.ndim for ax in new_axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: {new_axes} is not a permutation of the axes of shape "
+        given, ndim = tuple(new_axes), len(self._shape)
+        in_range = all(-ndim <= ax < ndim for ax in given)
+        new_axes = tuple(ax % ndim for ax in given) if in_range else given
+        if not in_range or sorted(new_axes) != list(range(ndim)):
+            raise ValueError(f"permute: {given} is not a permutation of the axes of shape "
                              f"{self._shape}")
-        new_axes = tuple(ax % self.ndim for ax in new_axes)
         # TODO (hw3, question 1): implement NDArray.permute (Strided views)
         raise NotImplementedError("NDArray.permute: hw3")
 
@@ -414,26 +438,35 @@ class NDArray:
 
     def _ewise_or_scalar(self, other, ewise: str, scalar: str) -> NDArray:
         if isinstance(other, NDArray):
-            if other.shape != self._shape:
+            if other._shape != self._shape:
                 raise ValueError(f"{ewise}: operand shapes {self._shape} and {other.shape} differ; "
                                  f"broadcast_to one of them first")
-            if other.device != self._device:
+            device = self._device
+            if other._device is not device and other._device != device:
                 raise ValueError(f"{ewise}: operands on {self._device} and {other.device}")
-            a, b = promote(self, other)
-            out = NDArray.make(self._shape, device=self._device, dtype=a.dtype)
-            getattr(self._device, ewise)(a._handle, b._handle, out._handle)
-        elif isinstance(other, Real) and not isinstance(other, (bool, np.bool_)):
-            value = real_scalar(other, scalar)  # an OverflowError for 10**400, naming it
-            out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
-            getattr(self._device, scalar)(self.compact()._handle, value, out._handle)
+            if self._dtype is other._dtype:  # the common case: promote() without its calls
+                a = self if self._compact or self.is_compact() else self.compact()
+                b = other if other._compact or other.is_compact() else other.compact()
+            else:
+                a, b = promote(self, other)
+            out = _fresh(self._shape, device, a._dtype)
+            getattr(device, ewise)(a._handle, b._handle, out._handle)
+        elif type(other) is float or type(other) is int or (
+                isinstance(other, Real) and not isinstance(other, (bool, np.bool_))):
+            # (real_scalar gives an OverflowError for 10**400, naming it)
+            value = other if type(other) is float else real_scalar(other, scalar)
+            a = self if self._compact or self.is_compact() else self.compact()
+            out = _fresh(self._shape, self._device, self._dtype)
+            getattr(self._device, scalar)(a._handle, value, out._handle)
         else:
             raise TypeError(f"{scalar}: unsupported operand {describe(other)}; expected an "
                             f"NDArray or a real number")
         return out
 
     def _unary(self, kernel: str) -> NDArray:
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
-        getattr(self._device, kernel)(self.compact()._handle, out._handle)
+        a = self if self._compact or self.is_compact() else self.compact()
+        out = _fresh(self._shape, self._device, self._dtype)
+        getattr(self._device, kernel)(a._handle, out._handle)
         return out
 
     def __add__(self, other):
@@ -556,6 +589,16 @@ class NDArray:
         return _reduce(self, axis, keepdims, "reduce_max")
 
 
+def _fresh(shape: tuple[int, ...], device: BackendDevice, dtype: np.dtype) -> NDArray:
+    """A new compact array with an existing array's shape, device and dtype: ``NDArray.make``
+    without re-checking what that array's making checked (the per-op hot path)."""
+    out = _new_ndarray(NDArray)
+    out._shape, out._strides, out._offset = shape, row_major_strides(shape), 0
+    out._device, out._dtype, out._compact = device, dtype, True
+    out._handle = device.Array(math.prod(shape), DTYPE_NAME[dtype])
+    return out
+
+
 def _operand(value, name: str):
     """``value`` if it is an NDArray, else as a real-number scalar operand (see ``real_scalar``)."""
     return value if isinstance(value, NDArray) else real_scalar(value, name)
@@ -583,6 +626,9 @@ def _may_overlap(a: NDArray, b: NDArray) -> bool:
 def promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
     """Both operands compact and in the wider of their dtypes (float32 with float64 gives
     float64, as NumPy and PyTorch promote)."""
+    if a._dtype is b._dtype:  # (dtype_of gives each dtype as one object)
+        return a if a._compact or a.is_compact() else a.compact(), \
+            b if b._compact or b.is_compact() else b.compact()
     if a.dtype != b.dtype:
         wide = np.promote_types(a.dtype, b.dtype)
         return a.astype(wide) if a.dtype != wide else a.compact(), \
@@ -608,11 +654,11 @@ def _reduce(a: NDArray, axis, keepdims: bool, kernel: str) -> NDArray:
         src = a.permute(rest + axes).compact()
         outer, inner = prod(a.shape[i] for i in rest), 1
     size = prod(a.shape[ax] for ax in axes)
-    out = NDArray.make(kept, device=a.device, dtype=a.dtype)
-    getattr(a.device, kernel)(src._handle, out._handle, outer, size, inner)
-    if keepdims:
-        return out
-    return out.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
+    # The result is compact, so it is made in its final shape at once (no reshaped view).
+    out = _fresh(kept if keepdims else tuple(n for i, n in enumerate(a.shape) if i not in axes),
+                 a._device, a._dtype)
+    getattr(a._device, kernel)(src._handle, out._handle, outer, size, inner)
+    return out
 
 
 # ---- the constructor and the product the operators above use (``functions`` re-exports them) --
@@ -646,18 +692,23 @@ def matmul(a: NDArray, b: NDArray, *, naive: bool = False) -> NDArray:
         ValueError: for operands with fewer than 2 axes, unequal inner sizes, unbroadcastable
             batch axes, or different devices.
     """
-    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+    if len(a._shape) < 2 or len(b._shape) < 2 or a._shape[-1] != b._shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply; expected "
                          f"(..., m, n) @ (..., n, p)")
-    if a.device != b.device:
+    if a._device is not b._device and a._device != b._device:
         raise ValueError(f"matmul: operands on {a.device} and {b.device}")
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not broadcast") from None
-    (m, n), p = a.shape[-2:], b.shape[-1]
-    a, b = promote(a.broadcast_to((*batch, m, n)), b.broadcast_to((*batch, n, p)))
-    out = NDArray.make((*batch, m, p), device=a.device, dtype=a.dtype)
+    (m, n), p = a._shape[-2:], b._shape[-1]
+    if a._shape[:-2] == b._shape[:-2]:  # (two matrices, or equal batch axes: nothing to broadcast)
+        batch = a._shape[:-2]
+    else:
+        try:
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch axes of {a.shape} and {b.shape} do not "
+                             f"broadcast") from None
+        a, b = a.broadcast_to((*batch, m, n)), b.broadcast_to((*batch, n, p))
+    a, b = promote(a, b)
+    out = _fresh((*batch, m, p), a._device, a._dtype)
     kernel = a.device.matmul_naive if naive else a.device.matmul
     kernel(a._handle, b._handle, out._handle, prod(batch), m, n, p)
     return out
