@@ -576,6 +576,68 @@ void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   /// END SOLUTION
 }
 
+// ---- im2col and col2im for the convolution fast path (given code) -----------------------------
+
+// ops.conv's fast path (ops_conv.conv_im2col) writes the patch matrix in one pass instead of
+// padding, taking a 6-d strided view and compacting it. a is a compact NHWC (n, h, w, c) image
+// batch; cols is (n * h_out * w_out, kh * kw * c), row (b, i, j) holding the window whose corner
+// is (i * stride - ph, j * stride - pw), zeros where the window leaves the image (a negative
+// padding crops). col2im is its adjoint: every entry of cols added back to the pixel it came from.
+struct ConvGeometry {
+  size_t n, h, w, c, kh, kw, stride, h_out, w_out;
+  int64_t ph, pw;
+};
+
+template <typename T>
+void Im2col(const T* a, T* cols, const ConvGeometry& g) {
+  const size_t row = g.kh * g.kw * g.c;
+  const int64_t rows = static_cast<int64_t>(g.n * g.h_out);
+#pragma omp parallel for schedule(static) if (double(rows) * g.w_out * row > kParallelMin)
+  for (int64_t bi = 0; bi < rows; ++bi) {
+    const size_t b = bi / g.h_out, i = bi % g.h_out;
+    T* dst = cols + size_t(bi) * g.w_out * row;
+    for (size_t j = 0; j < g.w_out; ++j) {
+      for (size_t p = 0; p < g.kh; ++p) {
+        const int64_t r = int64_t(i * g.stride + p) - g.ph;
+        for (size_t q = 0; q < g.kw; ++q, dst += g.c) {
+          const int64_t s = int64_t(j * g.stride + q) - g.pw;
+          if (r < 0 || r >= int64_t(g.h) || s < 0 || s >= int64_t(g.w)) {
+            std::fill(dst, dst + g.c, T(0));
+          } else {
+            std::memcpy(dst, a + ((b * g.h + r) * g.w + s) * g.c, g.c * sizeof(T));
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void Col2im(const T* cols, T* a, const ConvGeometry& g) {
+  const size_t row = g.kh * g.kw * g.c;
+  std::fill(a, a + g.n * g.h * g.w * g.c, T(0));
+  const int64_t n = static_cast<int64_t>(g.n);
+  // One image per thread: the windows of one image overlap, those of two images do not.
+#pragma omp parallel for schedule(static) if (double(g.n) * g.h_out * g.w_out * row > kParallelMin)
+  for (int64_t b = 0; b < n; ++b) {
+    const T* src = cols + size_t(b) * g.h_out * g.w_out * row;
+    for (size_t i = 0; i < g.h_out; ++i) {
+      for (size_t j = 0; j < g.w_out; ++j) {
+        for (size_t p = 0; p < g.kh; ++p) {
+          const int64_t r = int64_t(i * g.stride + p) - g.ph;
+          for (size_t q = 0; q < g.kw; ++q, src += g.c) {
+            const int64_t s = int64_t(j * g.stride + q) - g.pw;
+            if (r < 0 || r >= int64_t(g.h) || s < 0 || s >= int64_t(g.w)) continue;
+            T* dst = a + ((size_t(b) * g.h + r) * g.w + s) * g.c;
+#pragma omp simd
+            for (size_t k = 0; k < g.c; ++k) dst[k] += src[k];
+          }
+        }
+      }
+    }
+  }
+}
+
 // ---- CMU needle's tiled matmul (given code) ---------------------------------------------------
 
 // CMU needle's hw3 asks for `matmul_tiled` over arrays stored tile by tile, with the tile side in
@@ -877,6 +939,45 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   }, "CMU needle's tiled matmul: out (m/T, p/T, T, T) = a (m/T, n/T, T, T) @ b (n/T, p/T, T, T) "
      "tile by tile, T = __tile_size__; m, n, p multiples of T.",
      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("m"), py::arg("n"), py::arg("p"));
+  auto conv_geometry = [](const char* name, const AlignedArray& image, const AlignedArray& cols,
+                          const std::vector<int64_t>& dims) {
+    // dims: n, h, w, c, kh, kw, stride, ph, pw; h_out and w_out follow from them.
+    ConvGeometry g{};
+    size_t* sizes[] = {&g.n, &g.h, &g.w, &g.c, &g.kh, &g.kw, &g.stride};
+    const char* names[] = {"n", "h", "w", "c", "kh", "kw", "stride"};
+    if (dims.size() != 9) throw py::value_error(std::string(name) + ": expected 9 sizes, got " + std::to_string(dims.size()));
+    for (size_t i = 0; i < 7; ++i) *sizes[i] = needle::CheckDim(name, names[i], dims[i]);
+    g.ph = dims[7];
+    g.pw = dims[8];
+    const int64_t hp = int64_t(g.h) + 2 * g.ph, wp = int64_t(g.w) + 2 * g.pw;
+    if (g.stride == 0 || g.kh == 0 || g.kw == 0 || hp < int64_t(g.kh) || wp < int64_t(g.kw))
+      throw py::value_error(std::string(name) + ": the kernel does not fit the padded image");
+    g.h_out = size_t(hp - int64_t(g.kh)) / g.stride + 1;
+    g.w_out = size_t(wp - int64_t(g.kw)) / g.stride + 1;
+    needle::CheckSameDtype(name, image, cols);
+    needle::CheckSize(name, "image", image, needle::CheckedProduct(name, "n x h x w x c =", {g.n, g.h, g.w, g.c}));
+    needle::CheckSize(name, "cols", cols, needle::CheckedProduct(name, "rows x kh x kw x c =",
+                                                                 {g.n, g.h_out, g.w_out, g.kh, g.kw, g.c}));
+    return g;
+  };
+  m.def("im2col", [conv_geometry](const AlignedArray& a, AlignedArray* cols, const std::vector<int64_t>& dims) {
+    const ConvGeometry g = conv_geometry("im2col", a, *cols, dims);
+    needle::Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      Im2col<T>(a.data<T>(), cols->data<T>(), g);
+    });
+  }, "The convolution fast path's patch matrix: cols (n*h_out*w_out, kh*kw*c) from the compact NHWC "
+     "images a, dims = (n, h, w, c, kh, kw, stride, ph, pw).",
+     py::arg("a"), py::arg("cols"), py::arg("dims"));
+  m.def("col2im", [conv_geometry](const AlignedArray& cols, AlignedArray* a, const std::vector<int64_t>& dims) {
+    const ConvGeometry g = conv_geometry("col2im", *a, cols, dims);
+    needle::Dispatch(cols, [&](auto t) {
+      using T = decltype(t);
+      Col2im<T>(cols.data<T>(), a->data<T>(), g);
+    });
+  }, "im2col's adjoint: the NHWC images a (n, h, w, c) = each entry of cols added to the pixel it "
+     "came from, dims as im2col's.",
+     py::arg("cols"), py::arg("a"), py::arg("dims"));
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
   needle::BindBackend<Backend>(m);
