@@ -586,6 +586,8 @@ void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
 struct ConvGeometry {
   size_t n, h, w, c, kh, kw, stride, h_out, w_out;
   int64_t ph, pw;
+  size_t co;  // conv_direct's output channels
+  size_t c_out() const { return co; }
 };
 
 template <typename T>
@@ -596,16 +598,25 @@ void Im2col(const T* a, T* cols, const ConvGeometry& g) {
   for (int64_t bi = 0; bi < rows; ++bi) {
     const size_t b = bi / g.h_out, i = bi % g.h_out;
     T* dst = cols + size_t(bi) * g.w_out * row;
+    const size_t span = g.kw * g.c;  // one kernel row of a window: kw pixels, contiguous in a
     for (size_t j = 0; j < g.w_out; ++j) {
-      for (size_t p = 0; p < g.kh; ++p) {
+      const int64_t s0 = int64_t(j * g.stride) - g.pw;
+      const bool inside = s0 >= 0 && s0 + int64_t(g.kw) <= int64_t(g.w);
+      for (size_t p = 0; p < g.kh; ++p, dst += span) {
         const int64_t r = int64_t(i * g.stride + p) - g.ph;
-        for (size_t q = 0; q < g.kw; ++q, dst += g.c) {
-          const int64_t s = int64_t(j * g.stride + q) - g.pw;
-          if (r < 0 || r >= int64_t(g.h) || s < 0 || s >= int64_t(g.w)) {
-            std::fill(dst, dst + g.c, T(0));
-          } else {
-            std::memcpy(dst, a + ((b * g.h + r) * g.w + s) * g.c, g.c * sizeof(T));
-          }
+        if (r < 0 || r >= int64_t(g.h)) {
+          std::fill(dst, dst + span, T(0));
+          continue;
+        }
+        const T* src = a + (b * g.h + r) * g.w * g.c;
+        if (inside) {
+          std::memcpy(dst, src + s0 * g.c, span * sizeof(T));
+          continue;
+        }
+        for (size_t q = 0; q < g.kw; ++q) {
+          const int64_t s = s0 + int64_t(q);
+          if (s < 0 || s >= int64_t(g.w)) std::fill(dst + q * g.c, dst + (q + 1) * g.c, T(0));
+          else std::memcpy(dst + q * g.c, src + s * g.c, g.c * sizeof(T));
         }
       }
     }
@@ -635,6 +646,74 @@ void Col2im(const T* cols, T* a, const ConvGeometry& g) {
         }
       }
     }
+  }
+}
+
+// A direct convolution for the fast path's forward and (stride 1) data gradient: out (n, h_out,
+// w_out, c_out) = the padded NHWC images ap (n, hp, wp, c) correlated with the kernel b (kh, kw,
+// c, c_out), without writing the patch matrix. Each task takes R = 8 neighbouring output pixels
+// of one row and NR = 2 vectors of output channels, and keeps their R x NR sums in registers: per
+// kernel entry (p, q, ch), one row of b (packed, zero-padded to NR) and R pixels of ap, read in
+// place (a kernel row's kw x c entries are contiguous in ap).
+template <typename T>
+void ConvDirect(const T* ap, const T* b, T* out, const ConvGeometry& g) {
+  using K = Tile<T>;
+  using Vec = typename K::Vec;
+  constexpr size_t R = 8;
+  const size_t hp = g.h, wp = g.w, span = g.kw * g.c, depth = g.kh * span;
+  const size_t panels = (g.c_out() + K::NR - 1) / K::NR;
+  Buffer<T> bp(panels * depth * K::NR);
+  for (size_t jp = 0; jp < panels; ++jp)
+    for (size_t k = 0; k < depth; ++k)
+      for (size_t j = 0; j < K::NR; ++j) {
+        const size_t col = jp * K::NR + j;
+        bp.data[(jp * depth + k) * K::NR + j] = col < g.c_out() ? b[k * g.c_out() + col] : T(0);
+      }
+  const size_t groups = (g.w_out + R - 1) / R;
+  const int64_t tasks = static_cast<int64_t>(g.n * g.h_out * groups);
+  auto block = [&](auto full, size_t n, size_t i, size_t j0, size_t rows) {
+    for (size_t jp = 0; jp < panels; ++jp) {
+      Vec acc[R][2];
+      for (size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = Vec{};
+      const T* bk = bp.data + jp * depth * K::NR;
+      for (size_t p = 0; p < g.kh; ++p) {
+        const T* src = ap + ((n * hp + i * g.stride + p) * wp + j0 * g.stride) * g.c;
+        const size_t step = g.stride * g.c;
+        for (size_t t = 0; t < span; ++t, bk += K::NR) {
+          Vec b0, b1;
+          std::memcpy(&b0, bk, sizeof(Vec));
+          std::memcpy(&b1, bk + K::W, sizeof(Vec));
+#pragma GCC unroll 8
+          for (size_t r = 0; r < R; ++r) {
+            if (decltype(full)::value || r < rows) {
+              const T x = src[r * step + t];
+              acc[r][0] += x * b0;
+              acc[r][1] += x * b1;
+            }
+          }
+        }
+      }
+      const size_t c0 = jp * K::NR, cols = std::min(K::NR, g.c_out() - c0);
+      for (size_t r = 0; r < rows; ++r) {
+        T* dst = out + ((n * g.h_out + i) * g.w_out + j0 + r) * g.c_out() + c0;
+        if (cols == K::NR) {
+          std::memcpy(dst, &acc[r][0], sizeof(Vec));
+          std::memcpy(dst + K::W, &acc[r][1], sizeof(Vec));
+        } else {
+          alignas(kAlignment) T tmp[K::NR];
+          std::memcpy(tmp, &acc[r][0], sizeof(Vec));
+          std::memcpy(tmp + K::W, &acc[r][1], sizeof(Vec));
+          std::memcpy(dst, tmp, cols * sizeof(T));
+        }
+      }
+    }
+  };
+#pragma omp parallel for schedule(static) if (double(g.n) * g.h_out * g.w_out * depth * g.c_out() > (1 << 21))
+  for (int64_t task = 0; task < tasks; ++task) {
+    const size_t grp = task % groups, ni = task / groups, n = ni / g.h_out, i = ni % g.h_out;
+    const size_t j0 = grp * R, rows = std::min(R, g.w_out - j0);
+    if (rows == R) block(std::true_type{}, n, i, j0, R);
+    else block(std::false_type{}, n, i, j0, rows);
   }
 }
 
@@ -978,6 +1057,33 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   }, "im2col's adjoint: the NHWC images a (n, h, w, c) = each entry of cols added to the pixel it "
      "came from, dims as im2col's.",
      py::arg("cols"), py::arg("a"), py::arg("dims"));
+  m.def("conv_direct", [](const AlignedArray& a, const AlignedArray& b, AlignedArray* out,
+                          const std::vector<int64_t>& dims) {
+    // dims: n, hp, wp, c, kh, kw, stride, c_out (a already padded).
+    const char* name = "conv_direct";
+    if (dims.size() != 8) throw py::value_error("conv_direct: expected 8 sizes, got " + std::to_string(dims.size()));
+    ConvGeometry g{};
+    size_t* sizes[] = {&g.n, &g.h, &g.w, &g.c, &g.kh, &g.kw, &g.stride, &g.co};
+    const char* names[] = {"n", "hp", "wp", "c", "kh", "kw", "stride", "c_out"};
+    for (size_t i = 0; i < 8; ++i) *sizes[i] = needle::CheckDim(name, names[i], dims[i]);
+    if (g.stride == 0 || g.kh == 0 || g.kw == 0 || g.h < g.kh || g.w < g.kw)
+      throw py::value_error("conv_direct: the kernel does not fit the padded image");
+    g.h_out = (g.h - g.kh) / g.stride + 1;
+    g.w_out = (g.w - g.kw) / g.stride + 1;
+    needle::CheckSameDtype(name, a, b);
+    needle::CheckSameDtype(name, a, *out);
+    needle::CheckSize(name, "a", a, needle::CheckedProduct(name, "n x hp x wp x c =", {g.n, g.h, g.w, g.c}));
+    needle::CheckSize(name, "b", b, needle::CheckedProduct(name, "kh x kw x c x c_out =", {g.kh, g.kw, g.c, g.co}));
+    needle::CheckSize(name, "out", *out, needle::CheckedProduct(name, "n x h_out x w_out x c_out =",
+                                                               {g.n, g.h_out, g.w_out, g.co}));
+    needle::Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      ConvDirect<T>(a.data<T>(), b.data<T>(), out->data<T>(), g);
+    });
+  }, "The convolution fast path's direct kernel: out (n, h_out, w_out, c_out) = the padded compact "
+     "NHWC images a (n, hp, wp, c) correlated with b (kh, kw, c, c_out), dims = (n, hp, wp, c, kh, "
+     "kw, stride, c_out).",
+     py::arg("a"), py::arg("b"), py::arg("out"), py::arg("dims"));
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
   needle::BindBackend<Backend>(m);

@@ -301,16 +301,29 @@ def col2im(cols: NDArray, image_shape: tuple[int, ...], kernel_shape: tuple[int,
     return out
 
 
+def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, int]) -> NDArray:
+    """``conv``'s forward on NDArrays: images ``A`` (N, H, W, C) with kernel ``B`` (KH, KW, C,
+    C_out). On cpu() its ``conv_direct`` kernel reads the (padded) images in place; elsewhere the
+    patch matrix times the kernel as a matrix."""
+    H_out, W_out, _ = _geometry(A.shape, B.shape, stride, padding)
+    KH, KW, C, C_out = B.shape
+    kernel = getattr(A.device.mod, "conv_direct", None)
+    if kernel is not None:
+        P = _padded(A, *padding).compact()
+        out = NDArray.make((A.shape[0], H_out, W_out, C_out), device=A.device, dtype=A.dtype)
+        kernel(P._handle, B.compact()._handle, out._handle, [*P.shape, KH, KW, stride, C_out])
+        return out
+    out = im2col(A, B.shape, stride, padding) @ B.compact().reshape((KH * KW * C, C_out))
+    return out.reshape((A.shape[0], H_out, W_out, C_out))
+
+
 class ConvIm2col(Conv):
     """``Conv`` through ``im2col`` (given code; ``conv``'s default, see ``use_im2col``): the same
     values, shapes and checks, forward ``im2col(A) @ B`` as a matrix, backward two matmuls on the
     patch matrix (``ConvBackwardData``, ``ConvBackwardWeight``)."""
 
     def compute(self, A: NDArray, B: NDArray) -> NDArray:
-        H_out, W_out, _ = _geometry(A.shape, B.shape, self.stride, self.padding)
-        KH, KW, C, C_out = B.shape
-        out = im2col(A, B.shape, self.stride, self.padding) @ B.compact().reshape((KH * KW * C, C_out))
-        return out.reshape((A.shape[0], H_out, W_out, C_out))
+        return _correlate(A, B, self.stride, self.padding)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor]:
         A, B = node.inputs
@@ -329,6 +342,13 @@ class ConvBackwardData(TensorOp):
 
     def compute(self, G: NDArray, B: NDArray) -> NDArray:
         KH, KW, C, C_out = B.shape
+        (ph, pw), N, H, W = self.padding, *self.image_shape[:3]
+        if self.stride == 1:
+            # A full correlation of G with the kernel turned 180 degrees, C_in and C_out swapped:
+            # the patch matrix of G has KH*KW*C_out columns, cheaper than col2im's KH*KW*C_in
+            # when C_out <= 2 * C_in, and is written once instead of read back and added.
+            flipped = B.flip((0, 1)).permute((0, 1, 3, 2)).compact()
+            return _correlate(G, flipped, 1, (KH - 1 - ph, KW - 1 - pw))
         G2 = G.compact().reshape((G.size // C_out, C_out))
         BT = B.compact().reshape((KH * KW * C, C_out)).permute((1, 0)).compact()
         return col2im(G2 @ BT, self.image_shape, B.shape, self.stride, self.padding)
@@ -349,8 +369,9 @@ class ConvBackwardWeight(TensorOp):
     def compute(self, A: NDArray, G: NDArray) -> NDArray:
         C_out = G.shape[3]
         cols = im2col(A, self.kernel_shape, self.stride, self.padding)
-        G2 = G.compact().reshape((G.size // C_out, C_out))
-        return (cols.permute((1, 0)).compact() @ G2).reshape(self.kernel_shape)
+        # dB^T = G^T @ cols: transposing G (C_out columns) moves less memory than cols.
+        GT = G.compact().reshape((G.size // C_out, C_out)).permute((1, 0)).compact()
+        return (GT @ cols).permute((1, 0)).compact().reshape(self.kernel_shape)
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
         A, G = node.inputs
