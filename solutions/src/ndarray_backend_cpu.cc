@@ -717,6 +717,95 @@ void ConvDirect(const T* ap, const T* b, T* out, const ConvGeometry& g) {
   }
 }
 
+// The fast path's weight gradient, also without the patch matrix: db (kh, kw, c, c_out) = the sum
+// over output pixels m of window(m) (kh x kw x c entries of the padded images ap, read in place)
+// times g[m, :] (the output's adjoint, (n * h_out * w_out, c_out)). Pixels go in chunks of 64
+// (their rows of g packed to NR lanes); per chunk, each block of R = 8 kernel entries and NR
+// output channels is summed in registers. Each thread sums its chunks into its own copy of db,
+// added up at the end.
+template <typename T>
+void ConvDirectWeightGrad(const T* ap, const T* g, T* db, const ConvGeometry& geo) {
+  using K = Tile<T>;
+  using Vec = typename K::Vec;
+  constexpr size_t R = 8, CH = 64;
+  const size_t co = geo.c_out(), span = geo.kw * geo.c, depth = geo.kh * span;
+  const size_t panels = (co + K::NR - 1) / K::NR, width = panels * K::NR;
+  const size_t pixels = geo.n * geo.h_out * geo.w_out, chunks = (pixels + CH - 1) / CH;
+  const bool parallel = double(pixels) * depth * co > (1 << 21) && max_threads() > 1;
+  const size_t threads = parallel ? max_threads() : 1;
+  std::vector<Buffer<T>> part;
+  for (size_t t = 0; t < threads; ++t) {
+    part.emplace_back(depth * width);
+    std::fill(part[t].data, part[t].data + depth * width, T(0));
+  }
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+    T* acc_mem = part[thread_index()].data;
+    alignas(kAlignment) T gp[CH * K::NR * 4];  // up to 4 panels (c_out <= 128) per pass
+    size_t offs[CH];
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < static_cast<int64_t>(chunks); ++ch) {
+      const size_t m0 = ch * CH, cm = std::min(CH, pixels - m0);
+      for (size_t r = 0; r < cm; ++r) {
+        const size_t m = m0 + r, j = m % geo.w_out, ni = m / geo.w_out;
+        const size_t n = ni / geo.h_out, i = ni % geo.h_out;
+        offs[r] = ((n * geo.h + i * geo.stride) * geo.w + j * geo.stride) * geo.c;
+      }
+      for (size_t jp0 = 0; jp0 < panels; jp0 += 4) {
+        const size_t np = std::min<size_t>(4, panels - jp0);
+        for (size_t r = 0; r < cm; ++r)
+          for (size_t j = 0; j < np * K::NR; ++j) {
+            const size_t col = jp0 * K::NR + j;
+            gp[r * np * K::NR + j] = col < co ? g[(m0 + r) * co + col] : T(0);
+          }
+        for (size_t jp = 0; jp < np; ++jp) {
+          for (size_t p = 0; p < geo.kh; ++p) {
+            const size_t row_off = p * geo.w * geo.c;
+            for (size_t t0 = 0; t0 < span; t0 += R) {
+              const size_t rows = std::min(R, span - t0);
+              Vec acc[R][2];
+              for (size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = Vec{};
+              for (size_t mm = 0; mm < cm; ++mm) {
+                Vec g0, g1;
+                std::memcpy(&g0, gp + (mm * np + jp) * K::NR, sizeof(Vec));
+                std::memcpy(&g1, gp + (mm * np + jp) * K::NR + K::W, sizeof(Vec));
+                const T* src = ap + offs[mm] + row_off + t0;
+                if (rows == R) {
+#pragma GCC unroll 8
+                  for (size_t r = 0; r < R; ++r) {
+                    acc[r][0] += src[r] * g0;
+                    acc[r][1] += src[r] * g1;
+                  }
+                } else {
+                  for (size_t r = 0; r < rows; ++r) {
+                    acc[r][0] += src[r] * g0;
+                    acc[r][1] += src[r] * g1;
+                  }
+                }
+              }
+              for (size_t r = 0; r < rows; ++r) {
+                T* dst = acc_mem + (p * span + t0 + r) * width + (jp0 + jp) * K::NR;
+                for (size_t h = 0; h < 2; ++h) {
+                  Vec prev;
+                  std::memcpy(&prev, dst + h * K::W, sizeof(Vec));
+                  prev += acc[r][h];
+                  std::memcpy(dst + h * K::W, &prev, sizeof(Vec));
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  for (size_t k = 0; k < depth; ++k)
+    for (size_t j = 0; j < co; ++j) {
+      T sum = T(0);
+      for (size_t t = 0; t < threads; ++t) sum += part[t].data[k * width + j];
+      db[k * co + j] = sum;
+    }
+}
+
 // ---- CMU needle's tiled matmul (given code) ---------------------------------------------------
 
 // CMU needle's hw3 asks for `matmul_tiled` over arrays stored tile by tile, with the tile side in
@@ -1084,6 +1173,32 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
      "NHWC images a (n, hp, wp, c) correlated with b (kh, kw, c, c_out), dims = (n, hp, wp, c, kh, "
      "kw, stride, c_out).",
      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("dims"));
+  m.def("conv_direct_weight_grad", [](const AlignedArray& a, const AlignedArray& g, AlignedArray* db,
+                                      const std::vector<int64_t>& dims) {
+    // dims: n, hp, wp, c, kh, kw, stride, c_out (a already padded), as conv_direct's.
+    const char* name = "conv_direct_weight_grad";
+    if (dims.size() != 8) throw py::value_error(std::string(name) + ": expected 8 sizes, got " + std::to_string(dims.size()));
+    ConvGeometry geo{};
+    size_t* sizes[] = {&geo.n, &geo.h, &geo.w, &geo.c, &geo.kh, &geo.kw, &geo.stride, &geo.co};
+    const char* names[] = {"n", "hp", "wp", "c", "kh", "kw", "stride", "c_out"};
+    for (size_t i = 0; i < 8; ++i) *sizes[i] = needle::CheckDim(name, names[i], dims[i]);
+    if (geo.stride == 0 || geo.kh == 0 || geo.kw == 0 || geo.h < geo.kh || geo.w < geo.kw)
+      throw py::value_error(std::string(name) + ": the kernel does not fit the padded image");
+    geo.h_out = (geo.h - geo.kh) / geo.stride + 1;
+    geo.w_out = (geo.w - geo.kw) / geo.stride + 1;
+    needle::CheckSameDtype(name, a, g);
+    needle::CheckSameDtype(name, a, *db);
+    needle::CheckSize(name, "a", a, needle::CheckedProduct(name, "n x hp x wp x c =", {geo.n, geo.h, geo.w, geo.c}));
+    needle::CheckSize(name, "g", g, needle::CheckedProduct(name, "n x h_out x w_out x c_out =",
+                                                           {geo.n, geo.h_out, geo.w_out, geo.co}));
+    needle::CheckSize(name, "db", *db, needle::CheckedProduct(name, "kh x kw x c x c_out =", {geo.kh, geo.kw, geo.c, geo.co}));
+    needle::Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      ConvDirectWeightGrad<T>(a.data<T>(), g.data<T>(), db->data<T>(), geo);
+    });
+  }, "The convolution fast path's weight gradient: db (kh, kw, c, c_out) from the padded compact NHWC "
+     "images a and the output's adjoint g (n, h_out, w_out, c_out), dims as conv_direct's.",
+     py::arg("a"), py::arg("g"), py::arg("db"), py::arg("dims"));
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
   needle::BindBackend<Backend>(m);

@@ -367,7 +367,13 @@ class ConvBackwardWeight(TensorOp):
         self.stride, self.padding, self.kernel_shape = stride, padding, tuple(kernel_shape)
 
     def compute(self, A: NDArray, G: NDArray) -> NDArray:
-        C_out = G.shape[3]
+        KH, KW, _, C_out = self.kernel_shape
+        kernel = getattr(A.device.mod, "conv_direct_weight_grad", None)
+        if kernel is not None:  # cpu(): the padded images read in place, no patch matrix
+            P = _padded(A, *self.padding).compact()
+            dB = NDArray.make(self.kernel_shape, device=A.device, dtype=A.dtype)
+            kernel(P._handle, G.compact()._handle, dB._handle, [*P.shape, KH, KW, self.stride, C_out])
+            return dB
         cols = im2col(A, self.kernel_shape, self.stride, self.padding)
         # dB^T = G^T @ cols: transposing G (C_out columns) moves less memory than cols.
         GT = G.compact().reshape((G.size // C_out, C_out)).permute((1, 0)).compact()
