@@ -159,7 +159,7 @@ def test_conv_fast_path_values_and_gradients(device, shape, k, c_out, stride, pa
 def conv_reference_gradients(a, b, g, stride, padding):
     """The adjoints of ``a`` and ``b`` for ``<g, conv(a, b)>``, by the same loops."""
     ap = pad_or_crop(a, padding)
-    K, C_out = b.shape[0], b.shape[3]
+    K = b.shape[0]
     dap, db = np.zeros_like(ap), np.zeros_like(b)
     for i in range(g.shape[1]):
         for j in range(g.shape[2]):

@@ -233,7 +233,7 @@ class use_im2col:
 
 
 def _geometry(image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int,
-              padding: tuple[int, int]) -> tuple[int, int, list[int]]:
+              padding: tuple[int, ...]) -> tuple[int, int, list[int]]:
     """``(H_out, W_out, dims)`` with ``dims = [N, H, W, C_in, KH, KW, stride, p_h, p_w]``."""
     N, H, W, C = image_shape
     KH, KW = kernel_shape[:2]
@@ -253,7 +253,7 @@ def _padded(A: NDArray, ph: int, pw: int) -> NDArray:
 
 
 def im2col(A: NDArray, kernel_shape: tuple[int, ...], stride: int,
-           padding: tuple[int, int]) -> NDArray:
+           padding: tuple[int, ...]) -> NDArray:
     """The patch matrix of NHWC images ``A`` (N, H, W, C) for a ``(KH, KW, C, ...)`` kernel:
     ``(N * H_out * W_out, KH * KW * C)``, row ``(n, i, j)`` holding ``A_pad[n, i*s:i*s+KH,
     j*s:j*s+KW, :]`` flattened, so that the convolution is this matrix times the kernel as a
@@ -274,7 +274,7 @@ def im2col(A: NDArray, kernel_shape: tuple[int, ...], stride: int,
 
 
 def col2im(cols: NDArray, image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int,
-           padding: tuple[int, int]) -> NDArray:
+           padding: tuple[int, ...]) -> NDArray:
     """``im2col``'s adjoint: images of ``image_shape`` (N, H, W, C) where each pixel is the sum of
     the entries of ``cols`` (``N * H_out * W_out, KH * KW * C``) that ``im2col`` copied from it."""
     H_out, W_out, dims = _geometry(image_shape, kernel_shape, stride, padding)
@@ -301,7 +301,7 @@ def col2im(cols: NDArray, image_shape: tuple[int, ...], kernel_shape: tuple[int,
     return out
 
 
-def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, int]) -> NDArray:
+def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...]) -> NDArray:
     """``conv``'s forward on NDArrays: images ``A`` (N, H, W, C) with kernel ``B`` (KH, KW, C,
     C_out). On cpu() its ``conv_direct`` kernel reads the (padded) images in place; elsewhere the
     patch matrix times the kernel as a matrix."""
@@ -337,12 +337,13 @@ class ConvBackwardData(TensorOp):
     (N, H_out, W_out, C_out) and kernel ``B``, as images of ``image_shape``. Linear in both, so its
     own gradients are a convolution and a weight gradient."""
 
-    def __init__(self, stride: int, padding: tuple[int, int], image_shape: tuple[int, ...]):
-        self.stride, self.padding, self.image_shape = stride, padding, tuple(image_shape)
+    def __init__(self, stride: int, padding: tuple[int, ...], image_shape: tuple[int, ...]):
+        self.stride, self.image_shape = stride, tuple(image_shape)
+        self.padding: tuple[int, int] = (padding[0], padding[1])
 
     def compute(self, G: NDArray, B: NDArray) -> NDArray:
         KH, KW, C, C_out = B.shape
-        (ph, pw), N, H, W = self.padding, *self.image_shape[:3]
+        ph, pw = self.padding
         if self.stride == 1:
             # A full correlation of G with the kernel turned 180 degrees, C_in and C_out swapped:
             # the patch matrix of G has KH*KW*C_out columns, cheaper than col2im's KH*KW*C_in
@@ -363,8 +364,9 @@ class ConvBackwardWeight(TensorOp):
     """The adjoint of ``conv``'s kernel: ``im2col(A)^T @ G`` as a kernel of ``kernel_shape``
     (KH, KW, C_in, C_out), for images ``A`` and the output's adjoint ``G``."""
 
-    def __init__(self, stride: int, padding: tuple[int, int], kernel_shape: tuple[int, ...]):
-        self.stride, self.padding, self.kernel_shape = stride, padding, tuple(kernel_shape)
+    def __init__(self, stride: int, padding: tuple[int, ...], kernel_shape: tuple[int, ...]):
+        self.stride, self.kernel_shape = stride, tuple(kernel_shape)
+        self.padding: tuple[int, int] = (padding[0], padding[1])
 
     def compute(self, A: NDArray, G: NDArray) -> NDArray:
         KH, KW, _, C_out = self.kernel_shape
