@@ -207,12 +207,14 @@ class Conv(TensorOp):
 #
 # ``Conv`` above is the course's: a strided view, a compact and a matmul forward, two more
 # convolutions (with flip and dilate) backward. The fast path below, which ``conv`` takes by
-# default, computes the same thing with fewer passes over memory: the patch matrix is written in one
-# pass (the backend's ``im2col`` kernel where it has one: cpu(); a padded strided view elsewhere),
-# and the gradients are matmuls on it, dB = cols^T @ G and dA = col2im(G @ B^T), the adjoint of
-# im2col adding each patch entry back to its pixel (Chellapilla, Puri & Simard, "High performance
-# convolutional neural networks for document processing", 2006). ``use_im2col(False)`` turns it off
-# (hw5's convolution tests do, so that they grade ``Conv``).
+# default, computes the same values with fewer passes over memory. On cpu() three given kernels
+# read the padded NHWC images in place, never writing a patch matrix: ``conv_direct`` for the
+# forward and for the stride-1 image gradient (a full correlation with the flipped kernel), and
+# ``conv_direct_weight_grad`` for the kernel's. On other devices, and for the image gradient at a
+# stride > 1, it is im2col: the patch matrix times the kernel, dB = cols^T @ G and dA =
+# col2im(G @ B^T), col2im adding each patch entry back to its pixel (Chellapilla, Puri & Simard,
+# "High performance convolutional neural networks for document processing", 2006).
+# ``use_im2col(False)`` turns the fast path off (hw5's convolution tests do, to grade ``Conv``).
 
 _IM2COL = [True]
 
@@ -318,9 +320,9 @@ def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...]) ->
 
 
 class ConvIm2col(Conv):
-    """``Conv`` through ``im2col`` (given code; ``conv``'s default, see ``use_im2col``): the same
-    values, shapes and checks, forward ``im2col(A) @ B`` as a matrix, backward two matmuls on the
-    patch matrix (``ConvBackwardData``, ``ConvBackwardWeight``)."""
+    """``Conv``'s fast path (given code; ``conv``'s default, see ``use_im2col``): the same values,
+    shapes and checks; forward ``_correlate`` (cpu()'s direct kernel, or ``im2col(A) @ B`` as a
+    matrix), backward ``ConvBackwardData`` and ``ConvBackwardWeight``."""
 
     def compute(self, A: NDArray, B: NDArray) -> NDArray:
         return _correlate(A, B, self.stride, self.padding)
