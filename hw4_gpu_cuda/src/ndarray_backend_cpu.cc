@@ -299,8 +299,9 @@ void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
 
 // ---- im2col and col2im for the convolution fast path (given code) -----------------------------
 
-// ops.conv's fast path (ops_conv.conv_im2col) writes the patch matrix in one pass instead of
-// padding, taking a 6-d strided view and compacting it. a is a compact NHWC (n, h, w, c) image
+// The patch matrix of ops_conv.im2col in one pass, instead of padding, taking a 6-d strided view
+// and compacting it (conv's fast path uses the direct kernels below where it can; these are
+// exported for im2col-based code and tested with it). a is a compact NHWC (n, h, w, c) image
 // batch; cols is (n * h_out * w_out, kh * kw * c), row (b, i, j) holding the window whose corner
 // is (i * stride - ph, j * stride - pw), zeros where the window leaves the image (a negative
 // padding crops). col2im is its adjoint: every entry of cols added back to the pixel it came from.

@@ -154,7 +154,7 @@ class Conv(TensorOp):
 #
 # ``Conv`` above is the course's: a strided view, a compact and a matmul forward, two more
 # convolutions (with flip and dilate) backward. The fast path below, which ``conv`` takes by
-# default, computes the same values with fewer passes over memory. On cpu() three given kernels
+# default, computes the same values with fewer passes over memory. On cpu() two given kernels
 # read the padded NHWC images in place, never writing a patch matrix: ``conv_direct`` for the
 # forward and for the stride-1 image gradient (a full correlation with the flipped kernel), and
 # ``conv_direct_weight_grad`` for the kernel's. On other devices, and for the image gradient at a
