@@ -205,3 +205,25 @@ def test_conv_fast_path_adjoint_ops_differentiate(device, stride):
     np.testing.assert_allclose(out.numpy(), da, rtol=1e-10, atol=1e-10)
     out = check_backward(lambda at, gt: weight(at, gt), a, g, device=device)
     np.testing.assert_allclose(out.numpy(), db, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape,kernel,stride,padding", [
+    ((2, 5, 6, 3), (3, 3, 3), 1, (1, 1)), ((1, 7, 6, 2), (3, 2, 2), 2, (1, 0)),
+    ((2, 6, 5, 4), (3, 3, 4), 1, (-1, 2))])
+def test_cpu_im2col_and_col2im_kernels_match_the_strided_views(shape, kernel, stride, padding):
+    # cpu()'s im2col/col2im kernels against the padded strided view (cpu_numpy()) and the loops
+    from needle.backend_ndarray import NDArray
+    a = random(shape, 8)
+    fast = ops_conv.im2col(NDArray(a, device=ndl.cpu()), kernel, stride, padding)
+    view = ops_conv.im2col(NDArray(a, device=ndl.cpu_numpy()), kernel, stride, padding)
+    np.testing.assert_array_equal(fast.numpy(), view.numpy())
+    ap = pad_or_crop(a, padding)
+    ho, wo = (ap.shape[1] - kernel[0]) // stride + 1, (ap.shape[2] - kernel[1]) // stride + 1
+    first = ap[:, :kernel[0], stride:stride + kernel[1], :].reshape(shape[0], -1)  # window (0, 1)
+    np.testing.assert_array_equal(fast.numpy().reshape(shape[0], ho * wo, -1)[:, 1], first)
+    cols = random(fast.shape, 9)
+    back = [ops_conv.col2im(NDArray(cols, device=d), shape, kernel, stride, padding).numpy()
+            for d in (ndl.cpu(), ndl.cpu_numpy())]
+    np.testing.assert_allclose(back[0], back[1], rtol=1e-12, atol=1e-12)
+    # the adjoint: <im2col(a), cols> = <a, col2im(cols)>
+    np.testing.assert_allclose((fast.numpy() * cols).sum(), (a * back[0]).sum(), rtol=1e-10)
