@@ -303,15 +303,16 @@ def col2im(cols: NDArray, image_shape: tuple[int, ...], kernel_shape: tuple[int,
     return out
 
 
-def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...]) -> NDArray:
+def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...],
+               P: NDArray | None = None) -> NDArray:
     """``conv``'s forward on NDArrays: images ``A`` (N, H, W, C) with kernel ``B`` (KH, KW, C,
-    C_out). On cpu() its ``conv_direct`` kernel reads the (padded) images in place; elsewhere the
-    patch matrix times the kernel as a matrix."""
+    C_out). On cpu() its ``conv_direct`` kernel reads the padded images in place (``P``, compact,
+    when the caller has them already); elsewhere the patch matrix times the kernel as a matrix."""
     H_out, W_out, _ = _geometry(A.shape, B.shape, stride, padding)
     KH, KW, C, C_out = B.shape
     kernel = getattr(A.device.mod, "conv_direct", None)
     if kernel is not None:
-        P = _padded(A, *padding).compact()
+        P = _padded(A, *padding).compact() if P is None else P
         out = NDArray.make((A.shape[0], H_out, W_out, C_out), device=A.device, dtype=A.dtype)
         kernel(P._handle, B.compact()._handle, out._handle, [*P.shape, KH, KW, stride, C_out])
         return out
@@ -324,14 +325,20 @@ class ConvIm2col(Conv):
     shapes and checks; forward ``_correlate`` (cpu()'s direct kernel, or ``im2col(A) @ B`` as a
     matrix), backward ``ConvBackwardData`` and ``ConvBackwardWeight``."""
 
+    padded: tuple[NDArray, NDArray] | None = None  # (A, A padded), kept for the weight gradient
+
     def compute(self, A: NDArray, B: NDArray) -> NDArray:
-        return _correlate(A, B, self.stride, self.padding)
+        if getattr(A.device.mod, "conv_direct", None) is None:
+            return _correlate(A, B, self.stride, self.padding)
+        self.padded = (A, _padded(A, *self.padding).compact())
+        return _correlate(A, B, self.stride, self.padding, self.padded[1])
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor]:
         A, B = node.inputs
         dA = ConvBackwardData(self.stride, self.padding, A.shape)(out_grad, B) \
             if A.requires_grad else None
-        return dA, ConvBackwardWeight(self.stride, self.padding, B.shape)(A, out_grad)
+        padded, self.padded = self.padded, None
+        return dA, ConvBackwardWeight(self.stride, self.padding, B.shape, padded)(A, out_grad)
 
 
 class ConvBackwardData(TensorOp):
@@ -366,15 +373,21 @@ class ConvBackwardWeight(TensorOp):
     """The adjoint of ``conv``'s kernel: ``im2col(A)^T @ G`` as a kernel of ``kernel_shape``
     (KH, KW, C_in, C_out), for images ``A`` and the output's adjoint ``G``."""
 
-    def __init__(self, stride: int, padding: tuple[int, ...], kernel_shape: tuple[int, ...]):
+    def __init__(self, stride: int, padding: tuple[int, ...], kernel_shape: tuple[int, ...],
+                 padded: tuple[NDArray, NDArray] | None = None):
         self.stride, self.kernel_shape = stride, tuple(kernel_shape)
         self.padding: tuple[int, int] = (padding[0], padding[1])
+        self.padded = padded  # (A, A padded) from the forward, or None
 
     def compute(self, A: NDArray, G: NDArray) -> NDArray:
         KH, KW, _, C_out = self.kernel_shape
         kernel = getattr(A.device.mod, "conv_direct_weight_grad", None)
         if kernel is not None:  # cpu(): the padded images read in place, no patch matrix
-            P = _padded(A, *self.padding).compact()
+            if self.padded is not None and self.padded[0] is A:
+                P = self.padded[1]
+            else:
+                P = _padded(A, *self.padding).compact()
+            self.padded = None
             dB = NDArray.make(self.kernel_shape, device=A.device, dtype=A.dtype)
             kernel(P._handle, G.compact()._handle, dB._handle, [*P.shape, KH, KW, self.stride, C_out])
             return dB
