@@ -576,6 +576,237 @@ void Matmul(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
   /// END SOLUTION
 }
 
+// ---- im2col and col2im for the convolution fast path (given code) -----------------------------
+
+// The patch matrix of ops_conv.im2col in one pass, instead of padding, taking a 6-d strided view
+// and compacting it (conv's fast path uses the direct kernels below where it can; these are
+// exported for im2col-based code and tested with it). a is a compact NHWC (n, h, w, c) image
+// batch; cols is (n * h_out * w_out, kh * kw * c), row (b, i, j) holding the window whose corner
+// is (i * stride - ph, j * stride - pw), zeros where the window leaves the image (a negative
+// padding crops). col2im is its adjoint: every entry of cols added back to the pixel it came from.
+struct ConvGeometry {
+  size_t n, h, w, c, kh, kw, stride, h_out, w_out;
+  int64_t ph, pw;
+  size_t co;  // conv_direct's output channels
+  size_t c_out() const { return co; }
+};
+
+template <typename T>
+void Im2col(const T* a, T* cols, const ConvGeometry& g) {
+  const size_t row = g.kh * g.kw * g.c;
+  const int64_t rows = static_cast<int64_t>(g.n * g.h_out);
+#pragma omp parallel for schedule(static) if (double(rows) * g.w_out * row > kParallelMin)
+  for (int64_t bi = 0; bi < rows; ++bi) {
+    const size_t b = bi / g.h_out, i = bi % g.h_out;
+    T* dst = cols + size_t(bi) * g.w_out * row;
+    const size_t span = g.kw * g.c;  // one kernel row of a window: kw pixels, contiguous in a
+    for (size_t j = 0; j < g.w_out; ++j) {
+      const int64_t s0 = int64_t(j * g.stride) - g.pw;
+      const bool inside = s0 >= 0 && s0 + int64_t(g.kw) <= int64_t(g.w);
+      for (size_t p = 0; p < g.kh; ++p, dst += span) {
+        const int64_t r = int64_t(i * g.stride + p) - g.ph;
+        if (r < 0 || r >= int64_t(g.h)) {
+          std::fill(dst, dst + span, T(0));
+          continue;
+        }
+        const T* src = a + (b * g.h + r) * g.w * g.c;
+        if (inside) {
+          std::memcpy(dst, src + s0 * g.c, span * sizeof(T));
+          continue;
+        }
+        for (size_t q = 0; q < g.kw; ++q) {
+          const int64_t s = s0 + int64_t(q);
+          if (s < 0 || s >= int64_t(g.w)) std::fill(dst + q * g.c, dst + (q + 1) * g.c, T(0));
+          else std::memcpy(dst + q * g.c, src + s * g.c, g.c * sizeof(T));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void Col2im(const T* cols, T* a, const ConvGeometry& g) {
+  const size_t row = g.kh * g.kw * g.c;
+  std::fill(a, a + g.n * g.h * g.w * g.c, T(0));
+  const int64_t n = static_cast<int64_t>(g.n);
+  // One image per thread: the windows of one image overlap, those of two images do not.
+#pragma omp parallel for schedule(static) if (double(g.n) * g.h_out * g.w_out * row > kParallelMin)
+  for (int64_t b = 0; b < n; ++b) {
+    const T* src = cols + size_t(b) * g.h_out * g.w_out * row;
+    for (size_t i = 0; i < g.h_out; ++i) {
+      for (size_t j = 0; j < g.w_out; ++j) {
+        for (size_t p = 0; p < g.kh; ++p) {
+          const int64_t r = int64_t(i * g.stride + p) - g.ph;
+          for (size_t q = 0; q < g.kw; ++q, src += g.c) {
+            const int64_t s = int64_t(j * g.stride + q) - g.pw;
+            if (r < 0 || r >= int64_t(g.h) || s < 0 || s >= int64_t(g.w)) continue;
+            T* dst = a + ((size_t(b) * g.h + r) * g.w + s) * g.c;
+#pragma omp simd
+            for (size_t k = 0; k < g.c; ++k) dst[k] += src[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+// A direct convolution for the fast path's forward and (stride 1) data gradient: out (n, h_out,
+// w_out, c_out) = the padded NHWC images ap (n, hp, wp, c) correlated with the kernel b (kh, kw,
+// c, c_out), without writing the patch matrix. Each task takes R = 8 neighbouring output pixels
+// of one row and NR = 2 vectors of output channels, and keeps their R x NR sums in registers: per
+// kernel entry (p, q, ch), one row of b (packed, zero-padded to NR) and R pixels of ap, read in
+// place (a kernel row's kw x c entries are contiguous in ap).
+template <typename T>
+void ConvDirect(const T* ap, const T* b, T* out, const ConvGeometry& g) {
+  using K = Tile<T>;
+  using Vec = typename K::Vec;
+  constexpr size_t R = 8;
+  const size_t hp = g.h, wp = g.w, span = g.kw * g.c, depth = g.kh * span;
+  const size_t panels = (g.c_out() + K::NR - 1) / K::NR;
+  Buffer<T> bp(panels * depth * K::NR);
+  for (size_t jp = 0; jp < panels; ++jp)
+    for (size_t k = 0; k < depth; ++k)
+      for (size_t j = 0; j < K::NR; ++j) {
+        const size_t col = jp * K::NR + j;
+        bp.data[(jp * depth + k) * K::NR + j] = col < g.c_out() ? b[k * g.c_out() + col] : T(0);
+      }
+  const size_t groups = (g.w_out + R - 1) / R;
+  const int64_t tasks = static_cast<int64_t>(g.n * g.h_out * groups);
+  auto block = [&](auto full, size_t n, size_t i, size_t j0, size_t rows) {
+    for (size_t jp = 0; jp < panels; ++jp) {
+      Vec acc[R][2];
+      for (size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = Vec{};
+      const T* bk = bp.data + jp * depth * K::NR;
+      for (size_t p = 0; p < g.kh; ++p) {
+        const T* src = ap + ((n * hp + i * g.stride + p) * wp + j0 * g.stride) * g.c;
+        const size_t step = g.stride * g.c;
+        for (size_t t = 0; t < span; ++t, bk += K::NR) {
+          Vec b0, b1;
+          std::memcpy(&b0, bk, sizeof(Vec));
+          std::memcpy(&b1, bk + K::W, sizeof(Vec));
+#pragma GCC unroll 8
+          for (size_t r = 0; r < R; ++r) {
+            if (decltype(full)::value || r < rows) {
+              const T x = src[r * step + t];
+              acc[r][0] += x * b0;
+              acc[r][1] += x * b1;
+            }
+          }
+        }
+      }
+      const size_t c0 = jp * K::NR, cols = std::min(K::NR, g.c_out() - c0);
+      for (size_t r = 0; r < rows; ++r) {
+        T* dst = out + ((n * g.h_out + i) * g.w_out + j0 + r) * g.c_out() + c0;
+        if (cols == K::NR) {
+          std::memcpy(dst, &acc[r][0], sizeof(Vec));
+          std::memcpy(dst + K::W, &acc[r][1], sizeof(Vec));
+        } else {
+          alignas(kAlignment) T tmp[K::NR];
+          std::memcpy(tmp, &acc[r][0], sizeof(Vec));
+          std::memcpy(tmp + K::W, &acc[r][1], sizeof(Vec));
+          std::memcpy(dst, tmp, cols * sizeof(T));
+        }
+      }
+    }
+  };
+#pragma omp parallel for schedule(static) if (double(g.n) * g.h_out * g.w_out * depth * g.c_out() > (1 << 21))
+  for (int64_t task = 0; task < tasks; ++task) {
+    const size_t grp = task % groups, ni = task / groups, n = ni / g.h_out, i = ni % g.h_out;
+    const size_t j0 = grp * R, rows = std::min(R, g.w_out - j0);
+    if (rows == R) block(std::true_type{}, n, i, j0, R);
+    else block(std::false_type{}, n, i, j0, rows);
+  }
+}
+
+// The fast path's weight gradient, also without the patch matrix: db (kh, kw, c, c_out) = the sum
+// over output pixels m of window(m) (kh x kw x c entries of the padded images ap, read in place)
+// times g[m, :] (the output's adjoint, (n * h_out * w_out, c_out)). Pixels go in chunks of 64
+// (their rows of g packed to NR lanes); per chunk, each block of R = 8 kernel entries and NR
+// output channels is summed in registers. Each thread sums its chunks into its own copy of db,
+// added up at the end.
+template <typename T>
+void ConvDirectWeightGrad(const T* ap, const T* g, T* db, const ConvGeometry& geo) {
+  using K = Tile<T>;
+  using Vec = typename K::Vec;
+  constexpr size_t R = 8, CH = 64;
+  const size_t co = geo.c_out(), span = geo.kw * geo.c, depth = geo.kh * span;
+  const size_t panels = (co + K::NR - 1) / K::NR, width = panels * K::NR;
+  const size_t pixels = geo.n * geo.h_out * geo.w_out, chunks = (pixels + CH - 1) / CH;
+  const bool parallel = double(pixels) * depth * co > (1 << 21) && max_threads() > 1;
+  const size_t threads = parallel ? max_threads() : 1;
+  std::vector<Buffer<T>> part;
+  for (size_t t = 0; t < threads; ++t) {
+    part.emplace_back(depth * width);
+    std::fill(part[t].data, part[t].data + depth * width, T(0));
+  }
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+    T* acc_mem = part[thread_index()].data;
+    alignas(kAlignment) T gp[CH * K::NR * 4];  // up to 4 panels (c_out <= 128) per pass
+    size_t offs[CH];
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < static_cast<int64_t>(chunks); ++ch) {
+      const size_t m0 = ch * CH, cm = std::min(CH, pixels - m0);
+      for (size_t r = 0; r < cm; ++r) {
+        const size_t m = m0 + r, j = m % geo.w_out, ni = m / geo.w_out;
+        const size_t n = ni / geo.h_out, i = ni % geo.h_out;
+        offs[r] = ((n * geo.h + i * geo.stride) * geo.w + j * geo.stride) * geo.c;
+      }
+      for (size_t jp0 = 0; jp0 < panels; jp0 += 4) {
+        const size_t np = std::min<size_t>(4, panels - jp0);
+        for (size_t r = 0; r < cm; ++r)
+          for (size_t j = 0; j < np * K::NR; ++j) {
+            const size_t col = jp0 * K::NR + j;
+            gp[r * np * K::NR + j] = col < co ? g[(m0 + r) * co + col] : T(0);
+          }
+        for (size_t jp = 0; jp < np; ++jp) {
+          for (size_t p = 0; p < geo.kh; ++p) {
+            const size_t row_off = p * geo.w * geo.c;
+            for (size_t t0 = 0; t0 < span; t0 += R) {
+              const size_t rows = std::min(R, span - t0);
+              Vec acc[R][2];
+              for (size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = Vec{};
+              for (size_t mm = 0; mm < cm; ++mm) {
+                Vec g0, g1;
+                std::memcpy(&g0, gp + (mm * np + jp) * K::NR, sizeof(Vec));
+                std::memcpy(&g1, gp + (mm * np + jp) * K::NR + K::W, sizeof(Vec));
+                const T* src = ap + offs[mm] + row_off + t0;
+                if (rows == R) {
+#pragma GCC unroll 8
+                  for (size_t r = 0; r < R; ++r) {
+                    acc[r][0] += src[r] * g0;
+                    acc[r][1] += src[r] * g1;
+                  }
+                } else {
+                  for (size_t r = 0; r < rows; ++r) {
+                    acc[r][0] += src[r] * g0;
+                    acc[r][1] += src[r] * g1;
+                  }
+                }
+              }
+              for (size_t r = 0; r < rows; ++r) {
+                T* dst = acc_mem + (p * span + t0 + r) * width + (jp0 + jp) * K::NR;
+                for (size_t h = 0; h < 2; ++h) {
+                  Vec prev;
+                  std::memcpy(&prev, dst + h * K::W, sizeof(Vec));
+                  prev += acc[r][h];
+                  std::memcpy(dst + h * K::W, &prev, sizeof(Vec));
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  for (size_t k = 0; k < depth; ++k)
+    for (size_t j = 0; j < co; ++j) {
+      T sum = T(0);
+      for (size_t t = 0; t < threads; ++t) sum += part[t].data[k * width + j];
+      db[k * co + j] = sum;
+    }
+}
+
 // ---- CMU needle's tiled matmul (given code) ---------------------------------------------------
 
 // CMU needle's hw3 asks for `matmul_tiled` over arrays stored tile by tile, with the tile side in
@@ -877,6 +1108,98 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
   }, "CMU needle's tiled matmul: out (m/T, p/T, T, T) = a (m/T, n/T, T, T) @ b (n/T, p/T, T, T) "
      "tile by tile, T = __tile_size__; m, n, p multiples of T.",
      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("m"), py::arg("n"), py::arg("p"));
+  auto conv_geometry = [](const char* name, const AlignedArray& image, const AlignedArray& cols,
+                          const std::vector<int64_t>& dims) {
+    // dims: n, h, w, c, kh, kw, stride, ph, pw; h_out and w_out follow from them.
+    ConvGeometry g{};
+    size_t* sizes[] = {&g.n, &g.h, &g.w, &g.c, &g.kh, &g.kw, &g.stride};
+    const char* names[] = {"n", "h", "w", "c", "kh", "kw", "stride"};
+    if (dims.size() != 9) throw py::value_error(std::string(name) + ": expected 9 sizes, got " + std::to_string(dims.size()));
+    for (size_t i = 0; i < 7; ++i) *sizes[i] = needle::CheckDim(name, names[i], dims[i]);
+    g.ph = dims[7];
+    g.pw = dims[8];
+    const int64_t hp = int64_t(g.h) + 2 * g.ph, wp = int64_t(g.w) + 2 * g.pw;
+    if (g.stride == 0 || g.kh == 0 || g.kw == 0 || hp < int64_t(g.kh) || wp < int64_t(g.kw))
+      throw py::value_error(std::string(name) + ": the kernel does not fit the padded image");
+    g.h_out = size_t(hp - int64_t(g.kh)) / g.stride + 1;
+    g.w_out = size_t(wp - int64_t(g.kw)) / g.stride + 1;
+    needle::CheckSameDtype(name, image, cols);
+    needle::CheckSize(name, "image", image, needle::CheckedProduct(name, "n x h x w x c =", {g.n, g.h, g.w, g.c}));
+    needle::CheckSize(name, "cols", cols, needle::CheckedProduct(name, "rows x kh x kw x c =",
+                                                                 {g.n, g.h_out, g.w_out, g.kh, g.kw, g.c}));
+    return g;
+  };
+  m.def("im2col", [conv_geometry](const AlignedArray& a, AlignedArray* cols, const std::vector<int64_t>& dims) {
+    const ConvGeometry g = conv_geometry("im2col", a, *cols, dims);
+    needle::Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      Im2col<T>(a.data<T>(), cols->data<T>(), g);
+    });
+  }, "The convolution fast path's patch matrix: cols (n*h_out*w_out, kh*kw*c) from the compact NHWC "
+     "images a, dims = (n, h, w, c, kh, kw, stride, ph, pw).",
+     py::arg("a"), py::arg("cols"), py::arg("dims"));
+  m.def("col2im", [conv_geometry](const AlignedArray& cols, AlignedArray* a, const std::vector<int64_t>& dims) {
+    const ConvGeometry g = conv_geometry("col2im", *a, cols, dims);
+    needle::Dispatch(cols, [&](auto t) {
+      using T = decltype(t);
+      Col2im<T>(cols.data<T>(), a->data<T>(), g);
+    });
+  }, "im2col's adjoint: the NHWC images a (n, h, w, c) = each entry of cols added to the pixel it "
+     "came from, dims as im2col's.",
+     py::arg("cols"), py::arg("a"), py::arg("dims"));
+  m.def("conv_direct", [](const AlignedArray& a, const AlignedArray& b, AlignedArray* out,
+                          const std::vector<int64_t>& dims) {
+    // dims: n, hp, wp, c, kh, kw, stride, c_out (a already padded).
+    const char* name = "conv_direct";
+    if (dims.size() != 8) throw py::value_error("conv_direct: expected 8 sizes, got " + std::to_string(dims.size()));
+    ConvGeometry g{};
+    size_t* sizes[] = {&g.n, &g.h, &g.w, &g.c, &g.kh, &g.kw, &g.stride, &g.co};
+    const char* names[] = {"n", "hp", "wp", "c", "kh", "kw", "stride", "c_out"};
+    for (size_t i = 0; i < 8; ++i) *sizes[i] = needle::CheckDim(name, names[i], dims[i]);
+    if (g.stride == 0 || g.kh == 0 || g.kw == 0 || g.h < g.kh || g.w < g.kw)
+      throw py::value_error("conv_direct: the kernel does not fit the padded image");
+    g.h_out = (g.h - g.kh) / g.stride + 1;
+    g.w_out = (g.w - g.kw) / g.stride + 1;
+    needle::CheckSameDtype(name, a, b);
+    needle::CheckSameDtype(name, a, *out);
+    needle::CheckSize(name, "a", a, needle::CheckedProduct(name, "n x hp x wp x c =", {g.n, g.h, g.w, g.c}));
+    needle::CheckSize(name, "b", b, needle::CheckedProduct(name, "kh x kw x c x c_out =", {g.kh, g.kw, g.c, g.co}));
+    needle::CheckSize(name, "out", *out, needle::CheckedProduct(name, "n x h_out x w_out x c_out =",
+                                                               {g.n, g.h_out, g.w_out, g.co}));
+    needle::Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      ConvDirect<T>(a.data<T>(), b.data<T>(), out->data<T>(), g);
+    });
+  }, "The convolution fast path's direct kernel: out (n, h_out, w_out, c_out) = the padded compact "
+     "NHWC images a (n, hp, wp, c) correlated with b (kh, kw, c, c_out), dims = (n, hp, wp, c, kh, "
+     "kw, stride, c_out).",
+     py::arg("a"), py::arg("b"), py::arg("out"), py::arg("dims"));
+  m.def("conv_direct_weight_grad", [](const AlignedArray& a, const AlignedArray& g, AlignedArray* db,
+                                      const std::vector<int64_t>& dims) {
+    // dims: n, hp, wp, c, kh, kw, stride, c_out (a already padded), as conv_direct's.
+    const char* name = "conv_direct_weight_grad";
+    if (dims.size() != 8) throw py::value_error(std::string(name) + ": expected 8 sizes, got " + std::to_string(dims.size()));
+    ConvGeometry geo{};
+    size_t* sizes[] = {&geo.n, &geo.h, &geo.w, &geo.c, &geo.kh, &geo.kw, &geo.stride, &geo.co};
+    const char* names[] = {"n", "hp", "wp", "c", "kh", "kw", "stride", "c_out"};
+    for (size_t i = 0; i < 8; ++i) *sizes[i] = needle::CheckDim(name, names[i], dims[i]);
+    if (geo.stride == 0 || geo.kh == 0 || geo.kw == 0 || geo.h < geo.kh || geo.w < geo.kw)
+      throw py::value_error(std::string(name) + ": the kernel does not fit the padded image");
+    geo.h_out = (geo.h - geo.kh) / geo.stride + 1;
+    geo.w_out = (geo.w - geo.kw) / geo.stride + 1;
+    needle::CheckSameDtype(name, a, g);
+    needle::CheckSameDtype(name, a, *db);
+    needle::CheckSize(name, "a", a, needle::CheckedProduct(name, "n x hp x wp x c =", {geo.n, geo.h, geo.w, geo.c}));
+    needle::CheckSize(name, "g", g, needle::CheckedProduct(name, "n x h_out x w_out x c_out =",
+                                                           {geo.n, geo.h_out, geo.w_out, geo.co}));
+    needle::CheckSize(name, "db", *db, needle::CheckedProduct(name, "kh x kw x c x c_out =", {geo.kh, geo.kw, geo.c, geo.co}));
+    needle::Dispatch(a, [&](auto t) {
+      using T = decltype(t);
+      ConvDirectWeightGrad<T>(a.data<T>(), g.data<T>(), db->data<T>(), geo);
+    });
+  }, "The convolution fast path's weight gradient: db (kh, kw, c, c_out) from the padded compact NHWC "
+     "images a and the output's adjoint g (n, h_out, w_out, c_out), dims as conv_direct's.",
+     py::arg("a"), py::arg("g"), py::arg("db"), py::arg("dims"));
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
   needle::BindBackend<Backend>(m);

@@ -1,19 +1,38 @@
 """hw5 question 2: convolution (the op, ``nn.Conv``) and ``BatchNorm2d``.
 
 The op's gradients are checked by central differences; ``nn.Conv`` and ``BatchNorm2d`` against
-PyTorch with the same weights, forward and backward.
+PyTorch with the same weights, forward and backward. The questions grade ``Conv``, the course's
+convolution, so ``conv``'s fast path (``ConvIm2col``, given code) is off in this file except in
+its own tests at the end.
 """
 import needle as ndl
 import numpy as np
 import pytest
+from needle.ops import ops_conv
 from needle_testing import check_backward
 from test_ops_hw5 import random
 from torch_reference import needs_torch, to_torch, torch
 
 
+@pytest.fixture(autouse=True)
+def course_conv():
+    """``conv`` is ``Conv`` (the course's, which the questions grade) in each test of this file."""
+    with ops_conv.use_im2col(False):
+        yield
+
+
+def pad_or_crop(a, padding):
+    """NHWC ``a`` with ``p`` zeros around H and W for each ``p`` of ``padding`` (an int or an
+    ``(p_h, p_w)`` pair), cropped where ``p`` is negative."""
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    a = np.pad(a, ((0, 0), (max(ph, 0),) * 2, (max(pw, 0),) * 2, (0, 0)))
+    ch, cw = max(-ph, 0), max(-pw, 0)
+    return a[:, ch:a.shape[1] - ch, cw:a.shape[2] - cw, :]
+
+
 def conv_reference(a, b, stride, padding):
     """Direct loops: NHWC images, (K, K, C_in, C_out) kernel."""
-    a = np.pad(a, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    a = pad_or_crop(a, padding)
     N, H, W, _ = a.shape
     K, _, _, C_out = b.shape
     Ho, Wo = (H - K) // stride + 1, (W - K) // stride + 1
@@ -116,3 +135,95 @@ def test_batchnorm2d_normalises_each_channel():
     out = ndl.nn.BatchNorm2d(2, dtype="float64")(ndl.Tensor(x, dtype="float64")).numpy()
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(out.var(axis=(0, 2, 3)), 1, rtol=1e-4)
+
+
+# Given code: conv's fast path, ConvIm2col (cpu()'s direct kernels, the patch matrix elsewhere),
+# against the loops above and central differences, each kernel's edge cases included: a stride,
+# a crop, a width not a multiple of 8 pixels, output channels not a multiple of 32 (and, in
+# float32, more than 4 panels of 32).
+FAST_CASES = [((2, 5, 5, 3), 3, 4, 1, 1), ((1, 6, 7, 2), 3, 3, 2, 1), ((1, 9, 6, 2), 4, 2, 2, 1),
+              ((2, 6, 5, 3), 3, 2, 1, (-1, 1)), ((1, 4, 5, 2), 2, 35, 1, 1)]
+
+
+@pytest.mark.parametrize("device", [ndl.cpu(), ndl.cpu_numpy()], ids=["cpu", "cpu_numpy"])
+@pytest.mark.parametrize("shape,k,c_out,stride,padding", FAST_CASES)
+def test_conv_fast_path_values_and_gradients(device, shape, k, c_out, stride, padding):
+    a, b = random(shape, 0), random((k, k, shape[3], c_out), 1)
+    with ops_conv.use_im2col(True):
+        out = check_backward(lambda x, w: ndl.conv(x, w, stride=stride, padding=padding), a, b,
+                             device=device)
+    assert isinstance(out.op, ops_conv.ConvIm2col)
+    np.testing.assert_allclose(out.numpy(), conv_reference(a, b, stride, padding), rtol=1e-10,
+                               atol=1e-10)
+
+
+def conv_reference_gradients(a, b, g, stride, padding):
+    """The adjoints of ``a`` and ``b`` for ``<g, conv(a, b)>``, by the same loops."""
+    ap = pad_or_crop(a, padding)
+    K = b.shape[0]
+    dap, db = np.zeros_like(ap), np.zeros_like(b)
+    for i in range(g.shape[1]):
+        for j in range(g.shape[2]):
+            window = (slice(None), slice(i * stride, i * stride + K), slice(j * stride, j * stride + K))
+            db += np.tensordot(ap[window], g[:, i, j, :], axes=([0], [0]))
+            dap[window] += np.tensordot(g[:, i, j, :], b, axes=([1], [3]))
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    da = np.zeros_like(a)
+    ch, cw = max(-ph, 0), max(-pw, 0)
+    da[:, ch:a.shape[1] - ch, cw:a.shape[2] - cw] = dap[:, max(ph, 0):max(ph, 0) + a.shape[1] - 2 * ch,
+                                                        max(pw, 0):max(pw, 0) + a.shape[2] - 2 * cw]
+    return da, db
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_fast_path_float32_on_every_thread(stride):
+    # big enough for the kernels' OpenMP paths (over 2M multiply-adds), on all the threads there are
+    a, b = random((4, 13, 12, 16), 2), random((3, 3, 16, 130), 3)
+    x = ndl.Tensor(a, device=ndl.cpu(), dtype="float32", requires_grad=True)
+    w = ndl.Tensor(b, device=ndl.cpu(), dtype="float32", requires_grad=True)
+    with ops_conv.use_im2col(True):
+        out = ndl.conv(x, w, stride=stride, padding=1)
+    g = random(out.shape, 4)
+    out.backward(ndl.Tensor(g, device=ndl.cpu(), dtype="float32"))
+    da, db = conv_reference_gradients(a, b, g, stride, 1)
+    np.testing.assert_allclose(out.numpy(), conv_reference(a, b, stride, 1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x.grad.numpy(), da, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), db, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("device", [ndl.cpu(), ndl.cpu_numpy()], ids=["cpu", "cpu_numpy"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_fast_path_adjoint_ops_differentiate(device, stride):
+    # ConvBackwardData and ConvBackwardWeight are linear in each input: their own gradients
+    # (a convolution and each other) by central differences
+    a, b = random((2, 6, 5, 3), 5), random((3, 3, 3, 4), 6)
+    g = random((2, (6 + 2 - 3) // stride + 1, (5 + 2 - 3) // stride + 1, 4), 7)
+    data = ops_conv.ConvBackwardData(stride, (1, 1), a.shape)
+    weight = ops_conv.ConvBackwardWeight(stride, (1, 1), b.shape)
+    da, db = conv_reference_gradients(a, b, g, stride, 1)
+    out = check_backward(lambda gt, bt: data(gt, bt), g, b, device=device)
+    np.testing.assert_allclose(out.numpy(), da, rtol=1e-10, atol=1e-10)
+    out = check_backward(lambda at, gt: weight(at, gt), a, g, device=device)
+    np.testing.assert_allclose(out.numpy(), db, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape,kernel,stride,padding", [
+    ((2, 5, 6, 3), (3, 3, 3), 1, (1, 1)), ((1, 7, 6, 2), (3, 2, 2), 2, (1, 0)),
+    ((2, 6, 5, 4), (3, 3, 4), 1, (-1, 2))])
+def test_cpu_im2col_and_col2im_kernels_match_the_strided_views(shape, kernel, stride, padding):
+    # cpu()'s im2col/col2im kernels against the padded strided view (cpu_numpy()) and the loops
+    from needle.backend_ndarray import NDArray
+    a = random(shape, 8)
+    fast = ops_conv.im2col(NDArray(a, device=ndl.cpu()), kernel, stride, padding)
+    view = ops_conv.im2col(NDArray(a, device=ndl.cpu_numpy()), kernel, stride, padding)
+    np.testing.assert_array_equal(fast.numpy(), view.numpy())
+    ap = pad_or_crop(a, padding)
+    ho, wo = (ap.shape[1] - kernel[0]) // stride + 1, (ap.shape[2] - kernel[1]) // stride + 1
+    first = ap[:, :kernel[0], stride:stride + kernel[1], :].reshape(shape[0], -1)  # window (0, 1)
+    np.testing.assert_array_equal(fast.numpy().reshape(shape[0], ho * wo, -1)[:, 1], first)
+    cols = random(fast.shape, 9)
+    back = [ops_conv.col2im(NDArray(cols, device=d), shape, kernel, stride, padding).numpy()
+            for d in (ndl.cpu(), ndl.cpu_numpy())]
+    np.testing.assert_allclose(back[0], back[1], rtol=1e-12, atol=1e-12)
+    # the adjoint: <im2col(a), cols> = <a, col2im(cols)>
+    np.testing.assert_allclose((fast.numpy() * cols).sum(), (a * back[0]).sum(), rtol=1e-10)

@@ -15,7 +15,8 @@ from ..backend_selection import array_api
 from ..checks import normalize_axes
 from .ops_mathematic import get_item, scatter_item, transpose
 
-__all__ = ["Flip", "Dilate", "UnDilate", "Conv", "flip", "dilate", "undilate", "conv"]
+__all__ = ["Flip", "Dilate", "UnDilate", "Conv", "ConvIm2col", "ConvBackwardData", "ConvBackwardWeight",
+           "flip", "dilate", "undilate", "conv", "use_im2col"]
 
 
 class Flip(TensorOp):
@@ -202,6 +203,206 @@ class Conv(TensorOp):
         ### END SOLUTION
 
 
+# ---- The im2col fast path (given code) ----------------------------------------------------------
+#
+# ``Conv`` above is the course's: a strided view, a compact and a matmul forward, two more
+# convolutions (with flip and dilate) backward. The fast path below, which ``conv`` takes by
+# default, computes the same values with fewer passes over memory. On cpu() two given kernels
+# read the padded NHWC images in place, never writing a patch matrix: ``conv_direct`` for the
+# forward and for the stride-1 image gradient (a full correlation with the flipped kernel), and
+# ``conv_direct_weight_grad`` for the kernel's. On other devices, and for the image gradient at a
+# stride > 1, it is im2col: the patch matrix times the kernel, dB = cols^T @ G and dA =
+# col2im(G @ B^T), col2im adding each patch entry back to its pixel (Chellapilla, Puri & Simard,
+# "High performance convolutional neural networks for document processing", 2006).
+# ``use_im2col(False)`` turns the fast path off (hw5's convolution tests do, to grade ``Conv``).
+
+_IM2COL = [True]
+
+
+class use_im2col:
+    """``with use_im2col(False):`` makes ``conv`` use ``Conv`` (the course's implementation) inside
+    the block; ``use_im2col(flag)`` alone sets it until changed. The default is on."""
+
+    def __init__(self, enabled: bool):
+        self.previous = _IM2COL[0]
+        _IM2COL[0] = bool(enabled)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _IM2COL[0] = self.previous
+
+
+def _geometry(image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int,
+              padding: tuple[int, ...]) -> tuple[int, int, list[int]]:
+    """``(H_out, W_out, dims)`` with ``dims = [N, H, W, C_in, KH, KW, stride, p_h, p_w]``."""
+    N, H, W, C = image_shape
+    KH, KW = kernel_shape[:2]
+    ph, pw = padding
+    return ((H + 2 * ph - KH) // stride + 1, (W + 2 * pw - KW) // stride + 1,
+            [N, H, W, C, KH, KW, stride, ph, pw])
+
+
+def _padded(A: NDArray, ph: int, pw: int) -> NDArray:
+    """``A`` (N, H, W, C) with ``p_h``/``p_w`` zeros around H/W (cropped where negative)."""
+    if ph > 0 or pw > 0:
+        A = A.pad(((0, 0), (max(ph, 0),) * 2, (max(pw, 0),) * 2, (0, 0)))
+    if ph < 0 or pw < 0:
+        ch, cw = max(-ph, 0), max(-pw, 0)
+        A = A[:, ch:A.shape[1] - ch, cw:A.shape[2] - cw, :]
+    return A
+
+
+def im2col(A: NDArray, kernel_shape: tuple[int, ...], stride: int,
+           padding: tuple[int, ...]) -> NDArray:
+    """The patch matrix of NHWC images ``A`` (N, H, W, C) for a ``(KH, KW, C, ...)`` kernel:
+    ``(N * H_out * W_out, KH * KW * C)``, row ``(n, i, j)`` holding ``A_pad[n, i*s:i*s+KH,
+    j*s:j*s+KW, :]`` flattened, so that the convolution is this matrix times the kernel as a
+    ``(KH * KW * C, C_out)`` matrix. One pass on cpu() (its ``im2col`` kernel), a padded strided
+    view compacted elsewhere."""
+    H_out, W_out, dims = _geometry(A.shape, kernel_shape, stride, padding)
+    N, _, _, C, KH, KW = dims[:6]
+    shape = (N * H_out * W_out, KH * KW * C)
+    kernel = getattr(A.device.mod, "im2col", None)
+    if kernel is not None:
+        cols = NDArray.make(shape, device=A.device, dtype=A.dtype)
+        kernel(A.compact()._handle, cols._handle, dims)
+        return cols
+    P = _padded(A, *padding).compact()
+    sN, sH, sW, sC = P.strides
+    view = P.as_strided((N, H_out, W_out, KH, KW, C), (sN, sH * stride, sW * stride, sH, sW, sC))
+    return view.compact().reshape(shape)
+
+
+def col2im(cols: NDArray, image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int,
+           padding: tuple[int, ...]) -> NDArray:
+    """``im2col``'s adjoint: images of ``image_shape`` (N, H, W, C) where each pixel is the sum of
+    the entries of ``cols`` (``N * H_out * W_out, KH * KW * C``) that ``im2col`` copied from it."""
+    H_out, W_out, dims = _geometry(image_shape, kernel_shape, stride, padding)
+    N, H, W, C, KH, KW = dims[:6]
+    kernel = getattr(cols.device.mod, "col2im", None)
+    if kernel is not None:
+        out = NDArray.make(tuple(image_shape), device=cols.device, dtype=cols.dtype)
+        kernel(cols.compact()._handle, out._handle, dims)
+        return out
+    ph, pw = padding
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    P = array_api.full((N, Hp, Wp, C), 0.0, dtype=cols.dtype, device=cols.device)
+    c6 = cols.compact().reshape((N, H_out, W_out, KH, KW, C))
+    for p in range(KH):
+        for q in range(KW):
+            idx = (slice(None), slice(p, p + (H_out - 1) * stride + 1, stride),
+                   slice(q, q + (W_out - 1) * stride + 1, stride), slice(None))
+            P[idx] = P[idx] + c6[:, :, :, p, q, :].compact().reshape((N, H_out, W_out, C))
+    if ph >= 0 and pw >= 0:
+        return P[:, ph:ph + H, pw:pw + W, :].compact()
+    out = array_api.full(tuple(image_shape), 0.0, dtype=cols.dtype, device=cols.device)
+    ch, cw, ah, aw = max(-ph, 0), max(-pw, 0), max(ph, 0), max(pw, 0)  # pixels cropped: no gradient
+    out[:, ch:H - ch, cw:W - cw, :] = P[:, ah:ah + H - 2 * ch, aw:aw + W - 2 * cw, :]
+    return out
+
+
+def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...],
+               P: NDArray | None = None) -> NDArray:
+    """``conv``'s forward on NDArrays: images ``A`` (N, H, W, C) with kernel ``B`` (KH, KW, C,
+    C_out). On cpu() its ``conv_direct`` kernel reads the padded images in place (``P``, compact,
+    when the caller has them already); elsewhere the patch matrix times the kernel as a matrix."""
+    H_out, W_out, _ = _geometry(A.shape, B.shape, stride, padding)
+    KH, KW, C, C_out = B.shape
+    kernel = getattr(A.device.mod, "conv_direct", None)
+    if kernel is not None:
+        P = _padded(A, *padding).compact() if P is None else P
+        out = NDArray.make((A.shape[0], H_out, W_out, C_out), device=A.device, dtype=A.dtype)
+        kernel(P._handle, B.compact()._handle, out._handle, [*P.shape, KH, KW, stride, C_out])
+        return out
+    out = im2col(A, B.shape, stride, padding) @ B.compact().reshape((KH * KW * C, C_out))
+    return out.reshape((A.shape[0], H_out, W_out, C_out))
+
+
+class ConvIm2col(Conv):
+    """``Conv``'s fast path (given code; ``conv``'s default, see ``use_im2col``): the same values,
+    shapes and checks; forward ``_correlate`` (cpu()'s direct kernel, or ``im2col(A) @ B`` as a
+    matrix), backward ``ConvBackwardData`` and ``ConvBackwardWeight``."""
+
+    padded: tuple[NDArray, NDArray] | None = None  # (A, A padded), kept for the weight gradient
+
+    def compute(self, A: NDArray, B: NDArray) -> NDArray:
+        if getattr(A.device.mod, "conv_direct", None) is None:
+            return _correlate(A, B, self.stride, self.padding)
+        self.padded = (A, _padded(A, *self.padding).compact())
+        return _correlate(A, B, self.stride, self.padding, self.padded[1])
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor | None, Tensor]:
+        A, B = node.inputs
+        dA = ConvBackwardData(self.stride, self.padding, A.shape)(out_grad, B) \
+            if A.requires_grad else None
+        padded, self.padded = self.padded, None
+        return dA, ConvBackwardWeight(self.stride, self.padding, B.shape, padded)(A, out_grad)
+
+
+class ConvBackwardData(TensorOp):
+    """The adjoint of ``conv``'s images: ``col2im(G @ B^T)`` for the output's adjoint ``G``
+    (N, H_out, W_out, C_out) and kernel ``B``, as images of ``image_shape``. Linear in both, so its
+    own gradients are a convolution and a weight gradient."""
+
+    def __init__(self, stride: int, padding: tuple[int, ...], image_shape: tuple[int, ...]):
+        self.stride, self.image_shape = stride, tuple(image_shape)
+        self.padding: tuple[int, int] = (padding[0], padding[1])
+
+    def compute(self, G: NDArray, B: NDArray) -> NDArray:
+        KH, KW, C, C_out = B.shape
+        ph, pw = self.padding
+        if self.stride == 1:
+            # A full correlation of G with the kernel turned 180 degrees, C_in and C_out swapped:
+            # the patch matrix of G has KH*KW*C_out columns, cheaper than col2im's KH*KW*C_in
+            # when C_out <= 2 * C_in, and is written once instead of read back and added.
+            flipped = B.flip((0, 1)).permute((0, 1, 3, 2)).compact()
+            return _correlate(G, flipped, 1, (KH - 1 - ph, KW - 1 - pw))
+        G2 = G.compact().reshape((G.size // C_out, C_out))
+        BT = B.compact().reshape((KH * KW * C, C_out)).permute((1, 0)).compact()
+        return col2im(G2 @ BT, self.image_shape, B.shape, self.stride, self.padding)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        G, B = node.inputs
+        return (ConvIm2col(self.stride, self.padding)(out_grad, B),
+                ConvBackwardWeight(self.stride, self.padding, B.shape)(out_grad, G))
+
+
+class ConvBackwardWeight(TensorOp):
+    """The adjoint of ``conv``'s kernel: ``im2col(A)^T @ G`` as a kernel of ``kernel_shape``
+    (KH, KW, C_in, C_out), for images ``A`` and the output's adjoint ``G``."""
+
+    def __init__(self, stride: int, padding: tuple[int, ...], kernel_shape: tuple[int, ...],
+                 padded: tuple[NDArray, NDArray] | None = None):
+        self.stride, self.kernel_shape = stride, tuple(kernel_shape)
+        self.padding: tuple[int, int] = (padding[0], padding[1])
+        self.padded = padded  # (A, A padded) from the forward, or None
+
+    def compute(self, A: NDArray, G: NDArray) -> NDArray:
+        KH, KW, _, C_out = self.kernel_shape
+        kernel = getattr(A.device.mod, "conv_direct_weight_grad", None)
+        if kernel is not None:  # cpu(): the padded images read in place, no patch matrix
+            if self.padded is not None and self.padded[0] is A:
+                P = self.padded[1]
+            else:
+                P = _padded(A, *self.padding).compact()
+            self.padded = None
+            dB = NDArray.make(self.kernel_shape, device=A.device, dtype=A.dtype)
+            kernel(P._handle, G.compact()._handle, dB._handle, [*P.shape, KH, KW, self.stride, C_out])
+            return dB
+        cols = im2col(A, self.kernel_shape, self.stride, self.padding)
+        # dB^T = G^T @ cols: transposing G (C_out columns) moves less memory than cols.
+        GT = G.compact().reshape((G.size // C_out, C_out)).permute((1, 0)).compact()
+        return (GT @ cols).permute((1, 0)).compact().reshape(self.kernel_shape)
+
+    def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, Tensor]:
+        A, G = node.inputs
+        return (ConvBackwardData(self.stride, self.padding, A.shape)(G, out_grad),
+                ConvIm2col(self.stride, self.padding)(A, out_grad))
+
+
 def conv(a: Tensor, b: Tensor, stride: int = 1, padding: int | tuple[int, int] = 0) -> Tensor:
-    """2-d convolution of NHWC images ``a`` with a ``(K, K, C_in, C_out)`` kernel ``b`` (``Conv``)."""
-    return Conv(stride, padding)(a, b)
+    """2-d convolution of NHWC images ``a`` with a ``(K, K, C_in, C_out)`` kernel ``b``: ``Conv``,
+    or by default its im2col fast path ``ConvIm2col`` (the same values; see ``use_im2col``)."""
+    return (ConvIm2col if _IM2COL[0] else Conv)(stride, padding)(a, b)
