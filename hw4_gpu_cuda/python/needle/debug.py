@@ -215,7 +215,7 @@ def check_gradients(output: Value, inputs: Sequence[Tensor] | None = None, *, ep
                                          max_entries=max_entries, seed=seed)
     hws = [stub_question(_ROOT / "python/needle/autograd.py", name) for name in _TRAVERSAL]
     traversal = _TRAVERSAL_QUESTIONS
-    if all(hws) and len({h.split(",")[0] for h in hws}) == 1:
+    if all("question" in h for h in hws) and len({h.split(",")[0] for h in hws}) == 1:
         traversal = hws[0].split(",")[0] + ", questions " + " and ".join(h.split()[-1] for h in hws)
     return GradientCheck(ops, checked_inputs, traversal)
 
@@ -235,18 +235,18 @@ def assert_gradients(output: Value, inputs: Sequence[Tensor] | None = None, **kw
 
 def _topological_order(output: Value) -> list[Value]:
     """Every node ``output`` depends on, inputs before users (iterative post-order search)."""
-    order: list[Value] = []
+    nodes: list[Value] = []
     seen: set[int] = set()
     stack: list[tuple[Value, bool]] = [(output, False)]
     while stack:
         node, finished = stack.pop()
         if finished:
-            order.append(node)
+            nodes.append(node)
         elif id(node) not in seen:
             seen.add(id(node))
             stack.append((node, True))
             stack.extend((inp, False) for inp in reversed(node.inputs))
-    return order
+    return nodes
 
 
 def _parts(value: Value) -> list[np.ndarray]:

@@ -199,8 +199,10 @@ def test_the_traversal_questions_agree_with_the_course():
     from needle import debug
     found = [debug.stub_question("python/needle/autograd.py", name) for name in debug._TRAVERSAL]
     course = (debug._ROOT / "course.toml").is_file()  # the instructor's tree, where it must say
-    # A handout names them by its TODO lines, which a filled-in handout may have lost.
-    assert found == ["hw1, question 3", "hw1, question 4"] or (not course and found == ["", ""])
+    # A handout names them by its TODO lines, which a filled-in handout may have lost (then at
+    # most the homework of a solution marker is known, and the fallback is used).
+    assert found == ["hw1, question 3", "hw1, question 4"] or (
+        not course and all("question" not in name for name in found))
     assert debug._TRAVERSAL_QUESTIONS == "hw1, questions 3 and 4"
 
 
@@ -259,7 +261,7 @@ def test_a_composite_test_names_a_swapped_multiply(monkeypatch):
     x, w = rand(2, 3), rand(3, 4, seed=1)
     out = ((x @ w) * ndl.exp(x @ w)).sum()
     out.backward()
-    with pytest.raises(AssertionError, match=r"EWiseMul.gradient(?: \(hw1, question 2\))? is wrong: the "
+    with pytest.raises(AssertionError, match=r"EWiseMul.gradient(?: \(hw1(?:, question 2)?\))? is wrong: the "
                                              r"adjoint of input 0 differs .*; input shapes: \(2, 4\), "
                                              r"\(2, 4\)") as error:
         assert_grads_close(out, [x], [np.zeros((2, 3))])
