@@ -307,6 +307,9 @@ def run_tests(payload: dict[str, object], report: HarnessReport | None = None) -
     if report is not None:
         _atomic_write(os.path.join(out, HARNESS_REPORT), json.dumps(report.to_json()).encode())
     sys.path[:0] = suite.paths
+    # needle's fast paths (given code: fused kernels, conv's direct kernels) would compute what
+    # the student's own regions should; off, before the tests import needle, they grade those.
+    os.environ["NEEDLE_FAST_PATHS"] = "0"
     sources = suite.modules  # compiled here, then held by nothing
     code = {name: compile(sources.pop(name), f"<hidden:{name}>", "exec") for name in list(sources)}
     modules = {}

@@ -16,11 +16,13 @@ The report is built for the loop of writing one function at a time:
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
 
 # Derandomized: the same examples on every run and machine, so a failure reproduces exactly.
 settings.register_profile("needle", deadline=None, derandomize=True, max_examples=40)

@@ -16,11 +16,18 @@ The report is built for the loop of writing one function at a time:
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+
+# needle's fast paths (given code that computes what your regions compute, faster) are off in
+# the tests, so that they grade your code; set before any test imports needle. A test of a fast
+# path turns it on (``with ops.use_fast_paths(True):``). See python/needle/ops/fast_paths.py.
+os.environ["NEEDLE_FAST_PATHS"] = "0"
 
 # Derandomized: the same examples on every run and machine, so a failure reproduces exactly.
 settings.register_profile("needle", deadline=None, derandomize=True, max_examples=40)

@@ -91,7 +91,7 @@ def test_conv_module_forward_backward():
     _set(conv.weight, 40)
     _set(conv.bias, 41)
     x = _tensor(_rand(42, 2, 3, 9, 8), requires_grad=True)
-    with ndl.ops.use_im2col(False):  # the student's Conv, not the given fast path
+    with ndl.ops.use_fast_paths(False):  # the student's Conv, not the given fast path
         y = conv(x)
         _weighted_backward(y, 43)
     return {"y": y.numpy(), "dx": x.grad.numpy(), "dw": conv.weight.grad.numpy(),

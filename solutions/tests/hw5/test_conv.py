@@ -17,7 +17,7 @@ from torch_reference import needs_torch, to_torch, torch
 @pytest.fixture(autouse=True)
 def course_conv():
     """``conv`` is ``Conv`` (the course's, which the questions grade) in each test of this file."""
-    with ops_conv.use_im2col(False):
+    with ndl.ops.use_fast_paths(False):
         yield
 
 
@@ -149,7 +149,7 @@ FAST_CASES = [((2, 5, 5, 3), 3, 4, 1, 1), ((1, 6, 7, 2), 3, 3, 2, 1), ((1, 9, 6,
 @pytest.mark.parametrize("shape,k,c_out,stride,padding", FAST_CASES)
 def test_conv_fast_path_values_and_gradients(device, shape, k, c_out, stride, padding):
     a, b = random(shape, 0), random((k, k, shape[3], c_out), 1)
-    with ops_conv.use_im2col(True):
+    with ndl.ops.use_fast_paths(True):
         out = check_backward(lambda x, w: ndl.conv(x, w, stride=stride, padding=padding), a, b,
                              device=device)
     assert isinstance(out.op, ops_conv.ConvIm2col)
@@ -181,7 +181,7 @@ def test_conv_fast_path_float32_on_every_thread(stride):
     a, b = random((4, 13, 12, 16), 2), random((3, 3, 16, 130), 3)
     x = ndl.Tensor(a, device=ndl.cpu(), dtype="float32", requires_grad=True)
     w = ndl.Tensor(b, device=ndl.cpu(), dtype="float32", requires_grad=True)
-    with ops_conv.use_im2col(True):
+    with ndl.ops.use_fast_paths(True):
         out = ndl.conv(x, w, stride=stride, padding=1)
     g = random(out.shape, 4)
     out.backward(ndl.Tensor(g, device=ndl.cpu(), dtype="float32"))
@@ -227,3 +227,21 @@ def test_cpu_im2col_and_col2im_kernels_match_the_strided_views(shape, kernel, st
     np.testing.assert_allclose(back[0], back[1], rtol=1e-12, atol=1e-12)
     # the adjoint: <im2col(a), cols> = <a, col2im(cols)>
     np.testing.assert_allclose((fast.numpy() * cols).sum(), (a * back[0]).sum(), rtol=1e-10)
+
+
+def test_fast_paths_are_off_in_the_tests_and_the_switch_restores_its_setting():
+    # tests/conftest.py sets NEEDLE_FAST_PATHS=0 before needle loads, so the tests grade Conv
+    assert not ndl.ops.fast_paths_enabled()
+    a, b = random((1, 4, 4, 2), 5), random((3, 3, 2, 3), 6)
+    x = ndl.Tensor(a, device=ndl.cpu(), requires_grad=True)
+    w = ndl.Tensor(b, device=ndl.cpu(), requires_grad=True)
+    assert type(ndl.conv(x, w, padding=1).op) is ops_conv.Conv
+    with pytest.raises(RuntimeError, match="inside"):
+        with ndl.ops.use_fast_paths(True):
+            out = ndl.conv(x, w, padding=1)
+            raise RuntimeError("inside")
+    assert type(out.op) is ops_conv.ConvIm2col
+    assert not ndl.ops.fast_paths_enabled()
+    with pytest.raises(TypeError, match="expected True or False, got '0'"):
+        ndl.ops.use_fast_paths("0")
+    assert not ndl.ops.fast_paths_enabled()

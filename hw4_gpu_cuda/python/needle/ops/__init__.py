@@ -1,3 +1,4 @@
 """needle's ops; each op class pairs a forward ``compute`` with its backward ``gradient``."""
+from .fast_paths import *  # noqa: F403
 from .ops_mathematic import *  # noqa: F403
 from .ops_logarithmic import *  # noqa: F403

@@ -14,9 +14,10 @@ from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
 from ..checks import normalize_axes
 from .ops_mathematic import get_item, scatter_item, transpose
+from .fast_paths import fast_paths_enabled
 
 __all__ = ["Flip", "Dilate", "UnDilate", "Conv", "ConvIm2col", "ConvBackwardData", "ConvBackwardWeight",
-           "flip", "dilate", "undilate", "conv", "use_im2col"]
+           "flip", "dilate", "undilate", "conv"]
 
 
 class Flip(TensorOp):
@@ -161,25 +162,7 @@ class Conv(TensorOp):
 # stride > 1, it is im2col: the patch matrix times the kernel, dB = cols^T @ G and dA =
 # col2im(G @ B^T), col2im adding each patch entry back to its pixel (Chellapilla, Puri & Simard,
 # "High performance convolutional neural networks for document processing", 2006).
-# ``use_im2col(False)`` turns the fast path off (hw5's convolution tests do, to grade ``Conv``).
-
-_IM2COL = [True]
-
-
-class use_im2col:
-    """``with use_im2col(False):`` makes ``conv`` use ``Conv`` (the course's implementation) inside
-    the block; ``use_im2col(flag)`` alone sets it until changed. The default is on."""
-
-    def __init__(self, enabled: bool):
-        self.previous = _IM2COL[0]
-        _IM2COL[0] = bool(enabled)
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        _IM2COL[0] = self.previous
-
+# ``use_fast_paths(False)`` (``fast_paths.py``) turns it off, as the tests do, to grade ``Conv``.
 
 def _geometry(image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int,
               padding: tuple[int, ...]) -> tuple[int, int, list[int]]:
@@ -268,7 +251,7 @@ def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...],
 
 
 class ConvIm2col(Conv):
-    """``Conv``'s fast path (given code; ``conv``'s default, see ``use_im2col``): the same values,
+    """``Conv``'s fast path (given code; ``conv``'s default, see ``fast_paths.py``): the same values,
     shapes and checks; forward ``_correlate`` (cpu()'s direct kernel, or ``im2col(A) @ B`` as a
     matrix), backward ``ConvBackwardData`` and ``ConvBackwardWeight``."""
 
@@ -351,5 +334,5 @@ class ConvBackwardWeight(TensorOp):
 
 def conv(a: Tensor, b: Tensor, stride: int = 1, padding: int | tuple[int, int] = 0) -> Tensor:
     """2-d convolution of NHWC images ``a`` with a ``(K, K, C_in, C_out)`` kernel ``b``: ``Conv``,
-    or by default its im2col fast path ``ConvIm2col`` (the same values; see ``use_im2col``)."""
-    return (ConvIm2col if _IM2COL[0] else Conv)(stride, padding)(a, b)
+    or by default its im2col fast path ``ConvIm2col`` (the same values; see ``fast_paths.py``)."""
+    return (ConvIm2col if fast_paths_enabled() else Conv)(stride, padding)(a, b)
