@@ -674,6 +674,214 @@ void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dp
 }
 
 
+// ---- fused batch normalisation and ReLU (given code) ------------------------------------------
+//
+// BatchNorm1d's and BatchNorm2d's fast path (python/needle/ops/ops_norm.py): a few passes over
+// memory instead of the course's ~15 ops and their gradients. x is a compact array viewed as
+// (outer, c, inner), the channel axis in the middle, so that NCHW images are (N, C, H*W) and an
+// (N, C) matrix is (N, C, 1), without a transpose. Each channel's statistics run over its
+// m = outer * inner values, summed in double (for float32 too) in two passes: the mean, then the
+// squares about it (Chan, Golub & LeVeque, "Algorithms for computing the sample variance",
+// 1983). With inner > 1 each thread takes whole channels, made of outer contiguous runs of inner
+// values, and finishes each channel while it is in cache; with inner == 1 (rows of c values) each
+// thread sums rows into its own per-channel totals, added up in a fixed order at the end.
+
+// Per-channel totals over rows (inner == 1) of c values: add_row(o, acc) adds row o's terms
+// into acc (K * c doubles, term k of channel ch at acc[k * c + ch]); sums gets the K * c totals.
+template <size_t K, typename F>
+void SumRows(size_t outer, size_t c, F add_row, double* sums) {
+  const int threads = double(outer) * c > kParallelMin ? max_threads() : 1;
+  std::vector<double> part(size_t(threads) * K * c, 0.0);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    double* acc = part.data() + size_t(thread_index()) * K * c;
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < int64_t(outer); ++o) add_row(size_t(o), acc);
+  }
+  for (size_t k = 0; k < K * c; ++k) {
+    double total = 0;
+    for (int t = 0; t < threads; ++t) total += part[size_t(t) * K * c + k];
+    sums[k] = total;
+  }
+}
+
+// y = (x - mu[ch]) * scale[ch] + shift[ch] over (outer, c, inner).
+template <typename T>
+void NormalizeChannels(const T* x, const T* mu, const T* scale, const T* shift, T* y, size_t outer,
+                       size_t c, size_t inner) {
+  const bool parallel = double(outer) * c * inner > kParallelMin;
+  if (inner == 1) {  // rows of c channels
+#pragma omp parallel for schedule(static) if (parallel && outer > 1)
+    for (int64_t o = 0; o < int64_t(outer); ++o) {
+      const T* src = x + size_t(o) * c;
+      T* dst = y + size_t(o) * c;
+#pragma omp simd
+      for (size_t ch = 0; ch < c; ++ch) dst[ch] = (src[ch] - mu[ch]) * scale[ch] + shift[ch];
+    }
+    return;
+  }
+  const int64_t runs = int64_t(outer * c);  // contiguous runs of inner values, one channel each
+#pragma omp parallel for schedule(static) if (parallel && runs > 1)
+  for (int64_t r = 0; r < runs; ++r) {
+    const T* src = x + size_t(r) * inner;
+    T* dst = y + size_t(r) * inner;
+    const size_t ch = size_t(r) % c;
+    const T m = mu[ch], s = scale[ch], t = shift[ch];
+#pragma omp simd
+    for (size_t i = 0; i < inner; ++i) dst[i] = (src[i] - m) * s + t;
+  }
+}
+
+// Training forward: each channel's mean and biased variance var, invstd = 1 / sqrt(var + eps),
+// and y = (x - mean) * (w * invstd) + b; mean, var and invstd (c values each) are written out
+// for the running statistics and the backward pass.
+template <typename T>
+void BatchNormTrain(const T* x, const T* w, const T* b, T* y, T* mean, T* var, T* invstd,
+                    size_t outer, size_t c, size_t inner, double eps) {
+  const double m = double(outer) * double(inner);
+  if (inner > 1) {
+#pragma omp parallel for schedule(static) if (m * c > kParallelMin && c > 1)
+    for (int64_t ch = 0; ch < int64_t(c); ++ch) {
+      double s = 0, q = 0;
+      for (size_t o = 0; o < outer; ++o) {
+        const T* run = x + (o * c + ch) * inner;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = 0; i < inner; ++i) s += run[i];
+      }
+      const double mu = s / m;
+      for (size_t o = 0; o < outer; ++o) {
+        const T* run = x + (o * c + ch) * inner;
+#pragma omp simd reduction(+ : q)
+        for (size_t i = 0; i < inner; ++i) {
+          const double d = double(run[i]) - mu;
+          q += d * d;
+        }
+      }
+      const double v = q / m, inv = 1.0 / std::sqrt(v + eps);
+      mean[ch] = T(mu), var[ch] = T(v), invstd[ch] = T(inv);
+      const T mu_t = T(mu), scale = T(double(w[ch]) * inv), shift = b[ch];
+      for (size_t o = 0; o < outer; ++o) {
+        const T* run = x + (o * c + ch) * inner;
+        T* dst = y + (o * c + ch) * inner;
+#pragma omp simd
+        for (size_t i = 0; i < inner; ++i) dst[i] = (run[i] - mu_t) * scale + shift;
+      }
+    }
+    return;
+  }
+  std::vector<double> sums(c), mu(c);
+  SumRows<1>(outer, c, [&](size_t o, double* acc) {
+    const T* row = x + o * c;
+#pragma omp simd
+    for (size_t ch = 0; ch < c; ++ch) acc[ch] += row[ch];
+  }, sums.data());
+  for (size_t ch = 0; ch < c; ++ch) mu[ch] = sums[ch] / m;
+  SumRows<1>(outer, c, [&](size_t o, double* acc) {
+    const T* row = x + o * c;
+    const double* mp = mu.data();
+#pragma omp simd
+    for (size_t ch = 0; ch < c; ++ch) {
+      const double d = double(row[ch]) - mp[ch];
+      acc[ch] += d * d;
+    }
+  }, sums.data());
+  std::vector<T> scale(c);
+  for (size_t ch = 0; ch < c; ++ch) {
+    const double v = sums[ch] / m, inv = 1.0 / std::sqrt(v + eps);
+    mean[ch] = T(mu[ch]), var[ch] = T(v), invstd[ch] = T(inv);
+    scale[ch] = T(double(w[ch]) * inv);
+  }
+  NormalizeChannels(x, mean, scale.data(), b, y, outer, c, 1);
+}
+
+// Evaluation forward with given statistics (the running ones): invstd = 1 / sqrt(var + eps) is
+// written out, and y = (x - mean) * (w * invstd) + b.
+template <typename T>
+void BatchNormEval(const T* x, const T* w, const T* b, const T* mean, const T* var, T* y, T* invstd,
+                   size_t outer, size_t c, size_t inner, double eps) {
+  std::vector<T> scale(c);
+  for (size_t ch = 0; ch < c; ++ch) {
+    const double inv = 1.0 / std::sqrt(double(var[ch]) + eps);
+    invstd[ch] = T(inv);
+    scale[ch] = T(double(w[ch]) * inv);
+  }
+  NormalizeChannels(x, mean, scale.data(), b, y, outer, c, inner);
+}
+
+// Backward, for the output's adjoint g and xhat = (x - mean) * invstd: dw = sum(g * xhat) and
+// db = sum(g) per channel (first pass), then (second pass) with the batch's own statistics
+// dx = w * invstd * (g - db / m - xhat * dw / m) (Ioffe & Szegedy, ICML 2015, section 3), or with
+// fixed ones (evaluation) dx = w * invstd * g.
+template <typename T>
+void BatchNormBackward(const T* x, const T* g, const T* w, const T* mean, const T* invstd, T* dx,
+                       T* dw, T* db, size_t outer, size_t c, size_t inner, bool batch_stats) {
+  const double m = double(outer) * double(inner);
+  // dx = g * k1 + (x - mean) * k2 + k0, per channel.
+  auto coefficients = [&](size_t ch, double sg, double sgx, T* k) {
+    const double inv = invstd[ch], dwv = sgx * inv, scale = double(w[ch]) * inv;
+    dw[ch] = T(dwv), db[ch] = T(sg);
+    k[0] = T(scale);
+    k[1] = batch_stats && m > 0 ? T(-scale * inv * dwv / m) : T(0);
+    k[2] = batch_stats && m > 0 ? T(-scale * sg / m) : T(0);
+  };
+  if (inner > 1) {
+#pragma omp parallel for schedule(static) if (m * c > kParallelMin && c > 1)
+    for (int64_t ch = 0; ch < int64_t(c); ++ch) {
+      const T mu = mean[ch];
+      double sg = 0, sgx = 0;
+      for (size_t o = 0; o < outer; ++o) {
+        const T *xr = x + (o * c + ch) * inner, *gr = g + (o * c + ch) * inner;
+#pragma omp simd reduction(+ : sg, sgx)
+        for (size_t i = 0; i < inner; ++i) {
+          sg += gr[i];
+          sgx += double(gr[i]) * double(xr[i] - mu);
+        }
+      }
+      T k[3];
+      coefficients(size_t(ch), sg, sgx, k);
+      for (size_t o = 0; o < outer; ++o) {
+        const T *xr = x + (o * c + ch) * inner, *gr = g + (o * c + ch) * inner;
+        T* dst = dx + (o * c + ch) * inner;
+#pragma omp simd
+        for (size_t i = 0; i < inner; ++i) dst[i] = gr[i] * k[0] + (xr[i] - mu) * k[1] + k[2];
+      }
+    }
+    return;
+  }
+  std::vector<double> sums(2 * c);
+  SumRows<2>(outer, c, [&](size_t o, double* acc) {
+    const T *xr = x + o * c, *gr = g + o * c;
+#pragma omp simd
+    for (size_t ch = 0; ch < c; ++ch) {
+      acc[ch] += gr[ch];
+      acc[c + ch] += double(gr[ch]) * double(xr[ch] - mean[ch]);
+    }
+  }, sums.data());
+  std::vector<T> k1(c), k2(c), k0(c);
+  for (size_t ch = 0; ch < c; ++ch) {
+    T k[3];
+    coefficients(ch, sums[ch], sums[c + ch], k);
+    k1[ch] = k[0], k2[ch] = k[1], k0[ch] = k[2];
+  }
+  const int64_t rows = int64_t(outer);
+#pragma omp parallel for schedule(static) if (double(rows) * c > kParallelMin)
+  for (int64_t o = 0; o < rows; ++o) {
+    const T *xr = x + size_t(o) * c, *gr = g + size_t(o) * c;
+    T* dst = dx + size_t(o) * c;
+#pragma omp simd
+    for (size_t ch = 0; ch < c; ++ch) dst[ch] = gr[ch] * k1[ch] + (xr[ch] - mean[ch]) * k2[ch] + k0[ch];
+  }
+}
+
+// ReLU's backward in one pass: out = g where x > 0, else 0 (also where x is NaN, and whatever g
+// is there, as PyTorch's threshold_backward).
+template <typename T>
+void ReluBackward(const T* x, const T* g, T* out, size_t n) {
+  const ptrdiff_t size = static_cast<ptrdiff_t>(n);
+#pragma omp parallel for simd schedule(static) if (size > kParallelMin)
+  for (ptrdiff_t i = 0; i < size; ++i) out[i] = x[i] > T(0) ? g[i] : T(0);
+}
+
 // ---- the binding table's launchers (given code) ----------------------------------------------
 
 // The kernels above under the names of the shared binding table (src/ndarray_backend_bindings.h),
@@ -923,5 +1131,105 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
      py::arg("a"), py::arg("g"), py::arg("db"), py::arg("dims"));
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
+  // ---- fused batch normalisation and ReLU (given code) ----
+  // (outer, channels, inner) of a compact x, checked: sizes of x-shaped and per-channel arrays,
+  // one dtype for all of them, a finite eps >= 0.
+  struct NormShape { size_t outer, c, inner, n; };
+  auto norm_shape = [](const char* name, int64_t outer, int64_t channels, int64_t inner,
+                       std::initializer_list<std::pair<const char*, const AlignedArray*>> full,
+                       std::initializer_list<std::pair<const char*, const AlignedArray*>> per_channel) {
+    NormShape s{needle::CheckDim(name, "outer", outer), needle::CheckDim(name, "channels", channels),
+                needle::CheckDim(name, "inner", inner), 0};
+    s.n = needle::CheckedProduct(name, "outer x channels x inner =", {s.outer, s.c, s.inner});
+    const AlignedArray* first = full.begin()->second;
+    for (const auto& [what, a] : full) {
+      needle::CheckSameDtype(name, *first, *a);
+      needle::CheckSize(name, what, *a, s.n);
+    }
+    for (const auto& [what, a] : per_channel) {
+      needle::CheckSameDtype(name, *first, *a);
+      needle::CheckSize(name, what, *a, s.c);
+    }
+    return s;
+  };
+  auto check_eps = [](const char* name, double eps) {
+    if (!(eps >= 0) || !std::isfinite(eps))
+      throw py::value_error(std::string(name) + ": eps must be finite and >= 0, got " + std::to_string(eps));
+  };
+  m.def("batch_norm_train", [norm_shape, check_eps](const AlignedArray& x, const AlignedArray& weight,
+                                                    const AlignedArray& bias, AlignedArray* out, AlignedArray* mean,
+                                                    AlignedArray* var, AlignedArray* invstd, int64_t outer,
+                                                    int64_t channels, int64_t inner, double eps) {
+    const char* name = "batch_norm_train";
+    const NormShape s = norm_shape(name, outer, channels, inner, {{"x", &x}, {"out", out}},
+                                   {{"weight", &weight}, {"bias", &bias}, {"mean", mean}, {"var", var},
+                                    {"invstd", invstd}});
+    check_eps(name, eps);
+    if (s.c > 0 && s.outer * s.inner == 0)
+      throw py::value_error(std::string(name) + ": no values to take statistics of: outer " +
+                            std::to_string(s.outer) + " x inner " + std::to_string(s.inner) + " is 0");
+    needle::Dispatch(x, [&](auto t) {
+      using T = decltype(t);
+      BatchNormTrain<T>(x.data<T>(), weight.data<T>(), bias.data<T>(), out->data<T>(), mean->data<T>(),
+                        var->data<T>(), invstd->data<T>(), s.outer, s.c, s.inner, eps);
+    });
+  }, "Batch normalisation's training forward over the channel axis of the compact x (outer, channels, "
+     "inner): out = (x - mean) * weight / sqrt(var + eps) + bias with each channel's mean and biased "
+     "variance over outer and inner, which are written to mean and var, and 1 / sqrt(var + eps) to invstd.",
+     py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("mean"), py::arg("var"),
+     py::arg("invstd"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"));
+  m.def("batch_norm_eval", [norm_shape, check_eps](const AlignedArray& x, const AlignedArray& weight,
+                                                   const AlignedArray& bias, const AlignedArray& mean,
+                                                   const AlignedArray& var, AlignedArray* out, AlignedArray* invstd,
+                                                   int64_t outer, int64_t channels, int64_t inner, double eps) {
+    const char* name = "batch_norm_eval";
+    const NormShape s = norm_shape(name, outer, channels, inner, {{"x", &x}, {"out", out}},
+                                   {{"weight", &weight}, {"bias", &bias}, {"mean", &mean}, {"var", &var},
+                                    {"invstd", invstd}});
+    check_eps(name, eps);
+    needle::Dispatch(x, [&](auto t) {
+      using T = decltype(t);
+      BatchNormEval<T>(x.data<T>(), weight.data<T>(), bias.data<T>(), mean.data<T>(), var.data<T>(),
+                       out->data<T>(), invstd->data<T>(), s.outer, s.c, s.inner, eps);
+    });
+  }, "Batch normalisation with given statistics (evaluation): out = (x - mean) * weight / sqrt(var + eps) "
+     "+ bias over the channel axis of the compact x (outer, channels, inner); 1 / sqrt(var + eps) is "
+     "written to invstd.",
+     py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("mean"), py::arg("var"), py::arg("out"),
+     py::arg("invstd"), py::arg("outer"), py::arg("channels"), py::arg("inner"), py::arg("eps"));
+  m.def("batch_norm_backward", [norm_shape](const AlignedArray& x, const AlignedArray& g, const AlignedArray& weight,
+                                            const AlignedArray& mean, const AlignedArray& invstd, AlignedArray* dx,
+                                            AlignedArray* dweight, AlignedArray* dbias, int64_t outer,
+                                            int64_t channels, int64_t inner, bool batch_stats) {
+    const char* name = "batch_norm_backward";
+    const NormShape s = norm_shape(name, outer, channels, inner, {{"x", &x}, {"g", &g}, {"dx", dx}},
+                                   {{"weight", &weight}, {"mean", &mean}, {"invstd", &invstd},
+                                    {"dweight", dweight}, {"dbias", dbias}});
+    needle::Dispatch(x, [&](auto t) {
+      using T = decltype(t);
+      BatchNormBackward<T>(x.data<T>(), g.data<T>(), weight.data<T>(), mean.data<T>(), invstd.data<T>(),
+                           dx->data<T>(), dweight->data<T>(), dbias->data<T>(), s.outer, s.c, s.inner,
+                           batch_stats);
+    });
+  }, "Batch normalisation's backward for the output's adjoint g: dweight = sum(g * xhat), dbias = sum(g) "
+     "per channel, with xhat = (x - mean) * invstd, and dx = weight * invstd * (g - mean(g) - xhat * "
+     "mean(g * xhat)) for the batch's own statistics (batch_stats) or weight * invstd * g for fixed ones.",
+     py::arg("x"), py::arg("g"), py::arg("weight"), py::arg("mean"), py::arg("invstd"), py::arg("dx"),
+     py::arg("dweight"), py::arg("dbias"), py::arg("outer"), py::arg("channels"), py::arg("inner"),
+     py::arg("batch_stats"));
+  m.def("relu_backward", [](const AlignedArray& x, const AlignedArray& g, AlignedArray* out, int64_t size) {
+    const char* name = "relu_backward";
+    const size_t n = needle::CheckDim(name, "size", size);
+    needle::CheckSameDtype(name, x, g);
+    needle::CheckSameDtype(name, x, *out);
+    needle::CheckSize(name, "x", x, n);
+    needle::CheckSize(name, "g", g, n);
+    needle::CheckSize(name, "out", *out, n);
+    needle::Dispatch(x, [&](auto t) {
+      using T = decltype(t);
+      ReluBackward<T>(x.data<T>(), g.data<T>(), out->data<T>(), n);
+    });
+  }, "ReLU's backward in one pass: out = g where x > 0, else 0, for the first size elements.",
+     py::arg("x"), py::arg("g"), py::arg("out"), py::arg("size"));
   needle::BindBackend<Backend>(m);
 }

@@ -79,7 +79,8 @@ def test_fused_batch_norm_op_matches_numpy(shape, dtype, tol):
     np.testing.assert_allclose(mean.numpy(), 0.9 * rm + 0.1 * batch_mean, rtol=tol, atol=tol)
     np.testing.assert_allclose(var.numpy(), 0.9 * rv + 0.1 * batch_var * n / (n - 1), rtol=tol, atol=tol)
     np.testing.assert_allclose(y_eval.numpy(), reference(x, w, b, 1e-5, rm, rv)[0], rtol=tol, atol=tol)
-    np.testing.assert_allclose(rm2.numpy(), rm, rtol=tol), np.testing.assert_allclose(rv2.numpy(), rv, rtol=tol)
+    np.testing.assert_allclose(rm2.numpy(), rm, rtol=tol)
+    np.testing.assert_allclose(rv2.numpy(), rv, rtol=tol)
     assert y.dtype == mean.dtype == var.dtype == y_eval.dtype == dtype
     assert mean.op is None and var.op is None and not mean.requires_grad  # constants, as .detach()
 
@@ -117,7 +118,8 @@ def test_modules_match_the_course_path_step_after_step(shape, dtype, tol):
             outs.append((y, xt.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()))
         assert isinstance(outs[0][0].op, ops_norm.BatchNormTrain)
         assert not isinstance(outs[1][0].op, ops_norm.BatchNormTrain)
-        for got, expected in zip((outs[0][0].numpy(), *outs[0][1:]), (outs[1][0].numpy(), *outs[1][1:])):
+        for got, expected in zip((outs[0][0].numpy(), *outs[0][1:]), (outs[1][0].numpy(), *outs[1][1:]),
+                                 strict=True):
             np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
         np.testing.assert_allclose(fast.running_mean.numpy(), course.running_mean.numpy(), rtol=tol, atol=tol)
         np.testing.assert_allclose(fast.running_var.numpy(), course.running_var.numpy(), rtol=tol, atol=tol)
@@ -165,7 +167,8 @@ def test_fused_modules_match_torch_in_training_and_evaluation(shape):
 def test_fused_batch_norm_float32_on_every_thread(shape):
     # over 2^15 values: the kernels' OpenMP paths (channels across threads for H*W > 1, rows
     # across threads with per-thread sums for (N, C)); a large mean tests the two-pass variance
-    x, w, b, g = random(shape, 0) * 0.5 + 100, random((shape[1],), 1), random((shape[1],), 2), random(shape, 3)
+    x, g = random(shape, 0) * 0.5 + 100, random(shape, 3)
+    w, b = random((shape[1],), 1), random((shape[1],), 2)
     xt, wt, bt = (tensor(a, "float32", requires_grad=True) for a in (x, w, b))
     with ndl.ops.use_fast_paths(True):
         y, _, _ = ndl.ops.batch_norm(xt, wt, bt, tensor(np.zeros(shape[1]), "float32"),
@@ -173,7 +176,7 @@ def test_fused_batch_norm_float32_on_every_thread(shape):
                                      momentum=0.1, eps=1e-5)
     y.backward(tensor(g, "float32"))
     np.testing.assert_allclose(y.numpy(), reference(x, w, b, 1e-5)[0], rtol=1e-3, atol=1e-3)
-    for got, expected in zip((xt.grad, wt.grad, bt.grad), reference_gradients(x, w, g, 1e-5)):
+    for got, expected in zip((xt.grad, wt.grad, bt.grad), reference_gradients(x, w, g, 1e-5), strict=True):
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-3, atol=2e-3 * np.abs(expected).max())
 
 

@@ -261,6 +261,12 @@ class BatchNorm1d(Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_features(self, x)
         _check_batch_statistics(self, x, x.shape[0])
+        # Given code: the fused fast path (ops/ops_norm.py), where the device has its kernels.
+        params = (self.weight, self.bias, self.running_mean, self.running_var)
+        if ops.fused_batch_norm_available(x, *params):
+            y, self.running_mean, self.running_var = ops.batch_norm(
+                x, *params, training=self.training, momentum=self.momentum, eps=self.eps)
+            return y
         # TODO (hw2, question 3): implement BatchNorm1d.forward (Modules)
         raise NotImplementedError("BatchNorm1d.forward: hw2")
 
