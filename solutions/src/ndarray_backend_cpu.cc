@@ -961,41 +961,64 @@ void LstmGatesBackward(const T* pre, const T* c, const T* dh, const T* dc, T* dp
 // (N, C) matrix is (N, C, 1), without a transpose. Each channel's statistics run over its
 // m = outer * inner values, summed in double (for float32 too) in two passes: the mean, then the
 // squares about it (Chan, Golub & LeVeque, "Algorithms for computing the sample variance",
-// 1983). With inner > 1 each thread takes whole channels, made of outer contiguous runs of inner
-// values, and finishes each channel while it is in cache; with inner == 1 (rows of c values) each
-// thread sums rows into its own per-channel totals, added up in a fixed order at the end.
+// 1983). Two ways through the data, by its shape:
+// * by channels, for long runs (large images): each thread takes whole channels, made of outer
+//   contiguous runs of inner values, and finishes each channel while it is in cache;
+// * by rows, for short runs ((N, C) matrices, small images): rows of c * inner values, each
+//   thread summing its rows into its own row of totals, folded into channels at the end in a
+//   fixed order; the per-channel constants are repeated inner times for the vector loops.
 
-// Per-channel totals over rows (inner == 1) of c values: add_row(o, acc) adds row o's terms
-// into acc (K * c doubles, term k of channel ch at acc[k * c + ch]); sums gets the K * c totals.
+// Whether the kernels below go by rows: short runs, or a row of totals that fits in L1/L2.
+inline bool NormByRows(size_t c, size_t inner) { return inner < 32 || c * inner <= 8192; }
+
+// Per-channel totals by rows of L = c * inner values: add_row(o, acc) adds row o's K terms per
+// value to acc (K * L doubles, term k of value j at acc[k * L + j]); sums (K * c) gets each
+// channel's totals.
 template <size_t K, typename F>
-void SumRows(size_t outer, size_t c, F add_row, double* sums) {
-  const int threads = double(outer) * c > kParallelMin ? max_threads() : 1;
-  std::vector<double> part(size_t(threads) * K * c, 0.0);
+void SumRows(size_t outer, size_t c, size_t inner, F add_row, double* sums) {
+  const size_t width = K * c * inner;
+  const int threads = double(outer) * c * inner > kParallelMin ? max_threads() : 1;
+  std::vector<double> part(size_t(threads) * width, 0.0);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    double* acc = part.data() + size_t(thread_index()) * K * c;
+    double* acc = part.data() + size_t(thread_index()) * width;
 #pragma omp for schedule(static)
     for (int64_t o = 0; o < int64_t(outer); ++o) add_row(size_t(o), acc);
   }
-  for (size_t k = 0; k < K * c; ++k) {
+  for (size_t k = 0; k < K * c; ++k) {  // k = term * c + channel
     double total = 0;
-    for (int t = 0; t < threads; ++t) total += part[size_t(t) * K * c + k];
+    for (int t = 0; t < threads; ++t) {
+      const double* run = part.data() + size_t(t) * width + k * inner;
+      for (size_t i = 0; i < inner; ++i) total += run[i];
+    }
     sums[k] = total;
   }
 }
 
-// y = (x - mu[ch]) * scale[ch] + shift[ch] over (outer, c, inner).
+// Each of the c values of v repeated inner times, as T.
+template <typename T, typename U>
+std::vector<T> RepeatEach(const U* v, size_t c, size_t inner) {
+  std::vector<T> out(c * inner);
+  for (size_t ch = 0; ch < c; ++ch) std::fill(out.begin() + ch * inner, out.begin() + (ch + 1) * inner, T(v[ch]));
+  return out;
+}
+
+// y = (x - mu[ch]) * scale[ch] + shift[ch] over (outer, c, inner), by rows or by runs.
 template <typename T>
 void NormalizeChannels(const T* x, const T* mu, const T* scale, const T* shift, T* y, size_t outer,
                        size_t c, size_t inner) {
   const bool parallel = double(outer) * c * inner > kParallelMin;
-  if (inner == 1) {  // rows of c channels
+  if (NormByRows(c, inner)) {
+    const size_t width = c * inner;
+    const std::vector<T> m = RepeatEach<T>(mu, c, inner), s = RepeatEach<T>(scale, c, inner),
+                         t = RepeatEach<T>(shift, c, inner);
+    const T *mp = m.data(), *sp = s.data(), *tp = t.data();
 #pragma omp parallel for schedule(static) if (parallel && outer > 1)
     for (int64_t o = 0; o < int64_t(outer); ++o) {
-      const T* src = x + size_t(o) * c;
-      T* dst = y + size_t(o) * c;
+      const T* src = x + size_t(o) * width;
+      T* dst = y + size_t(o) * width;
 #pragma omp simd
-      for (size_t ch = 0; ch < c; ++ch) dst[ch] = (src[ch] - mu[ch]) * scale[ch] + shift[ch];
+      for (size_t j = 0; j < width; ++j) dst[j] = (src[j] - mp[j]) * sp[j] + tp[j];
     }
     return;
   }
@@ -1018,7 +1041,7 @@ template <typename T>
 void BatchNormTrain(const T* x, const T* w, const T* b, T* y, T* mean, T* var, T* invstd,
                     size_t outer, size_t c, size_t inner, double eps) {
   const double m = double(outer) * double(inner);
-  if (inner > 1) {
+  if (!NormByRows(c, inner)) {
 #pragma omp parallel for schedule(static) if (m * c > kParallelMin && c > 1)
     for (int64_t ch = 0; ch < int64_t(c); ++ch) {
       double s = 0, q = 0;
@@ -1048,20 +1071,22 @@ void BatchNormTrain(const T* x, const T* w, const T* b, T* y, T* mean, T* var, T
     }
     return;
   }
+  const size_t width = c * inner;
   std::vector<double> sums(c), mu(c);
-  SumRows<1>(outer, c, [&](size_t o, double* acc) {
-    const T* row = x + o * c;
+  SumRows<1>(outer, c, inner, [&](size_t o, double* acc) {
+    const T* row = x + o * width;
 #pragma omp simd
-    for (size_t ch = 0; ch < c; ++ch) acc[ch] += row[ch];
+    for (size_t j = 0; j < width; ++j) acc[j] += row[j];
   }, sums.data());
   for (size_t ch = 0; ch < c; ++ch) mu[ch] = sums[ch] / m;
-  SumRows<1>(outer, c, [&](size_t o, double* acc) {
-    const T* row = x + o * c;
-    const double* mp = mu.data();
+  const std::vector<double> mu_rep = RepeatEach<double>(mu.data(), c, inner);
+  SumRows<1>(outer, c, inner, [&](size_t o, double* acc) {
+    const T* row = x + o * width;
+    const double* mp = mu_rep.data();
 #pragma omp simd
-    for (size_t ch = 0; ch < c; ++ch) {
-      const double d = double(row[ch]) - mp[ch];
-      acc[ch] += d * d;
+    for (size_t j = 0; j < width; ++j) {
+      const double d = double(row[j]) - mp[j];
+      acc[j] += d * d;
     }
   }, sums.data());
   std::vector<T> scale(c);
@@ -1070,7 +1095,7 @@ void BatchNormTrain(const T* x, const T* w, const T* b, T* y, T* mean, T* var, T
     mean[ch] = T(mu[ch]), var[ch] = T(v), invstd[ch] = T(inv);
     scale[ch] = T(double(w[ch]) * inv);
   }
-  NormalizeChannels(x, mean, scale.data(), b, y, outer, c, 1);
+  NormalizeChannels(x, mean, scale.data(), b, y, outer, c, inner);
 }
 
 // Evaluation forward with given statistics (the running ones): invstd = 1 / sqrt(var + eps) is
@@ -1095,7 +1120,7 @@ template <typename T>
 void BatchNormBackward(const T* x, const T* g, const T* w, const T* mean, const T* invstd, T* dx,
                        T* dw, T* db, size_t outer, size_t c, size_t inner, bool batch_stats) {
   const double m = double(outer) * double(inner);
-  // dx = g * k1 + (x - mean) * k2 + k0, per channel.
+  // dx = g * k[0] + (x - mean) * k[1] + k[2] in channel ch, whose sums are sg and sgx.
   auto coefficients = [&](size_t ch, double sg, double sgx, T* k) {
     const double inv = invstd[ch], dwv = sgx * inv, scale = double(w[ch]) * inv;
     dw[ch] = T(dwv), db[ch] = T(sg);
@@ -1103,7 +1128,7 @@ void BatchNormBackward(const T* x, const T* g, const T* w, const T* mean, const 
     k[1] = batch_stats && m > 0 ? T(-scale * inv * dwv / m) : T(0);
     k[2] = batch_stats && m > 0 ? T(-scale * sg / m) : T(0);
   };
-  if (inner > 1) {
+  if (!NormByRows(c, inner)) {
 #pragma omp parallel for schedule(static) if (m * c > kParallelMin && c > 1)
     for (int64_t ch = 0; ch < int64_t(c); ++ch) {
       const T mu = mean[ch];
@@ -1127,13 +1152,16 @@ void BatchNormBackward(const T* x, const T* g, const T* w, const T* mean, const 
     }
     return;
   }
+  const size_t width = c * inner;
+  const std::vector<T> mu_rep = RepeatEach<T>(mean, c, inner);
+  const T* mp = mu_rep.data();
   std::vector<double> sums(2 * c);
-  SumRows<2>(outer, c, [&](size_t o, double* acc) {
-    const T *xr = x + o * c, *gr = g + o * c;
+  SumRows<2>(outer, c, inner, [&](size_t o, double* acc) {
+    const T *xr = x + o * width, *gr = g + o * width;
 #pragma omp simd
-    for (size_t ch = 0; ch < c; ++ch) {
-      acc[ch] += gr[ch];
-      acc[c + ch] += double(gr[ch]) * double(xr[ch] - mean[ch]);
+    for (size_t j = 0; j < width; ++j) {
+      acc[j] += gr[j];
+      acc[width + j] += double(gr[j]) * double(xr[j] - mp[j]);
     }
   }, sums.data());
   std::vector<T> k1(c), k2(c), k0(c);
@@ -1142,13 +1170,15 @@ void BatchNormBackward(const T* x, const T* g, const T* w, const T* mean, const 
     coefficients(ch, sums[ch], sums[c + ch], k);
     k1[ch] = k[0], k2[ch] = k[1], k0[ch] = k[2];
   }
-  const int64_t rows = int64_t(outer);
-#pragma omp parallel for schedule(static) if (double(rows) * c > kParallelMin)
-  for (int64_t o = 0; o < rows; ++o) {
-    const T *xr = x + size_t(o) * c, *gr = g + size_t(o) * c;
-    T* dst = dx + size_t(o) * c;
+  const std::vector<T> r1 = RepeatEach<T>(k1.data(), c, inner), r2 = RepeatEach<T>(k2.data(), c, inner),
+                       r0 = RepeatEach<T>(k0.data(), c, inner);
+  const T *p1 = r1.data(), *p2 = r2.data(), *p0 = r0.data();
+#pragma omp parallel for schedule(static) if (double(outer) * width > kParallelMin && outer > 1)
+  for (int64_t o = 0; o < int64_t(outer); ++o) {
+    const T *xr = x + size_t(o) * width, *gr = g + size_t(o) * width;
+    T* dst = dx + size_t(o) * width;
 #pragma omp simd
-    for (size_t ch = 0; ch < c; ++ch) dst[ch] = gr[ch] * k1[ch] + (xr[ch] - mean[ch]) * k2[ch] + k0[ch];
+    for (size_t j = 0; j < width; ++j) dst[j] = gr[j] * p1[j] + (xr[j] - mp[j]) * p2[j] + p0[j];
   }
 }
 

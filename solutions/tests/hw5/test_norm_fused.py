@@ -56,7 +56,9 @@ def module(shape, dtype, seed=0):
     return bn
 
 
-SHAPES = [(6, 4), (37, 3), (3, 5, 4, 3), (2, 3, 1, 1), (4, 2, 1, 7)]
+# The kernels go by rows for short runs of H*W (and (N, C) matrices), by channels for long ones
+# (H*W >= 32 and C*H*W > 8192): (2, 3, 64, 50) is the second kind, the others the first.
+SHAPES = [(6, 4), (37, 3), (3, 5, 4, 3), (2, 3, 1, 1), (4, 2, 1, 7), (2, 3, 64, 50)]
 
 
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 2e-5)])
@@ -100,7 +102,7 @@ def test_fused_batch_norm_gradients_by_central_differences(shape, training):
 
 
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-9), ("float32", 1e-4)])
-@pytest.mark.parametrize("shape", [(6, 8, 12, 12), (2, 5, 1, 1), (64, 7)])
+@pytest.mark.parametrize("shape", [(6, 8, 12, 12), (2, 5, 1, 1), (64, 7), (3, 4, 48, 48)])
 def test_modules_match_the_course_path_step_after_step(shape, dtype, tol):
     # the same module run with the fast path and with the course's code: outputs, the gradients
     # of input, weight and bias, and the running statistics after each of three training steps,
