@@ -4,8 +4,9 @@ Some of needle's ops and modules have a *fast path*: given code that computes th
 the course's own implementation with fewer passes over memory (a fused kernel on ``ndl.cpu()``,
 a direct convolution). ``ops.conv`` runs ``ConvIm2col`` rather than ``Conv``; from hw5 on,
 ``nn.SoftmaxLoss`` runs one fused softmax cross-entropy op and ``nn.BatchNorm1d`` and
-``BatchNorm2d`` a fused batch normalisation, where the device has the kernels. A fast path changes
-speed only: each is tested against the course's implementation.
+``BatchNorm2d`` a fused batch normalisation and ``ops.relu`` a one-pass gradient (``ops_norm.py``),
+where the device has the kernels. A fast path changes speed only: each is tested against the
+course's implementation.
 
 They are on by default, so that the apps and ``make bench`` train at full speed. The tests turn
 them off, so that they grade *your* code: the handouts' ``tests/conftest.py`` sets
