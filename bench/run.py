@@ -52,7 +52,7 @@ TARGETS = {
     "add 1e7": (1.0, None), "exp 1e7": (1.0, None),
     "sum axis 0, 4096x4096": (1.0, None), "sum axis 1, 4096x4096": (1.0, None),
     "max axis 0, 4096x4096": (1.0, None), "max axis 1, 4096x4096": (1.0, None),
-    "MLP epoch 784-100-10": (1.0, None),
+    "MLP epoch 784-100-10": (1.0, None), "MLP epoch 784-100-10, captured": (1.0, None),
     "conv2d 3-16-32, 32x32, fwd+bwd": (0.7, None),
     "LSTM LM step, vocab 3430": (1.0, None),
     "LSTM LM step, vocab 10000": (1.0, None),
@@ -173,11 +173,13 @@ def per_op_cases(framework: str) -> list[dict]:
             _case("per-op a @ b, 2x2", "us/op", 1e6 / reps, mm, 5, reps)]
 
 
-def mlp_epoch_case(framework: str, quick: bool) -> dict:
+def mlp_epoch_case(framework: str, quick: bool, captured: bool = False) -> dict:
     """One SGD epoch of a 784-100-10 ReLU MLP, batch 100.
 
     The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
-    size); both libraries see the same batches in the same order.
+    size); both libraries see the same batches in the same order. With ``captured``, needle's
+    step is ``ndl.capture``'d (recorded, then replayed without Python dispatch) and the row is
+    named "..., captured"; PyTorch's is its eager step either way.
     """
     import numpy as np
     from simple_ml import parse_mnist
@@ -196,13 +198,18 @@ def mlp_epoch_case(framework: str, quick: bool) -> dict:
                             nn.Linear(100, 10, device=ndl.cpu()))
         loss_fn, opt = nn.SoftmaxLoss(), ndl.optim.SGD(net.parameters(), lr=0.1)
 
+        def train_step(x, t):
+            loss = loss_fn(net(x), t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        step = ndl.capture(train_step, state=(net, opt)) if captured else train_step
+
         def epoch():
             for i in range(0, count, batch):
-                loss = loss_fn(net(ndl.Tensor(X[i:i + batch], device=ndl.cpu())),
-                               ndl.Tensor(y[i:i + batch], device=ndl.cpu()))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                step(ndl.Tensor(X[i:i + batch], device=ndl.cpu()),
+                     ndl.Tensor(y[i:i + batch], device=ndl.cpu()))
     else:
         torch = _torch()
         torch.manual_seed(0)
@@ -217,7 +224,8 @@ def mlp_epoch_case(framework: str, quick: bool) -> dict:
                 topt.zero_grad()
                 loss.backward()
                 topt.step()
-    return _case("MLP epoch 784-100-10", "s/epoch", 1, epoch, 2, count // batch)
+    return _case("MLP epoch 784-100-10" + (", captured" if captured else ""), "s/epoch", 1, epoch,
+                 2, count // batch)
 
 
 def _torch_resnet9(torch):
@@ -314,7 +322,7 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
     cpu(), or "torch" on the CPU, or the GPU for the GPU rows), the same shapes and the same work:
 
     - per-op overhead: ``a + b`` and ``a @ b`` on 2x2 tensors (CPU rows only);
-    - an MLP epoch (CPU rows only; see ``mlp_epoch_case``);
+    - an MLP epoch, eager and captured (CPU rows only; see ``mlp_epoch_case``);
     - conv2d forward and backward: two 3x3 convolutions 3 -> 16 -> 32 channels over a batch of
       32 images of 32 x 32 (the weights' gradients; the images need none);
     - an LSTM language model step (embedding, 1-layer LSTM, linear to the vocabulary, softmax
@@ -326,7 +334,8 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
     import numpy as np
     gpu = bool(prefix)
     runs = 2 if quick else 5
-    cases = [] if gpu else [*per_op_cases(framework), mlp_epoch_case(framework, quick)]
+    cases = [] if gpu else [*per_op_cases(framework), mlp_epoch_case(framework, quick),
+                            mlp_epoch_case(framework, quick, captured=True)]
     needle = framework == "needle"
     if needle:
         import needle as ndl
