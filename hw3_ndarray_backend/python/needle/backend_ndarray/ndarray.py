@@ -445,8 +445,8 @@ class NDArray:
             if other._device is not device and other._device != device:
                 raise ValueError(f"{ewise}: operands on {self._device} and {other.device}")
             if self._dtype is other._dtype:  # the common case: promote() without its calls
-                a = self if self._compact or self.is_compact() else self.compact()
-                b = other if other._compact or other.is_compact() else other.compact()
+                a = self.compact()
+                b = other.compact()
             else:
                 a, b = promote(self, other)
             out = _fresh(self._shape, device, a._dtype)
@@ -455,7 +455,7 @@ class NDArray:
                 isinstance(other, Real) and not isinstance(other, (bool, np.bool_))):
             # (real_scalar gives an OverflowError for 10**400, naming it)
             value = other if type(other) is float else real_scalar(other, scalar)
-            a = self if self._compact or self.is_compact() else self.compact()
+            a = self.compact()
             out = _fresh(self._shape, self._device, self._dtype)
             getattr(self._device, scalar)(a._handle, value, out._handle)
         else:
@@ -464,7 +464,7 @@ class NDArray:
         return out
 
     def _unary(self, kernel: str) -> NDArray:
-        a = self if self._compact or self.is_compact() else self.compact()
+        a = self.compact()
         out = _fresh(self._shape, self._device, self._dtype)
         getattr(self._device, kernel)(a._handle, out._handle)
         return out
@@ -627,8 +627,8 @@ def promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
     """Both operands compact and in the wider of their dtypes (float32 with float64 gives
     float64, as NumPy and PyTorch promote)."""
     if a._dtype is b._dtype:  # (dtype_of gives each dtype as one object)
-        return a if a._compact or a.is_compact() else a.compact(), \
-            b if b._compact or b.is_compact() else b.compact()
+        return a.compact(), \
+            b.compact()
     if a.dtype != b.dtype:
         wide = np.promote_types(a.dtype, b.dtype)
         return a.astype(wide) if a.dtype != wide else a.compact(), \
