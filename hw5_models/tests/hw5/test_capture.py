@@ -116,3 +116,41 @@ def test_bad_steps_and_arguments_are_refused_by_name():
     returns_float = ndl.capture(lambda x: (x * 2).sum().numpy().item())
     with pytest.raises(TypeError, match=r"return None, a Tensor, or a tuple or list of Tensors.*float"):
         returns_float(ndl.Tensor(x))
+
+
+def embedding_trainer():
+    """A fresh embedding (10 ids, 4 wide) and 4-2 linear layer (seed 0), SGD, and a step taking
+    ids (3, 5) and targets (15, 2); the ids reach the kernels as a host array."""
+    ndl.manual_seed(0)
+    emb, lin = nn.Embedding(10, 4), nn.Linear(4, 2)
+    opt = ndl.optim.SGD([*emb.parameters(), *lin.parameters()], lr=0.05)
+
+    def step(ids, t):
+        opt.zero_grad()
+        d = lin(emb(ids).reshape((15, 4))) - t
+        loss = (d * d).sum() / 15
+        loss.backward()
+        opt.step()
+        return loss
+    return (emb, lin, opt), step
+
+
+def test_ids_read_on_the_host_are_the_new_arguments_at_each_replay():
+    rng = np.random.default_rng(1)
+    data = [(rng.integers(0, 10, (3, 5)).astype(np.float32), rng.standard_normal((15, 2)))
+            for _ in range(6)]
+    (emb, lin, _), eager = embedding_trainer()
+    state, step = embedding_trainer()
+    captured = ndl.capture(step, state=state)
+    for ids, t in data:
+        expected = eager(ndl.Tensor(ids), ndl.Tensor(t, dtype="float32")).numpy().item()
+        assert captured(ndl.Tensor(ids), ndl.Tensor(t, dtype="float32")).numpy().item() == expected
+    assert captured.replayed == 3
+    np.testing.assert_array_equal(state[0].weight.numpy(), emb.weight.numpy())
+    np.testing.assert_array_equal(state[1].weight.numpy(), lin.weight.numpy())
+    ids[0, 0] = 2.5
+    with pytest.raises(ValueError, match=r"argument 0 holds 2\.5, where the step reads whole numbers"):
+        captured(ndl.Tensor(ids), ndl.Tensor(t, dtype="float32"))
+    ids[0, 0] = 10
+    with pytest.raises(IndexError):  # the kernel's own check of the range
+        captured(ndl.Tensor(ids), ndl.Tensor(t, dtype="float32"))

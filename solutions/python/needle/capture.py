@@ -29,6 +29,11 @@ The replay returns what ``step`` returned (Tensors, or a tuple or list of them) 
 Tensors over the recorded output buffers: their values are overwritten by the next call, as
 CUDA Graphs' outputs are, so read them (``.numpy()``) before calling again.
 
+A host array that a kernel takes and that holds one of the arguments' values (an embedding's
+ids, read to the host with ``.numpy()`` and passed to ``take_rows``) is recognised as such in
+both recordings, and a replay passes the new argument's values there (checked to be whole
+numbers where the kernel takes integers; the kernels check their range).
+
 What a captured step cannot see: Python that reads array values (``.numpy()``) to decide what
 to do is not run again, so a step whose kernels depend on such a decision must not be captured
 (the two recordings catch it only when it differs between the first two calls); and the state
@@ -178,6 +183,44 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class _FromInput:
+    """Stands, in a recording, for a host array argument that held argument ``index``'s values
+    (an embedding's ids, read to the host with ``.numpy()``): a replay passes the new
+    argument's values there, as ``dtype`` and ``shape``."""
+
+    __slots__ = ("dtype", "index", "shape")
+
+    def __init__(self, index: int, dtype: np.dtype, shape: tuple[int, ...]):
+        self.index, self.dtype, self.shape = index, dtype, shape
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FromInput) and (self.index, self.dtype, self.shape) == \
+            (other.index, other.dtype, other.shape)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"argument {self.index}'s values"
+
+
+def _mark_inputs(calls: list[_Call], hosts: list[np.ndarray]) -> None:
+    """Replace each host array argument of ``calls`` that holds the values of one of the
+    step's arguments (``hosts``, their values on the host) by a ``_FromInput``."""
+    for call in calls:
+        if not any(isinstance(x, np.ndarray) for x in call.args):
+            continue
+        args = list(call.args)
+        for j, x in enumerate(args):
+            if not isinstance(x, np.ndarray):
+                continue
+            for k, host in enumerate(hosts):
+                if host.size == x.size and host.size and np.array_equal(
+                        x.ravel(), host.ravel().astype(x.dtype, copy=False)):
+                    args[j] = _FromInput(k, x.dtype, x.shape)
+                    break
+        call.args = tuple(args)
+
+
 # ---- the state a step updates ------------------------------------------------------------------
 
 def _state_slots(roots: tuple[Any, ...]) -> dict[tuple[int, Any], tuple[Any, Any]]:
@@ -258,8 +301,23 @@ class _Replay:
                  state_out: list[tuple[Any, Any, Any]], outputs: Any):
         self.calls = [(c.fn, c.args) for c in calls if c.name not in _HOST_READS]
         self.inputs, self.state_in, self.state_out, self.outputs = inputs, state_in, state_out, outputs
+        # (call, argument, _FromInput): host arrays a replay fills with the new arguments' values
+        self.from_inputs = [(i, j, x) for i, (_, args) in enumerate(self.calls)
+                            for j, x in enumerate(args) if isinstance(x, _FromInput)]
 
     def __call__(self, tensors: list[Tensor]) -> Any:
+        hosts: dict[int, np.ndarray] = {}
+        for i, j, marker in self.from_inputs:
+            if marker.index not in hosts:
+                hosts[marker.index] = tensors[marker.index].numpy()
+            values = hosts[marker.index].reshape(marker.shape)
+            cast = np.ascontiguousarray(values, dtype=marker.dtype)
+            if cast.dtype.kind in "iu" and not np.array_equal(cast, values):
+                bad = values.ravel()[np.flatnonzero(cast.ravel() != values.ravel())[0]]
+                raise ValueError(f"capture: argument {marker.index} holds {bad.item()!r}, where the step "
+                                 f"reads whole numbers (ids or labels)")
+            fn, args = self.calls[i]
+            self.calls[i] = (fn, (*args[:j], cast, *args[j + 1:]))
         for tensor, recorded in zip(tensors, self.inputs, strict=True):
             if tensor.cached_data._handle is not recorded._handle:
                 _copy_into(tensor.cached_data, recorded)
@@ -342,9 +400,11 @@ class CapturedStep:
             return outputs
         if key not in self._first:
             calls: list[_Call] = []
+            hosts = [a.numpy() for a in args]
             with _recording(calls):
                 outputs = self.step(*args)
             _check_outputs(outputs)
+            _mark_inputs(calls, hosts)
             # Kept only to compare: the buffers go, so that they are not held until the next call.
             self._first[key] = [_Call(c.name, c.fn, tuple(_BUFFER if _is_buffer(x) else x for x in c.args),
                                       _BUFFER if _is_buffer(c.result) else c.result) for c in calls]
@@ -355,9 +415,11 @@ class CapturedStep:
         before = _state_slots(self.state)
         values_before = {k: _array(_get(*slot)) for k, slot in before.items()}
         calls: list[_Call] = []
+        hosts = [a.numpy() for a in args]
         with _recording(calls):
             outputs = self.step(*args)
         _check_outputs(outputs)
+        _mark_inputs(calls, hosts)
         reason = _difference(self._first.pop(key), calls)
         if reason is None and not calls:
             reason = "the step made no kernel calls (its arrays are not on a needle device)"
