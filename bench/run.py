@@ -56,6 +56,7 @@ TARGETS = {
     "conv2d 3-16-32, 32x32, fwd+bwd": (0.7, None),
     "LSTM LM step, vocab 3430": (1.0, None),
     "LSTM LM step, vocab 10000": (1.0, None),
+    "LSTM LM step, vocab 3430, captured": (1.0, None), "LSTM LM step, vocab 10000, captured": (1.0, None),
     "ResNet9 epoch, 5000 CIFAR imgs": (0.5, None),
     # On a GPU, against PyTorch on the same GPU (cuBLAS for the matmuls).
     "GPU matmul 1024x1024": (0.6, None), "GPU matmul 4096x4096": (0.5, None),
@@ -327,7 +328,7 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
       32 images of 32 x 32 (the weights' gradients; the images need none);
     - an LSTM language model step (embedding, 1-layer LSTM, linear to the vocabulary, softmax
       loss, backward, SGD) at T = 35, B = 20, E = H = 100, for the news sample's vocabulary
-      (3,430) and PTB's (10,000);
+      (3,430) and PTB's (10,000); on the CPU also with needle's step captured (``ndl.capture``);
     - a ResNet9 epoch over a CIFAR-format sample (``resnet9_epoch_case``; not when ``epoch`` is
       False).
     """
@@ -375,10 +376,19 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
             X = ndl.Tensor(ids[:-1], device=device)
             Y = ndl.Tensor(ids[1:].ravel(), device=device)
 
-            def lm_step(opt=opt, loss_fn=loss_fn, lm=lm, X=X, Y=Y):
+            def train_step(X, Y, opt=opt, loss_fn=loss_fn, lm=lm):
                 opt.zero_grad()
-                loss_fn(lm(X)[0], Y).backward()
+                loss = loss_fn(lm(X)[0], Y)
+                loss.backward()
                 opt.step()
+                return loss
+            captured = ndl.capture(train_step, state=(lm, opt)) if not gpu else None
+
+            def lm_step(X=X, Y=Y, train_step=train_step):
+                train_step(X, Y)
+
+            def lm_step_captured(X=X, Y=Y, captured=captured):
+                captured(X, Y)
         else:
             torch.manual_seed(0)
             emb, lstm = torch.nn.Embedding(vocab, E).to(tdev), torch.nn.LSTM(E, E).to(tdev)
@@ -394,6 +404,10 @@ def model_cases(framework: str, quick: bool, device=None, prefix: str = "",
                 topt.step()
         cases.append(_case(f"{prefix}LSTM LM step, vocab {vocab}", "ms/step", 1e3, lm_step, runs,
                            sync=sync))
+        if not gpu:  # needle's step captured (ndl.capture: replays from the 4th call), PyTorch's eager
+            step = lm_step_captured if needle else lm_step
+            cases.append(_case(f"LSTM LM step, vocab {vocab}, captured", "ms/step", 1e3, step, runs,
+                               warmup=lambda step=step: [step() for _ in range(3)]))
     if epoch:
         cases.append(resnet9_epoch_case(framework, quick, device, prefix, sync))
     return cases
