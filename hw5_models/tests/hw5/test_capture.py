@@ -57,6 +57,7 @@ def train_both(optimizer, data, **options):
 def test_captured_training_equals_eager_bit_for_bit(optimizer, options):
     step, (eager, captured) = train_both(optimizer, batches(7, 8, 6, 3), **options)
     assert step.replayed == 4 and step.reason is None  # calls 1-3 eager, 4-7 replayed
+    assert step.shared_bytes >= 8 * 16 * 4  # intermediates of one shape share buffers
     assert captured[0] == eager[0]
     assert captured[1].keys() == eager[1].keys()
     for name in eager[1]:

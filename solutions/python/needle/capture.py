@@ -38,9 +38,10 @@ What a captured step cannot see: Python that reads array values (``.numpy()``) t
 to do is not run again, so a step whose kernels depend on such a decision must not be captured
 (the two recordings catch it only when it differs between the first two calls); and the state
 it updates must be reachable from ``state`` (modules, optimizers, Tensors, and the dicts and
-lists they hold). The recording keeps every buffer the step used alive, so memory is the sum
-of the step's arrays, not their peak. ``make bench``'s MLP and LSTM rows report both a captured
-and an eager step.
+lists they hold). The recording keeps the buffers the step used alive, sharing one buffer
+between arrays whose lives do not overlap (``_share_buffers``), so a captured step holds
+about its peak memory between calls, as the eager step does only while it runs. ``make
+bench``'s MLP and LSTM rows report both a captured and an eager step.
 
 Example::
 
@@ -89,13 +90,20 @@ class _Call:
 
 class _Recorder:
     """Stands in for a backend module while a step is recorded: each function call is appended
-    to ``calls`` (and run); ``Array`` (the buffer type) is passed through."""
+    to ``calls`` (and run); each buffer made (``Array``) is appended to ``made``."""
 
-    def __init__(self, mod: Any, calls: list[_Call]):
-        self._mod, self._calls = mod, calls
+    def __init__(self, mod: Any, calls: list[_Call], made: list[Any]):
+        self._mod, self._calls, self._made = mod, calls, made
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._mod, name)
+        if name == "Array":
+            made = self._made
+
+            def make(*args: Any) -> Any:
+                made.append(attr(*args))
+                return made[-1]
+            return make
         if isinstance(attr, type) or not callable(attr):
             return attr
         calls = self._calls
@@ -113,18 +121,20 @@ def _devices() -> list[BackendDevice]:
 
 
 @contextmanager
-def _recording(calls: list[_Call]) -> Iterator[None]:
-    """Inside the block, every kernel call on every needle device is appended to ``calls``.
+def _recording(calls: list[_Call], made: list[Any] | None = None) -> Iterator[None]:
+    """Inside the block, every kernel call on every needle device is appended to ``calls``, and
+    every buffer made to ``made``.
 
     A device caches the kernels it has looked up as its own attributes (``BackendDevice``'s
     ``__getattr__``), so those are set aside for the block and restored after it."""
     saved = []
+    made = [] if made is None else made
     for device in _devices():
-        saved.append((device, dict(vars(device))))
-        mod = device.mod
+        attributes = dict(vars(device))
+        saved.append((device, attributes))
         vars(device).clear()
-        vars(device).update(name=saved[-1][1]["name"], mod=_Recorder(mod, calls),
-                            _missing=saved[-1][1].get("_missing"))
+        vars(device).update(name=attributes["name"], mod=_Recorder(attributes["mod"], calls, made),
+                            _missing=attributes.get("_missing"))
     try:
         yield
     finally:
@@ -219,6 +229,46 @@ def _mark_inputs(calls: list[_Call], hosts: list[np.ndarray]) -> None:
                     args[j] = _FromInput(k, x.dtype, x.shape)
                     break
         call.args = tuple(args)
+
+
+def _share_buffers(calls: list[_Call], made: list[Any], keep: set[int]) -> int:
+    """Let the buffers made during a recording share memory where their lives do not overlap:
+    each buffer's life runs from the first call that names it to the last; when one begins, it
+    takes a buffer of the same size and dtype whose life has ended (a greedy first fit by call
+    order, as PyTorch's caching allocator and XLA's buffer assignment reuse memory), and
+    ``calls`` are rewritten to use it. A buffer ends after its last call, so no kernel gets the
+    same buffer as an input and its output. Buffers in ``keep`` (ids: the step's outputs, and
+    the state it leaves behind) are never shared. Returns the bytes saved."""
+    fresh = {id(h): h for h in made if id(h) not in keep}
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, call in enumerate(calls):
+        for x in call.args:
+            if id(x) in fresh:
+                first.setdefault(id(x), i)
+                last[id(x)] = i
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for h, i in first.items():
+        starts.setdefault(i, []).append(h)
+    for h, i in last.items():
+        ends.setdefault(i, []).append(h)
+    free: dict[tuple[int, str], list[Any]] = {}
+    use: dict[int, Any] = {}  # id of a recorded buffer -> the buffer it uses
+    saved = 0
+    for i, call in enumerate(calls):
+        for h in starts.get(i, ()):
+            buffer = fresh[h]
+            pool = free.get((buffer.size, str(buffer.dtype)))
+            if pool:
+                use[h] = pool.pop()
+                saved += buffer.size * np.dtype(str(buffer.dtype)).itemsize
+        if any(id(x) in use for x in call.args):
+            call.args = tuple(use.get(id(x), x) for x in call.args)
+        for h in ends.get(i, ()):
+            buffer = use.get(h, fresh[h])
+            free.setdefault((buffer.size, str(buffer.dtype)), []).append(buffer)
+    return saved
 
 
 # ---- the state a step updates ------------------------------------------------------------------
@@ -371,6 +421,8 @@ class CapturedStep:
     Attributes:
         replayed: how many calls were replays (not eager runs).
         reason: why the step stays eager, for the last signature refused (None if none was).
+        shared_bytes: the memory the recordings saved by letting buffers whose lives do not
+            overlap share it (``_share_buffers``), in bytes.
     """
 
     def __init__(self, step: Callable[..., Any], state: tuple[Any, ...]):
@@ -380,6 +432,7 @@ class CapturedStep:
         self._replays: dict[tuple[Any, ...], _Replay | str] = {}
         self.replayed = 0
         self.reason: str | None = None
+        self.shared_bytes = 0
 
     def __call__(self, *args: Tensor) -> Any:
         for i, a in enumerate(args):
@@ -415,14 +468,20 @@ class CapturedStep:
         before = _state_slots(self.state)
         values_before = {k: _array(_get(*slot)) for k, slot in before.items()}
         calls: list[_Call] = []
+        made: list[Any] = []
         hosts = [a.numpy() for a in args]
-        with _recording(calls):
+        with _recording(calls, made):
             outputs = self.step(*args)
         _check_outputs(outputs)
         _mark_inputs(calls, hosts)
         reason = _difference(self._first.pop(key), calls)
         if reason is None and not calls:
             reason = "the step made no kernel calls (its arrays are not on a needle device)"
+        inputs = [a.cached_data for a in args]
+        strided = [i for i, a in enumerate(inputs) if not a.is_compact()]
+        if reason is None and strided:
+            reason = (f"argument {strided[0]} is a strided view; a replay copies arguments into "
+                      f"compact arrays (pass a compact Tensor)")
         used = {id(x) for c in calls for x in c.args if _is_buffer(x)}
         state_in: list[tuple[Any, Any, NDArray]] = []
         for k, array in values_before.items():
@@ -439,15 +498,11 @@ class CapturedStep:
             warnings.warn(f"capture: {getattr(self.step, '__name__', 'the step')} runs eagerly "
                           f"for arguments {list(key)}: {reason}", RuntimeWarning, stacklevel=3)
             return outputs
-        inputs = [a.cached_data for a in args]
-        strided = [i for i, a in enumerate(inputs) if not a.is_compact()]
-        if strided:
-            reason = (f"argument {strided[0]} is a strided view; a replay copies arguments into "
-                      f"compact arrays (pass a compact Tensor)")
-            self._replays[key] = self.reason = reason
-            warnings.warn(f"capture: {reason}", RuntimeWarning, stacklevel=3)
-            return outputs
-        self._replays[key] = _Replay(calls, inputs, state_in, state_out, _constants(outputs))
+        results = _constants(outputs)
+        kept = [_array(value) for *_, value in state_out] + inputs + \
+            [r.cached_data for r in ([results] if isinstance(results, Tensor) else results or [])]
+        self.shared_bytes += _share_buffers(calls, made, {id(a._handle) for a in kept if a is not None})
+        self._replays[key] = _Replay(calls, inputs, state_in, state_out, results)
         return outputs
 
 
