@@ -22,8 +22,10 @@ JAX runs each as one ``jax.jit`` of ``value_and_grad`` and the parameter update;
 until the jit is warm (JAX: 2 calls per input shape, tracing and XLA compilation in the first;
 tinygrad: 3, TinyJit runs eagerly, then captures, then replays) are timed apart: ``compile_s`` is
 their wall time less the same number of steady-state steps. ``time`` is then the fastest of the
-row's runs, as ``run.measure`` times needle's and PyTorch's. A row a peer cannot build or run
-comes back as ``{"row": name, "absent": reason}``, never as a failed bench.
+row's runs, as ``run.measure`` times needle's and PyTorch's. A row a peer cannot build or run,
+or not within ``BENCH_PEER_ROW_LIMIT_S`` seconds (default 120: tinygrad's CPU compile of the
+unrolled LSTM step takes minutes), comes back as ``{"row": name, "absent": reason}``, never as a
+failed bench.
 
 Threads: ``NUM_CPU_THREADS`` for tinygrad; for JAX, XLA's intra-op thread count
 (``XLA_FLAGS``) and the process's CPU affinity limited to that many cores (XLA sizes its pool
@@ -495,19 +497,48 @@ def measure_peer(case: dict) -> dict:
     return row
 
 
+def row_limit_s() -> int:
+    """Seconds one peer row may take, building, compiling and timed runs together
+    (``BENCH_PEER_ROW_LIMIT_S``, default 120): tinygrad's CPU compile of an unrolled LSTM step
+    takes minutes. Raises ValueError for a value that is not a positive integer."""
+    text = os.environ.get("BENCH_PEER_ROW_LIMIT_S", "120")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"BENCH_PEER_ROW_LIMIT_S must be a positive integer of seconds, got {text!r}")
+    return int(text)
+
+
+class RowTimeout(Exception):
+    """A peer row ran past ``row_limit_s()``."""
+
+
 def peer_rows(framework: str, quick: bool, threads: int = 1, only: list[str] | None = None) -> list[dict]:
     """Every row of ``framework`` ("tinygrad" or "jax") measured, or ``{"row", "absent": reason}``
-    for each row it could not build or run; ``only`` keeps the rows whose names contain one of its
-    strings. Raises ValueError for an unknown framework."""
+    for each row it could not build or run, or not within ``row_limit_s()`` (SIGALRM, where the
+    platform has it); ``only`` keeps the rows whose names contain one of its strings. Raises
+    ValueError for an unknown framework or a bad ``BENCH_PEER_ROW_LIMIT_S``."""
+    import signal
     limit_threads(framework, threads)
+    limit = row_limit_s()
     cases = (jax_cases if framework == "jax" else tinygrad_cases)(quick, only)
+    alarm = hasattr(signal, "SIGALRM")
+
+    def expire(signum, frame):
+        raise RowTimeout(f"over the {limit} s limit for one row (BENCH_PEER_ROW_LIMIT_S), "
+                         "building, compiling and timing together")
+    if alarm:
+        signal.signal(signal.SIGALRM, expire)
     rows = []
     for name, build in cases:
         try:
+            if alarm:
+                signal.alarm(limit)
             rows.append(measure_peer(build()))
         except Exception as error:  # a peer's missing op or device: the row is absent, named
             reason = f"{type(error).__name__}: {error}".strip().splitlines()[0][:200]
             rows.append({"row": name, "absent": reason})
+        finally:
+            if alarm:
+                signal.alarm(0)
     return rows
 
 

@@ -150,3 +150,40 @@ def test_a_quick_real_mlp_epoch_trains_and_times(framework):
     # the first batch's loss is the untrained net's, about ln 10; one epoch at lr 0.1 lowers it
     assert row["loss_first"] == pytest.approx(math.log(10), abs=0.1)
     assert row["loss_last"] < row["loss_first"] - 0.5
+
+
+def test_a_row_that_fails_or_runs_past_the_limit_is_absent_with_its_reason(peers, monkeypatch):
+    import time
+
+    def broken():
+        raise NotImplementedError("no LSTM cell in this peer")
+
+    def slow():
+        time.sleep(30)
+
+    def fine():
+        return peers._case("fine row", "ms/step", 1e3, lambda: None, lambda: None, 1, 2, 1, lambda: None)
+    monkeypatch.setattr(peers, "limit_threads", lambda framework, threads: None)
+    monkeypatch.setattr(peers, "jax_cases", lambda quick, only: [("broken row", broken), ("slow row", slow),
+                                                                 ("fine row", fine)])
+    monkeypatch.setenv("BENCH_PEER_ROW_LIMIT_S", "1")
+    start = time.perf_counter()
+    broken_row, slow_row, fine_row = peers.peer_rows("jax", quick=True)
+    assert time.perf_counter() - start < 10
+    assert broken_row == {"row": "broken row", "absent": "NotImplementedError: no LSTM cell in this peer"}
+    assert slow_row["row"] == "slow row" and slow_row["absent"].startswith("RowTimeout: over the 1 s limit")
+    assert fine_row["row"] == "fine row" and fine_row["time"] >= 0 and fine_row["compile_s"] >= 0
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "two"])
+def test_a_bad_row_limit_is_refused_by_name(peers, monkeypatch, bad):
+    monkeypatch.setenv("BENCH_PEER_ROW_LIMIT_S", bad)
+    with pytest.raises(ValueError, match="BENCH_PEER_ROW_LIMIT_S"):
+        peers.row_limit_s()
+
+
+def test_limit_threads_refuses_an_unknown_peer_or_thread_count(peers):
+    with pytest.raises(ValueError, match="'mxnet'"):
+        peers.limit_threads("mxnet", 1)
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        peers.limit_threads("jax", 0)
