@@ -17,6 +17,14 @@ PyTorch's MiB over needle's), the same reading. The targets are the course's
 performance targets, kept in ``TARGETS`` below (a target of "at most 2x PyTorch's time" for a
 model row reads as speed >= 0.5).
 
+Peers: with the optional ``peers`` extra installed (``pip install -e '.[peers]'``, or
+``make venv EXTRAS=dev,torch,peers``), tinygrad and JAX run the same model rows (``bench/peers.py``:
+the same models, data and work, one jitted training step each), each in its own worker under the
+same threads and ``GLIBC_TUNABLES``; a second table gives each peer's time, its time over
+PyTorch's, and its jit compile seconds (apart from the steady-state time), and the JSON has them
+per row (``tinygrad``, ``tinygrad_over_torch``, ``tinygrad_compile_s``, or ``tinygrad_absent``
+with the reason; the same for ``jax``). Without the extra the output says so once.
+
 Usage::
 
     python bench/run.py                      # 1 and 2 threads, table + bench-results/cpu.json
@@ -174,21 +182,28 @@ def per_op_cases(framework: str) -> list[dict]:
             _case("per-op a @ b, 2x2", "us/op", 1e6 / reps, mm, 5, reps)]
 
 
-def mlp_epoch_case(framework: str, quick: bool, captured: bool = False) -> dict:
-    """One SGD epoch of a 784-100-10 ReLU MLP, batch 100.
-
-    The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
-    size); both libraries see the same batches in the same order. With ``captured``, needle's
-    step is ``ndl.capture``'d (recorded, then replayed without Python dispatch) and the row is
-    named "..., captured"; PyTorch's is its eager step either way.
-    """
+def mnist_epoch_data(quick: bool):
+    """The MLP epoch's data: ``(X (count, 784) float32, y (count,) uint8, count)``, the MNIST
+    sample's 4,000 training images tiled to 60,000 (6,000 with ``quick``)."""
     import numpy as np
     from simple_ml import parse_mnist
     images, labels = parse_mnist(str(REPO / "data" / "mnist" / "train-images-idx3-ubyte.gz"),
                                  str(REPO / "data" / "mnist" / "train-labels-idx1-ubyte.gz"))
     count = 6000 if quick else 60000
     reps = -(-count // len(labels))
-    X, y = np.tile(images, (reps, 1))[:count], np.tile(labels, reps)[:count]
+    return np.tile(images, (reps, 1))[:count], np.tile(labels, reps)[:count], count
+
+
+def mlp_epoch_case(framework: str, quick: bool, captured: bool = False) -> dict:
+    """One SGD epoch of a 784-100-10 ReLU MLP, batch 100.
+
+    The MNIST sample's 4,000 training images are tiled to 60,000 (the full training set's
+    size; ``mnist_epoch_data``); every framework sees the same batches in the same order. With
+    ``captured``, needle's step is ``ndl.capture``'d (recorded, then replayed without Python
+    dispatch) and the row is named "..., captured"; PyTorch's is its eager step either way.
+    """
+    import numpy as np
+    X, y, count = mnist_epoch_data(quick)
     batch = 100
 
     if framework == "needle":
@@ -544,6 +559,8 @@ def worker(threads: int, part: str, quick: bool) -> list[dict]:
         return rows
     if part in ("needle", "torch"):
         return measure(model_cases(part, quick))
+    if part in ("tinygrad", "jax"):  # bench/peers.py: the same model rows in a peer
+        return _peers().peer_rows(part, quick, threads)
     if part.startswith("memory-"):
         return [peak_memory(part.removeprefix("memory-"))]
     raise ValueError(f"worker: unknown part {part!r}")
@@ -623,6 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(worker(args.worker, args.part, args.quick), sys.stdout)
         return 0
     has_torch = importlib.util.find_spec("torch") is not None
+    present = _peers().installed()
     rows = []
     for threads in args.threads:
         print(f"measuring at {threads} thread(s)...", file=sys.stderr, flush=True)
@@ -631,18 +649,58 @@ def main(argv: list[str] | None = None) -> int:
                         or has_torch else None for name in ("needle", "torch")))
         memory = pair(*(_run_worker(threads, f"memory-{name}", args.quick, args.malloc)
                         if name == "needle" or has_torch else None for name in ("needle", "torch")))
+        _join_peers(models, present, threads, args.quick, args.malloc)
         gpu = [r for r in part if r["row"].startswith("GPU ")]
         part = [r for r in part if not r["row"].startswith("GPU ")] + models + memory + gpu
         for r in part:
             r["threads"] = threads
         rows += part
     print(table(rows, args.malloc))
+    print(_peers().peer_table(rows, present))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"processor": platform.processor() or platform.machine(),
                                                 "cpus": os.cpu_count(), "python": platform.python_version()},
-                                    "glibc_tunables": args.malloc, "rows": rows}, indent=1))
+                                    "glibc_tunables": args.malloc, "peers": _peer_versions(present),
+                                    "rows": rows}, indent=1))
     print(f"saved {args.out}")
     return 0
+
+
+def _peers():
+    """bench/peers.py (tinygrad and JAX in the model rows), imported by path: run.py may itself
+    be loaded by path, as the tests do."""
+    if "bench_peers" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_peers", Path(__file__).with_name("peers.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_peers"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_peers"]
+
+
+def _join_peers(models: list[dict], present: dict[str, bool], threads: int, quick: bool,
+                tunables: str) -> None:
+    """Each installed peer's model rows, from its own worker (same threads and GLIBC_TUNABLES),
+    joined to ``models`` by name; a worker that fails marks its peer absent on every row."""
+    results = {}
+    for peer in (p for p, ok in present.items() if ok):
+        try:
+            results[peer] = _run_worker(threads, peer, quick, tunables)
+        except SystemExit as failed:
+            results[peer] = [{"row": "*", "absent": f"its worker exited with status {failed.code}"}]
+    _peers().join(models, results)
+
+
+def _peer_versions(present: dict[str, bool]) -> dict[str, str | None]:
+    """Each peer's installed version (None when not installed), for the JSON."""
+    from importlib.metadata import PackageNotFoundError, version
+    versions: dict[str, str | None] = {}
+    for peer, ok in present.items():
+        try:
+            versions[peer] = version(peer) if ok else None
+        except PackageNotFoundError:
+            versions[peer] = None
+    return versions
 
 
 if __name__ == "__main__":
