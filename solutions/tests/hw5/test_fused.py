@@ -13,6 +13,10 @@ from needle.ops import ops_fused
 from needle_testing import check_backward
 from torch_reference import needs_torch, to_torch, torch
 
+# Given code, but every test here also runs the NDArray layer and ops you write (hw1-hw3), so in a
+# handout it may fail on their stubs until you fill them in.
+pytestmark = pytest.mark.student_backend
+
 DEVICES = pytest.mark.parametrize("device", [ndl.cpu(), ndl.cpu_numpy()], ids=["cpu", "cpu_numpy"])
 
 
