@@ -54,8 +54,9 @@ class SoftmaxCrossEntropy(TensorOp):
     shape ``()`` -- ``nn.SoftmaxLoss``'s value (``torch.nn.functional.cross_entropy``).
 
     Forward keeps each row's logsumexp; the gradient is ``SoftmaxCrossEntropyBackward``, one
-    pass ``(softmax(Z) - one_hot(y)) * g / N``; the labels get no gradient. A NaN logit gives a
-    NaN loss, as PyTorch's.
+    pass ``(softmax(Z) - one_hot(y)) * g / N`` (Goodfellow, Bengio & Courville, *Deep Learning*,
+    section 6.2.2.3); the labels get no gradient. float32 or float64, the loss in ``Z``'s dtype.
+    A NaN logit gives a NaN loss, as PyTorch's.
 
     Raises:
         ValueError: for logits that are not 2-d, labels not of shape ``(N,)``, or a label that
