@@ -110,7 +110,6 @@ class SoftmaxCrossEntropyBackward(TensorOp):
 
     def compute(self, Z: NDArray, y: NDArray, g: NDArray) -> NDArray:
         n, k = Z.shape
-        scale = float(g.numpy()) / n
         lse = self.lse
         self.lse = None  # used once: the op may outlive the step, its (N,) array need not
         if lse is None or lse.shape != (n,) or lse.device != Z.device or lse.dtype != Z.dtype:
@@ -121,9 +120,11 @@ class SoftmaxCrossEntropyBackward(TensorOp):
         if kernel is not None:
             Z = Z.compact()
             dZ = NDArray.make((n, k), device=Z.device, dtype=Z.dtype)
-            kernel(Z._handle, _labels_like(Z, y)._handle, lse.compact()._handle, scale, dZ._handle, n, k)
+            # g stays on the device (no host read), so that a captured step replays any g
+            kernel(Z._handle, _labels_like(Z, y)._handle, lse.compact()._handle, g.compact()._handle, 1.0 / n,
+                   dZ._handle, n, k)
             return dZ
-        return _softmax_minus_one_hot(Z, y, lse) * scale
+        return _softmax_minus_one_hot(Z, y, lse) * g.reshape((1, 1)).broadcast_to(Z.shape) / n
 
     def gradient(self, out_grad: Tensor, node: Tensor) -> tuple[Tensor, None, Tensor]:
         Z, y, g = node.inputs
