@@ -5,7 +5,8 @@ the course's own implementation with fewer passes over memory (a fused kernel on
 a direct convolution). ``ops.conv`` runs ``ConvIm2col`` rather than ``Conv``; from hw5 on,
 ``nn.SoftmaxLoss`` runs one fused softmax cross-entropy op and ``nn.BatchNorm1d`` and
 ``BatchNorm2d`` a fused batch normalisation, where the device has the kernels. A fast path changes
-speed only: each is tested against the course's implementation.
+speed only: each is tested against the course's implementation. (``nn.Linear`` adds its bias in
+place, ``ops_fused.LinearBias``.)
 
 They are on by default, so that the apps and ``make bench`` train at full speed. The tests turn
 them off, so that they grade *your* code: the handouts' ``tests/conftest.py`` sets
