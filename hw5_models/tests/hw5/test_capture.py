@@ -11,6 +11,10 @@ import needle.nn as nn
 import numpy as np
 import pytest
 
+# Given code, but it trains with the student's modules, ops and NDArray layer: a raw handout
+# fails these tests on its stubs.
+pytestmark = pytest.mark.student_backend
+
 
 def batches(count, n, d_in, d_out, seed=0):
     rng = np.random.default_rng(seed)
