@@ -1,7 +1,8 @@
 # Flamethrower: the two commands a newcomer needs are `make demo` and `make test`.
 # Every target bootstraps .venv from pyproject.toml first; nothing else is installed by hand.
 PYTHON ?= python3
-# Optional dependency groups from pyproject.toml; EXTRAS=dev,torch adds the PyTorch comparisons.
+# Optional dependency groups from pyproject.toml; EXTRAS=dev,torch adds the PyTorch comparisons,
+# EXTRAS=dev,torch,peers tinygrad and JAX in make bench's model rows.
 EXTRAS ?= dev
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
@@ -35,6 +36,8 @@ help:
 	@echo "make lab             JupyterLab in this folder, for the homework notebooks"
 	@echo "make bench           needle's backends against NumPy/PyTorch, as ratios (bench-results/)"
 	@echo "                     (ARGS='--threads 2 --quick'; unset OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for it)"
+	@echo "                     tinygrad and JAX columns for the model rows with the peers extra:"
+	@echo "                     make venv EXTRAS=dev,torch,peers (bench/peers.py; not installed by default)"
 	@echo "make bench-profile   where needle's time goes in each model row: kernels by name, copies,"
 	@echo "                     allocation, NDArray/ops Python (bench/profiler.py; ARGS='--rows conv2d')."
 	@echo "                     Not 'make bench --profile' (make reads --profile as its own option):"

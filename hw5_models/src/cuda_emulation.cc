@@ -358,7 +358,8 @@ void RunGrid(dim3 grid, dim3 block, const std::function<void()>& body, std::vect
   launch.fibers.resize(threads);
   launch.states.resize(threads);
   launch.block = block;
-  if (ChecksEnabled()) {
+  Launch* const checked = ChecksEnabled() ? &launch : nullptr;  // (for the whole launch)
+  if (checked) {
     FindSharedMemory();
     const std::lock_guard<std::mutex> lock(heap_mutex);
     const auto& buffers = heap();
@@ -398,7 +399,7 @@ void RunGrid(dim3 grid, dim3 block, const std::function<void()>& body, std::vect
             launch.current = t;
             launch.states[t] = State::kRunning;
             threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
-            checking = ChecksEnabled() ? &launch : nullptr;
+            checking = checked;
             swapcontext(&launch.scheduler, &launch.fibers[t]);
             checking = nullptr;
             live = live || launch.states[t] != State::kDone;

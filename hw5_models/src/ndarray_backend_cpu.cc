@@ -20,7 +20,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <type_traits>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -528,6 +530,84 @@ void ConvDirectWeightGrad(const T* ap, const T* g, T* db, const ConvGeometry& ge
     }
 }
 
+// ---- fused softmax cross-entropy and linear (given code) ----------------------------------------
+
+// The fast paths of nn.SoftmaxLoss and nn.Linear (python/needle/ops/ops_fused.py). The course's
+// SoftmaxLoss makes some ten passes over the (n, k) logits (max, subtract, exp, sum, log, a
+// one-hot product, ...); these kernels make one pass forward and one backward, as PyTorch's
+// fused log_softmax + nll_loss. Rows are independent: OpenMP splits them, the columns of a row
+// are one vectorised loop (exp_op is the Exp functor below: FastExp for float32).
+//
+// Forward, per row i of z (n, k) with label y[i]: m = max_j z_ij, lse_i = m + log sum_j
+// exp(z_ij - m) (the max is subtracted so that exp cannot overflow), loss_i = lse_i - z_i,y[i].
+// lse is kept for the backward. A NaN logit makes its row's sum, and so its loss, NaN (and +inf
+// gives inf - inf = NaN, as PyTorch); max's choice among NaNs does not matter.
+template <typename T, typename ExpOp>
+void SoftmaxXentForward(const T* z, const int64_t* y, T* loss, T* lse, size_t n, size_t k, ExpOp exp_op) {
+  const int64_t rows = static_cast<int64_t>(n), cols = static_cast<int64_t>(k);
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin / 8 && rows > 1)
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* row = z + i * cols;
+    T m = row[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < cols; ++j) m = row[j] > m ? row[j] : m;
+    T s = T(0);
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < cols; ++j) s += exp_op(row[j] - m);
+    lse[i] = m + std::log(s);
+    loss[i] = lse[i] - row[y[i]];
+  }
+}
+
+// Backward: dz_ij = (exp(z_ij - lse_i) - [j == y_i]) * scale, the softmax minus the one-hot
+// labels times the loss's adjoint over n for the mean (scale = g / n, g read from the device).
+template <typename T, typename ExpOp>
+void SoftmaxXentBackward(const T* z, const int64_t* y, const T* lse, T scale, T* dz, size_t n, size_t k,
+                         ExpOp exp_op) {
+  const int64_t rows = static_cast<int64_t>(n), cols = static_cast<int64_t>(k);
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin / 8 && rows > 1)
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* row = z + i * cols;
+    T* drow = dz + i * cols;
+    const T l = lse[i];
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j) drow[j] = exp_op(row[j] - l) * scale;
+    drow[y[i]] -= scale;
+  }
+}
+
+// nn.Linear's bias, added in place to the product x W (n, k): out[i, :] += b, one pass instead
+// of a broadcast copy of b and an element-wise add. (The bias's gradient, a column sum, is
+// reduce_sum's over axis 0, which already streams over rows in place.)
+template <typename T>
+void AddRowBias(T* out, const T* b, size_t n, size_t k) {
+  const int64_t rows = static_cast<int64_t>(n), cols = static_cast<int64_t>(k);
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
+  for (int64_t i = 0; i < rows; ++i) {
+    T* row = out + i * cols;
+#pragma omp simd
+    for (int64_t j = 0; j < cols; ++j) row[j] += b[j];
+  }
+}
+
+// The labels of softmax_xent_*, stored as floats (n,), as int64: a ValueError names the first
+// that is not a whole number in 0..k-1, and its row.
+template <typename T>
+std::vector<int64_t> XentLabels(const char* name, const T* labels, size_t n, size_t k) {
+  std::vector<int64_t> y(n);
+  for (size_t i = 0; i < n; ++i) {
+    const T v = labels[i];
+    if (!(v >= T(0) && v < T(k)) || v != std::floor(v)) {
+      std::ostringstream msg;
+      msg.precision(17);
+      msg << name << ": label " << v << " at row " << i << " is not an integer in 0.." << k - 1;
+      throw py::value_error(msg.str());
+    }
+    y[i] = static_cast<int64_t>(v);
+  }
+  return y;
+}
+
 // ---- CMU needle's tiled matmul (given code) ---------------------------------------------------
 
 // CMU needle's hw3 asks for `matmul_tiled` over arrays stored tile by tile, with the tile side in
@@ -574,7 +654,9 @@ struct Div { template <typename T> T operator()(T x, T y) const { return x / y; 
 // * comparisons with NaN are false: eq and ge give 0.
 struct Pow { template <typename T> T operator()(T x, T y) const { return std::pow(x, y); } };
 struct Maximum {
-  template <typename T> T operator()(T x, T y) const { return (x > y || x != x) ? x : y; }  // x != x: x is NaN
+  // x != x: x is NaN. Two selects, not one of an `||`, so that GCC vectorises the reductions'
+  // four-rows-a-pass loop under -fno-trapping-math (one select of an `||` it would not: 10x slower).
+  template <typename T> T operator()(T x, T y) const { const T larger = x > y ? x : y; return x != x ? x : larger; }
 };
 struct Eq { template <typename T> T operator()(T x, T y) const { return x == y ? T(1) : T(0); } };
 struct Ge { template <typename T> T operator()(T x, T y) const { return x >= y ? T(1) : T(0); } };
@@ -1161,6 +1243,66 @@ PYBIND11_MODULE(ndarray_backend_cpu, m) {
      py::arg("a"), py::arg("g"), py::arg("db"), py::arg("dims"));
   m.def("empty_cache", []() { large_buffers().Clear(std::free); },
         "Free the large buffers kept for reuse (up to 512 MiB).");
+  // ---- fused softmax cross-entropy and linear (given code) ----
+  auto xent_sizes = [](const char* name, const AlignedArray& logits, const AlignedArray& labels, int64_t n_in,
+                       int64_t k_in) {
+    const size_t n = needle::CheckDim(name, "n", n_in), k = needle::CheckDim(name, "k", k_in);
+    if (k == 0) throw py::value_error(std::string(name) + ": k must be positive, got 0 classes");
+    needle::CheckSameDtype(name, logits, labels);
+    needle::CheckSize(name, "logits", logits, needle::CheckedProduct(name, "n x k =", {n, k}));
+    needle::CheckSize(name, "labels", labels, n);
+    return std::make_pair(n, k);
+  };
+  m.def("softmax_xent_forward", [xent_sizes](const AlignedArray& logits, const AlignedArray& labels,
+                                             AlignedArray* loss, AlignedArray* lse, int64_t n_in, int64_t k_in) {
+    const char* name = "softmax_xent_forward";
+    const auto [n, k] = xent_sizes(name, logits, labels, n_in, k_in);
+    needle::CheckSameDtype(name, logits, *loss);
+    needle::CheckSameDtype(name, logits, *lse);
+    needle::CheckSize(name, "loss", *loss, n);
+    needle::CheckSize(name, "lse", *lse, n);
+    needle::Dispatch(logits, [&](auto t) {
+      using T = decltype(t);
+      const std::vector<int64_t> y = XentLabels<T>(name, labels.data<T>(), n, k);
+      SoftmaxXentForward<T>(logits.data<T>(), y.data(), loss->data<T>(), lse->data<T>(), n, k, Exp{});
+    });
+  }, "nn.SoftmaxLoss's fast path: per-row cross-entropy loss (n,) = logsumexp(logits[i]) - "
+     "logits[i, labels[i]] of compact logits (n, k) and whole-number labels (n,) in 0..k-1 (same "
+     "dtype), and each row's logsumexp into lse (n,) for softmax_xent_backward.",
+     py::arg("logits"), py::arg("labels"), py::arg("loss"), py::arg("lse"), py::arg("n"), py::arg("k"));
+  m.def("softmax_xent_backward", [xent_sizes](const AlignedArray& logits, const AlignedArray& labels,
+                                              const AlignedArray& lse, const AlignedArray& g, double scale,
+                                              AlignedArray* dlogits, int64_t n_in, int64_t k_in) {
+    const char* name = "softmax_xent_backward";
+    const auto [n, k] = xent_sizes(name, logits, labels, n_in, k_in);
+    needle::CheckSameDtype(name, logits, lse);
+    needle::CheckSameDtype(name, logits, g);
+    needle::CheckSameDtype(name, logits, *dlogits);
+    needle::CheckSize(name, "lse", lse, n);
+    needle::CheckSize(name, "g", g, 1);
+    needle::CheckSize(name, "dlogits", *dlogits, n * k);
+    needle::Dispatch(logits, [&](auto t) {
+      using T = decltype(t);
+      const std::vector<int64_t> y = XentLabels<T>(name, labels.data<T>(), n, k);
+      SoftmaxXentBackward<T>(logits.data<T>(), y.data(), lse.data<T>(), T(g.data<T>()[0] * scale), dlogits->data<T>(), n,
+                             k, Exp{});
+    });
+  }, "softmax_xent_forward's adjoint: dlogits (n, k) = (exp(logits - lse[:, None]) - one_hot(labels)) "
+     "* g[0] * scale, g the loss's adjoint (one element, on the device) and scale 1/n for a mean.",
+     py::arg("logits"), py::arg("labels"), py::arg("lse"), py::arg("g"), py::arg("scale"), py::arg("dlogits"),
+     py::arg("n"), py::arg("k"));
+  m.def("add_row_bias", [](AlignedArray* out, const AlignedArray& b, int64_t n_in, int64_t k_in) {
+    const char* name = "add_row_bias";
+    const size_t n = needle::CheckDim(name, "n", n_in), k = needle::CheckDim(name, "k", k_in);
+    needle::CheckSameDtype(name, *out, b);
+    needle::CheckSize(name, "out", *out, needle::CheckedProduct(name, "n x k =", {n, k}));
+    needle::CheckSize(name, "b", b, k);
+    needle::Dispatch(b, [&](auto t) {
+      using T = decltype(t);
+      AddRowBias<T>(out->data<T>(), b.data<T>(), n, k);
+    });
+  }, "nn.Linear's fast path: out[i, :] += b in place for compact out (n, k) and b (k,).",
+     py::arg("out"), py::arg("b"), py::arg("n"), py::arg("k"));
   // ---- fused batch normalisation and ReLU (given code) ----
   // (outer, channels, inner) of a compact x, checked: sizes of x-shaped and per-channel arrays,
   // one dtype for all of them, a finite eps >= 0.

@@ -13,6 +13,7 @@ from .ops import *  # noqa: F403
 from .autograd import (Tensor, compute_gradient_of_variables, find_topo_sort,  # noqa: F401
                        is_grad_enabled, no_grad)
 from .autograd import TensorTuple  # noqa: F401
+from .capture import CapturedStep, capture  # noqa: F401
 from .backend_selection import Device, all_devices, cpu, default_device, set_default_device  # noqa: F401
 from .backend_selection import cpu_numpy  # noqa: F401
 from .backend_selection import cuda  # noqa: F401

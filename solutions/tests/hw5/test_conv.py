@@ -145,6 +145,7 @@ FAST_CASES = [((2, 5, 5, 3), 3, 4, 1, 1), ((1, 6, 7, 2), 3, 3, 2, 1), ((1, 9, 6,
               ((2, 6, 5, 3), 3, 2, 1, (-1, 1)), ((1, 4, 5, 2), 2, 35, 1, 1)]
 
 
+@pytest.mark.student_backend  # given code, on the student's NDArray layer and ops
 @pytest.mark.parametrize("device", [ndl.cpu(), ndl.cpu_numpy()], ids=["cpu", "cpu_numpy"])
 @pytest.mark.parametrize("shape,k,c_out,stride,padding", FAST_CASES)
 def test_conv_fast_path_values_and_gradients(device, shape, k, c_out, stride, padding):
@@ -175,6 +176,7 @@ def conv_reference_gradients(a, b, g, stride, padding):
     return da, db
 
 
+@pytest.mark.student_backend  # given code, on the student's NDArray layer and ops
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv_fast_path_float32_on_every_thread(stride):
     # big enough for the kernels' OpenMP paths (over 2M multiply-adds), on all the threads there are
@@ -191,6 +193,7 @@ def test_conv_fast_path_float32_on_every_thread(stride):
     np.testing.assert_allclose(w.grad.numpy(), db, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.student_backend  # given code, on the student's NDArray layer and ops
 @pytest.mark.parametrize("device", [ndl.cpu(), ndl.cpu_numpy()], ids=["cpu", "cpu_numpy"])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv_fast_path_adjoint_ops_differentiate(device, stride):
@@ -207,6 +210,7 @@ def test_conv_fast_path_adjoint_ops_differentiate(device, stride):
     np.testing.assert_allclose(out.numpy(), db, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.student_backend  # given code, on the student's NDArray layer and ops
 @pytest.mark.parametrize("shape,kernel,stride,padding", [
     ((2, 5, 6, 3), (3, 3, 3), 1, (1, 1)), ((1, 7, 6, 2), (3, 2, 2), 2, (1, 0)),
     ((2, 6, 5, 4), (3, 3, 4), 1, (-1, 2))])
@@ -229,6 +233,7 @@ def test_cpu_im2col_and_col2im_kernels_match_the_strided_views(shape, kernel, st
     np.testing.assert_allclose((fast.numpy() * cols).sum(), (a * back[0]).sum(), rtol=1e-10)
 
 
+@pytest.mark.student_backend  # given code, on the student's NDArray layer and ops
 def test_fast_paths_are_off_in_the_tests_and_the_switch_restores_its_setting():
     # tests/conftest.py sets NEEDLE_FAST_PATHS=0 before needle loads, so the tests grade Conv
     assert not ndl.ops.fast_paths_enabled()
@@ -236,10 +241,9 @@ def test_fast_paths_are_off_in_the_tests_and_the_switch_restores_its_setting():
     x = ndl.Tensor(a, device=ndl.cpu(), requires_grad=True)
     w = ndl.Tensor(b, device=ndl.cpu(), requires_grad=True)
     assert type(ndl.conv(x, w, padding=1).op) is ops_conv.Conv
-    with pytest.raises(RuntimeError, match="inside"):
-        with ndl.ops.use_fast_paths(True):
-            out = ndl.conv(x, w, padding=1)
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError, match="inside"), ndl.ops.use_fast_paths(True):
+        out = ndl.conv(x, w, padding=1)
+        raise RuntimeError("inside")
     assert type(out.op) is ops_conv.ConvIm2col
     assert not ndl.ops.fast_paths_enabled()
     with pytest.raises(TypeError, match="expected True or False, got '0'"):

@@ -130,26 +130,20 @@ class NDArray:
             ValueError: for a negative size of a new buffer, or one whose bytes int64 cannot
                 count.
         """
-        array = _new_ndarray(NDArray)
-        array._device = device if type(device) is BackendDevice else resolve_device(device)
-        array._offset = offset
+        device = device if type(device) is BackendDevice else resolve_device(device)
         if handle is None:
             dtype = dtype_of(dtype)
-            array._shape = shape = check_shape(shape, dtype.itemsize)
-            array._handle = array._device.Array(prod(shape), DTYPE_NAME[dtype])
-            array._dtype = dtype  # the buffer's, just made with it
-            if strides is None:
-                array._strides = row_major_strides(shape)
-                array._compact = offset == 0  # a fresh buffer of exactly this shape
-                return array
+            shape = check_shape(shape, dtype.itemsize)
+            handle = device.Array(prod(shape), DTYPE_NAME[dtype])
+            if strides is None:  # a fresh buffer of exactly this shape: compact from offset 0
+                return _assemble(handle, shape, row_major_strides(shape), offset, device, dtype,
+                                 offset == 0)
         else:
             # a view's shape: as_strided checks it, __getitem__ derives it
-            array._shape = shape = shape if type(shape) is tuple else tuple(shape)
-            array._handle = handle
-            array._dtype = dtype_of(handle.dtype)  # the buffer's, whatever dtype said
-        array._strides = row_major_strides(shape) if strides is None else tuple(strides)
-        array._compact = None  # worked out when first asked (is_compact)
-        return array
+            shape = shape if type(shape) is tuple else tuple(shape)
+            dtype = dtype_of(handle.dtype)  # the buffer's, whatever dtype said
+        strides = row_major_strides(shape) if strides is None else tuple(strides)
+        return _assemble(handle, shape, strides, offset, device, dtype, None)
 
     # ---- properties -------------------------------------------------------------------
 
@@ -234,11 +228,7 @@ class NDArray:
             raise ValueError(f"as_strided: shape {shape} and strides {strides} differ in length")
         if not builtins.all(type(s) is int for s in strides):
             strides = integers(strides, "as_strided: stride")
-        view = _new_ndarray(NDArray)  # (NDArray.make, knowing the buffer's device and dtype)
-        view._shape, view._strides, view._offset = shape, strides, self._offset
-        view._device, view._handle, view._dtype = self._device, self._handle, self._dtype
-        view._compact = None
-        return view
+        return _assemble(self._handle, shape, strides, self._offset, self._device, self._dtype, None)
 
     @property
     def flat(self) -> NDArray:
@@ -445,8 +435,8 @@ class NDArray:
             if other._device is not device and other._device != device:
                 raise ValueError(f"{ewise}: operands on {self._device} and {other.device}")
             if self._dtype is other._dtype:  # the common case: promote() without its calls
-                a = self if self._compact or self.is_compact() else self.compact()
-                b = other if other._compact or other.is_compact() else other.compact()
+                a = self.compact()
+                b = other.compact()
             else:
                 a, b = promote(self, other)
             out = _fresh(self._shape, device, a._dtype)
@@ -455,7 +445,7 @@ class NDArray:
                 isinstance(other, Real) and not isinstance(other, (bool, np.bool_))):
             # (real_scalar gives an OverflowError for 10**400, naming it)
             value = other if type(other) is float else real_scalar(other, scalar)
-            a = self if self._compact or self.is_compact() else self.compact()
+            a = self.compact()
             out = _fresh(self._shape, self._device, self._dtype)
             getattr(self._device, scalar)(a._handle, value, out._handle)
         else:
@@ -464,7 +454,7 @@ class NDArray:
         return out
 
     def _unary(self, kernel: str) -> NDArray:
-        a = self if self._compact or self.is_compact() else self.compact()
+        a = self.compact()
         out = _fresh(self._shape, self._device, self._dtype)
         getattr(self._device, kernel)(a._handle, out._handle)
         return out
@@ -589,14 +579,22 @@ class NDArray:
         return _reduce(self, axis, keepdims, "reduce_max")
 
 
+def _assemble(handle, shape: tuple[int, ...], strides: tuple[int, ...], offset: int,
+              device: BackendDevice, dtype: np.dtype, compact: bool | None) -> NDArray:
+    """An NDArray from parts already checked: every array is put together here (``make``,
+    ``as_strided``, ``_fresh``), without ``__init__``'s conversions. ``compact`` is whether it is
+    compact, or None for "not known yet" (``is_compact`` works it out when first asked)."""
+    array = _new_ndarray(NDArray)
+    array._handle, array._shape, array._strides, array._offset = handle, shape, strides, offset
+    array._device, array._dtype, array._compact = device, dtype, compact
+    return array
+
+
 def _fresh(shape: tuple[int, ...], device: BackendDevice, dtype: np.dtype) -> NDArray:
     """A new compact array with an existing array's shape, device and dtype: ``NDArray.make``
     without re-checking what that array's making checked (the per-op hot path)."""
-    out = _new_ndarray(NDArray)
-    out._shape, out._strides, out._offset = shape, row_major_strides(shape), 0
-    out._device, out._dtype, out._compact = device, dtype, True
-    out._handle = device.Array(math.prod(shape), DTYPE_NAME[dtype])
-    return out
+    return _assemble(device.Array(math.prod(shape), DTYPE_NAME[dtype]), shape,
+                     row_major_strides(shape), 0, device, dtype, True)
 
 
 def _operand(value, name: str):
@@ -627,8 +625,8 @@ def promote(a: NDArray, b: NDArray) -> tuple[NDArray, NDArray]:
     """Both operands compact and in the wider of their dtypes (float32 with float64 gives
     float64, as NumPy and PyTorch promote)."""
     if a._dtype is b._dtype:  # (dtype_of gives each dtype as one object)
-        return a if a._compact or a.is_compact() else a.compact(), \
-            b if b._compact or b.is_compact() else b.compact()
+        return a.compact(), \
+            b.compact()
     if a.dtype != b.dtype:
         wide = np.promote_types(a.dtype, b.dtype)
         return a.astype(wide) if a.dtype != wide else a.compact(), \

@@ -5,4 +5,5 @@ from .ops_logarithmic import *  # noqa: F403
 from .ops_tuple import *  # noqa: F403
 from .ops_conv import *  # noqa: F403
 from .ops_sequence import *  # noqa: F403
+from .ops_fused import *  # noqa: F403
 from .ops_norm import *  # noqa: F403

@@ -6,7 +6,7 @@ a direct convolution). ``ops.conv`` runs ``ConvIm2col`` rather than ``Conv``; fr
 ``nn.SoftmaxLoss`` runs one fused softmax cross-entropy op and ``nn.BatchNorm1d`` and
 ``BatchNorm2d`` a fused batch normalisation and ``ops.relu`` a one-pass gradient (``ops_norm.py``),
 where the device has the kernels. A fast path changes speed only: each is tested against the
-course's implementation.
+course's implementation. (``nn.Linear`` adds its bias in place, ``ops_fused.LinearBias``.)
 
 They are on by default, so that the apps and ``make bench`` train at full speed. The tests turn
 them off, so that they grade *your* code: the handouts' ``tests/conftest.py`` sets

@@ -182,6 +182,12 @@ class Linear(Module):
         ### END SOLUTION
 
     def forward(self, X: Tensor) -> Tensor:
+        ### BEGIN FROM hw5
+        # Given code, the fast path (see ops/fast_paths.py): the bias added in place.
+        if (ops.fast_paths_enabled() and self.bias is not None and X.ndim == 2
+                and ops.fused_kernels(X, "add_row_bias")):
+            return ops.linear_bias(X, self.weight, self.bias)
+        ### END FROM
         ### BEGIN SOLUTION hw2
         out = X @ self.weight
         if self.bias is not None:
@@ -240,6 +246,14 @@ class SoftmaxLoss(Module):
             raise ValueError(f"SoftmaxLoss: expected labels of shape {logits.shape[:1]} for "
                              f"logits {logits.shape}, got {y_shape}")
         integer_ids("SoftmaxLoss", "label", y, logits.shape[1])
+        ### BEGIN FROM hw5
+        # Given code, the fast path (see ops/fast_paths.py): one fused pass forward and backward.
+        if ops.fast_paths_enabled() and ops.fused_kernels(logits, "softmax_xent_forward"):
+            if not isinstance(y, Tensor) or y.dtype != logits.dtype or y.device != logits.device:
+                labels = integer_ids("SoftmaxLoss", "label", y, logits.shape[1])
+                y = Tensor(labels.astype(logits.dtype), device=logits.device, requires_grad=False)
+            return ops.softmax_cross_entropy(logits, y)
+        ### END FROM
         ### BEGIN SOLUTION hw2
         n, k = logits.shape
         y_one_hot = init.one_hot(k, y, device=logits.device, dtype=logits.dtype)
