@@ -271,3 +271,18 @@ def test_kernels_reject_bad_arguments_naming_them():
         mod.relu_backward(*arrays(25, 25), out, 25)
     with pytest.raises(ValueError, match="size -2 is negative"):
         mod.relu_backward(x, x, out, -2)
+
+
+def test_captured_steps_with_the_fused_ops_equal_eager_ones():
+    # ndl.capture replays the fused kernels (BatchNorm1d's running statistics included), bit for bit
+    import test_capture
+    with ndl.ops.use_fast_paths(True):
+        net, _, _ = test_capture.trainer(ndl.optim.SGD, lr=0.1, batchnorm=True)
+        assert isinstance(net.modules_[1](ndl.Tensor(random((8, 16)), dtype="float32")).op,
+                          ops_norm.BatchNormTrain)
+        step, (eager, captured) = test_capture.train_both(ndl.optim.SGD, test_capture.batches(6, 8, 6, 3),
+                                                          lr=0.1, batchnorm=True)
+    assert step.replayed == 3 and step.reason is None
+    assert captured[0] == eager[0]
+    for name in eager[1]:
+        np.testing.assert_array_equal(captured[1][name], eager[1][name], err_msg=name)
