@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.tests.test_bench_profile import load_bench
+
 REPO = Path(__file__).resolve().parents[2]
 MLP, CONV, PER_OP = "MLP epoch 784-100-10", "conv2d 3-16-32, 32x32, fwd+bwd", "per-op a + b, 2x2"
 HINT = "peers: not installed (pip install -e '.[peers]')"
@@ -18,10 +20,7 @@ HINT = "peers: not installed (pip install -e '.[peers]')"
 
 @pytest.fixture(scope="module")
 def run():
-    spec = importlib.util.spec_from_file_location("bench_run_under_test", REPO / "bench" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("run.py")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,19 @@ REPO = Path(__file__).resolve().parents[2]
 BACKEND = "<built-in method needle.backend_ndarray.ndarray_backend_cpu."
 
 
-@pytest.fixture(scope="module")
-def profile():
-    spec = importlib.util.spec_from_file_location("bench_profile", REPO / "bench" / "profiler.py")
+def load_bench(filename: str) -> types.ModuleType:
+    """``bench/<filename>`` loaded as a module (``bench/`` holds scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{filename.removesuffix('.py')}",
+                                                  REPO / "bench" / filename)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_bench("profiler.py")
 
 
 def test_attribute_charges_builtins_to_callers_and_sums_to_the_total(profile):
