@@ -16,6 +16,7 @@ import numpy
 from ..autograd import NDArray, Tensor, TensorOp, scalar_operand, with_numpy_shape
 from ..backend_selection import array_api
 from ..checks import axes_tuple, normalize_axes, normalize_axis
+from .fast_paths import fast_paths_enabled
 
 __all__ = [
     "EWiseAdd", "AddScalar", "EWiseMul", "MulScalar", "EWisePow", "PowerScalar", "EWiseDiv",

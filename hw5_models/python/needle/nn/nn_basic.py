@@ -273,7 +273,7 @@ class BatchNorm1d(Module):
         _check_batch_statistics(self, x, x.shape[0])
         # Given code: the fused fast path (ops/ops_norm.py), where the device has its kernels.
         params = (self.weight, self.bias, self.running_mean, self.running_var)
-        if ops.fused_batch_norm_available(x, *params):
+        if ops.fast_paths_enabled() and ops.fused_batch_norm_available(x, *params):
             y, self.running_mean, self.running_var = ops.batch_norm(
                 x, *params, training=self.training, momentum=self.momentum, eps=self.eps)
             return y
