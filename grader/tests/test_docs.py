@@ -1,0 +1,137 @@
+"""The course site (mkdocs.yml, docs/; `make docs`): it builds with ``mkdocs build --strict``,
+offline, and every internal link and anchor of the built pages resolves.
+
+MkDocs' own validation (mkdocs.yml's ``validation:``, errors under --strict) checks the links
+written in Markdown pages. The crawl of the built HTML below also covers what MkDocs does not
+see: the navigation, the notebooks' pages (rendered by mkdocs-jupyter) and the API reference
+(mkdocstrings). A copy of the docs with a link planted to a missing page must fail the build, so
+that the check is known to be able to fail.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDOUTS = ("hw0", "hw1_autograd", "hw2_nn", "hw3_ndarray_backend", "hw4_gpu_cuda", "hw5_models")
+
+
+def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    """``mkdocs build --strict`` of ``config_dir/mkdocs.yml`` into ``site``."""
+    # NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2.0, printed on every build.
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=config_dir, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+class _Links(HTMLParser):
+    """The ids of a page, and the URLs its elements point to (href and src)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("id", "name") and value:
+                self.ids.add(value)
+            elif name in ("href", "src") and value:
+                self.urls.append(value)
+
+
+def broken_links(site: Path) -> list[str]:
+    """``page: url`` for each internal link of the built ``site`` to a missing file or anchor."""
+    pages: dict[Path, _Links] = {}
+    for page in site.rglob("*.html"):
+        parser = _Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        pages[page.resolve()] = parser
+    broken = []
+    for page, parser in sorted(pages.items()):
+        for url in parser.urls:
+            parts = urlsplit(url)
+            if parts.scheme or parts.netloc or url.startswith(("mailto:", "javascript:")):
+                continue  # external: not fetched, not checked
+            # 404.html's links are absolute (it is served at any depth): from the site's root.
+            base = site.resolve() if parts.path.startswith("/") else page.parent
+            target = (base / unquote(parts.path).lstrip("/")).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_relative_to(site.resolve()) or not target.exists():
+                broken.append(f"{page.relative_to(site.resolve())}: {url} (no such file)")
+            elif parts.fragment and target.suffix == ".html" and parts.fragment not in (
+                    pages[target].ids if target in pages else set()):
+                broken.append(f"{page.relative_to(site.resolve())}: {url} (no such anchor)")
+    return broken
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("docs") / "site"
+    result = build(ROOT, out)
+    assert result.returncode == 0, f"make docs fails:\n{result.stderr[-6000:]}"
+    return out
+
+
+def test_docs_build_strict_and_offline(site: Path) -> None:
+    # One page per handout README and notebook, the notation page, the API reference, the guide.
+    for page in ("index.html", "notation/index.html", "instructors/index.html",
+                 "api/autograd/index.html", *(f"{hw}/index.html" for hw in HANDOUTS)):
+        assert (site / page).is_file(), page
+    for hw in HANDOUTS:
+        notebook = next((ROOT / hw).glob("hw*.ipynb"))
+        assert (site / hw / notebook.stem / "index.html").is_file(), notebook
+    # Offline: no web fonts (theme.font: false); MathJax is the only script from outside, which
+    # the reader's browser loads at view time.
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "fonts.googleapis.com" not in text and "fonts.gstatic.com" not in text, page
+
+
+def test_docs_internal_links_resolve(site: Path) -> None:
+    assert broken_links(site) == []
+
+
+def test_docs_api_reference_shows_no_solution_source(site: Path) -> None:
+    # show_source: false, and the reference is read from the student handout: a stub's
+    # NotImplementedError, never a solution region's body. find_topo_sort's solution walks a
+    # stack; the page has its docstring and signature only.
+    page = (site / "api/autograd/index.html").read_text(encoding="utf-8")
+    assert "find_topo_sort" in page
+    assert "Source code in" not in page
+    assert "### BEGIN SOLUTION" not in page
+
+
+def test_docs_a_planted_broken_link_fails_the_build(tmp_path: Path) -> None:
+    # The docs as they are, with one link to a page that does not exist.
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    shutil.copy(ROOT / "README.md", tmp_path)
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    for hw in HANDOUTS:
+        (tmp_path / hw).symlink_to(ROOT / hw, target_is_directory=True)
+    index = tmp_path / "docs" / "index.md"
+    index.write_text(index.read_text(encoding="utf-8") + "\nSee [the missing chapter](hw9.md).\n",
+                     encoding="utf-8")
+    result = build(tmp_path, tmp_path / "site")
+    assert result.returncode != 0
+    assert "hw9.md" in result.stderr and "strict mode" in result.stderr, result.stderr[-3000:]
+
+
+def test_docs_the_link_crawl_finds_a_planted_broken_link(site: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    page = copy / "notation" / "index.html"
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        "</body>", '<a href="../api/missing/">x</a><a href="../index.html#no-such-anchor">y</a></body>'),
+        encoding="utf-8")
+    assert broken_links(copy) == ["notation/index.html: ../api/missing/ (no such file)",
+                                  "notation/index.html: ../index.html#no-such-anchor (no such anchor)"]
