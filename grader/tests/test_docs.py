@@ -5,11 +5,15 @@ MkDocs' own validation (mkdocs.yml's ``validation:``, errors under --strict) che
 written in Markdown pages. The crawl of the built HTML below also covers what MkDocs does not
 see: the navigation, the notebooks' pages (rendered by mkdocs-jupyter) and the API reference
 (mkdocstrings). A copy of the docs with a link planted to a missing page must fail the build, so
-that the check is known to be able to fail.
+that the check is known to be able to fail. The API reference, built from the student handout,
+must hold no line of a solution region (built from solutions/ with its source shown, it holds
+dozens: checked by hand when this test was written).
 """
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,14 +105,31 @@ def test_docs_internal_links_resolve(site: Path) -> None:
     assert broken_links(site) == []
 
 
-def test_docs_api_reference_shows_no_solution_source(site: Path) -> None:
-    # show_source: false, and the reference is read from the student handout: a stub's
-    # NotImplementedError, never a solution region's body. find_topo_sort's solution walks a
-    # stack; the page has its docstring and signature only.
-    page = (site / "api/autograd/index.html").read_text(encoding="utf-8")
-    assert "find_topo_sort" in page
-    assert "Source code in" not in page
-    assert "### BEGIN SOLUTION" not in page
+def solution_lines() -> set[str]:
+    """Lines of needle's solution regions (solutions/python/needle) long enough to be telling
+    (40+ characters) and found in no handout's copy of the same file: the answer key."""
+    lines: set[str] = set()
+    needle = ROOT / "solutions" / "python" / "needle"
+    for path in needle.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        handout = ROOT / "hw5_models" / "python" / "needle" / path.relative_to(needle)
+        given = handout.read_text(encoding="utf-8") if handout.is_file() else ""
+        for region in re.findall(r"### BEGIN SOLUTION hw\d+\n(.*?)### END SOLUTION", text, re.DOTALL):
+            lines.update(line.strip() for line in region.splitlines()
+                         if len(line.strip()) >= 40 and line.strip() not in given)
+    return lines
+
+
+def test_docs_api_reference_shows_no_solution(site: Path) -> None:
+    # show_source: false, and the reference is read from the student handout: signatures and
+    # docstrings, never a line of a solution region.
+    key = solution_lines()
+    assert len(key) > 100  # the check has something to find
+    for page in (site / "api").rglob("*.html"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "Source code in" not in text, page
+        leaked = sorted(line for line in key if line in text)
+        assert not leaked, f"{page}: {leaked[:5]}"
 
 
 def test_docs_a_planted_broken_link_fails_the_build(tmp_path: Path) -> None:
