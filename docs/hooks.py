@@ -125,13 +125,44 @@ def toc_tokens(page_html: str) -> list[dict[str, Any]]:
     return root
 
 
-def on_page_content(html_: str, page: Page, **kwargs: Any) -> str:
-    """A notebook page's table of contents, from the ids its headings have in the HTML.
+_HREF = re.compile(r'href="([^"#:]+\.(?:md|ipynb))(#[^"]*)?"')
+
+
+def notebook_links(page_html: str, page: Page, files: Files, root: Path) -> str:
+    """A notebook's links to the repository's Markdown files and notebooks, made site links.
+
+    A chapter links as the repository lays files out, relative to its notebook, so that the link
+    works on GitHub and in JupyterLab: ``../docs/notation.md#adjoints`` from
+    ``hw1_autograd/hw1.ipynb``. mkdocs-jupyter leaves such links as they are, and on the site
+    they would lead nowhere; here each becomes the URL of the page built from that file. A link
+    to a file the site does not have stays as written, and test_docs reports it broken.
+    """
+    folder = (root / page.file.src_uri).parent
+
+    def site_link(match: re.Match[str]) -> str:
+        target = (folder / match.group(1)).resolve()
+        if not target.is_relative_to(root):
+            return match.group(0)
+        path = target.relative_to(root).as_posix()
+        uri = path.removeprefix("docs/") if path.startswith("docs/") else path
+        file = files.get_file_from_path(uri)
+        if file is None:
+            return match.group(0)
+        return f'href="{file.url_relative_to(page.file)}{match.group(2) or ""}"'
+
+    return _HREF.sub(site_link, page_html)
+
+
+def on_page_content(html_: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """For a notebook's page: its links to the repository's files made site links
+    (``notebook_links``), and its table of contents from the ids its headings have in the HTML.
 
     mkdocs-jupyter takes the contents from the notebook converted to Markdown, whose anchors
     differ from those of the HTML it renders wherever a heading holds code ("Question 1: `add`"
     is ``#question-1`` there, ``#question-1-add`` in the page): every such entry led nowhere.
     """
     if page.file.src_uri.endswith(".ipynb"):
+        root = Path(config.config_file_path).resolve().parent
+        html_ = notebook_links(html_, page, files, root)
         page.toc = get_toc(toc_tokens(html_))  # type: ignore[arg-type]
     return html_

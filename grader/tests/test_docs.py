@@ -12,6 +12,7 @@ dozens: checked by hand when this test was written).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -133,12 +134,21 @@ def test_docs_api_reference_shows_no_solution(site: Path) -> None:
 
 
 def test_docs_a_planted_broken_link_fails_the_build(tmp_path: Path) -> None:
-    # The docs as they are, with one link to a page that does not exist.
+    # The docs as they are, with one link to a page that does not exist; and in hw1's notebook a
+    # link to the notation as the repository lays it out (which the site must resolve) and one
+    # to a file that does not exist (which the crawl must report: MkDocs does not see it).
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     shutil.copy(ROOT / "README.md", tmp_path)
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     for hw in HANDOUTS:
-        (tmp_path / hw).symlink_to(ROOT / hw, target_is_directory=True)
+        if hw != "hw1_autograd":
+            (tmp_path / hw).symlink_to(ROOT / hw, target_is_directory=True)
+    (tmp_path / "hw1_autograd").mkdir()
+    shutil.copy(ROOT / "hw1_autograd" / "README.md", tmp_path / "hw1_autograd")
+    notebook = json.loads((ROOT / "hw1_autograd" / "hw1.ipynb").read_text(encoding="utf-8"))
+    notebook["cells"].append({"cell_type": "markdown", "metadata": {}, "source": [
+        "See [the adjoints](../docs/notation.md#adjoints) and [a lost page](../docs/lost.md)."]})
+    (tmp_path / "hw1_autograd" / "hw1.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
     index = tmp_path / "docs" / "index.md"
     index.write_text(index.read_text(encoding="utf-8") + "\nSee [the missing chapter](hw9.md).\n",
                      encoding="utf-8")
@@ -146,6 +156,12 @@ def test_docs_a_planted_broken_link_fails_the_build(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert "contains a link 'hw9.md', but the target is not found" in output, output[-3000:]
+    # Strict mode stops after writing the pages: the crawl sees both planted links, and the
+    # notebook's link to the notation resolves.
+    assert broken_links(tmp_path / "site") == ["hw1_autograd/hw1/index.html: ../docs/lost.md (no such file)",
+                                               "index.html: hw9.md (no such file)"]
+    page = (tmp_path / "site" / "hw1_autograd" / "hw1" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../../notation/#adjoints"' in page
 
 
 def test_docs_the_link_crawl_finds_a_planted_broken_link(site: Path, tmp_path: Path) -> None:
