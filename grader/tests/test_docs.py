@@ -8,10 +8,16 @@ see: the navigation, the notebooks' pages (rendered by mkdocs-jupyter) and the A
 that the check is known to be able to fail. The API reference, built from the student handout,
 must hold no line of a solution region (built from solutions/ with its source shown, it holds
 dozens: checked by hand when this test was written).
+
+The chapters (the homework notebooks) are shown executed: only their cells tagged ``figure`` run,
+against the reference, and every other cell is shown without output (docs/hooks.py,
+``execute_figures``). Every question of every chapter has its idea, maths, worked example with a
+figure, and task, and every chapter links the notation page.
 """
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import os
 import re
@@ -20,8 +26,10 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import unquote, urlsplit
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +148,7 @@ def test_docs_a_planted_broken_link_fails_the_build(tmp_path: Path) -> None:
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     shutil.copy(ROOT / "README.md", tmp_path)
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    (tmp_path / "solutions").symlink_to(ROOT / "solutions", target_is_directory=True)
     for hw in HANDOUTS:
         if hw != "hw1_autograd":
             (tmp_path / hw).symlink_to(ROOT / hw, target_is_directory=True)
@@ -173,3 +182,86 @@ def test_docs_the_link_crawl_finds_a_planted_broken_link(site: Path, tmp_path: P
         encoding="utf-8")
     assert broken_links(copy) == ["notation/index.html: ../api/missing/ (no such file)",
                                   "notation/index.html: ../index.html#no-such-anchor (no such anchor)"]
+
+
+def hooks() -> ModuleType:
+    """docs/hooks.py, loaded from its path as mkdocs loads it."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_execute_figures_runs_only_the_figure_cells_and_drops_other_outputs(tmp_path: Path) -> None:
+    figure = {"tags": ["figure"]}
+    answer = nbformat.v4.new_code_cell('x = 100\nprint("the answer is", x)')
+    answer.outputs = [nbformat.v4.new_output("stream", name="stdout", text="the answer is 42\n")]
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# A chapter"),
+        nbformat.v4.new_code_cell("import needle\nx = 2", metadata=figure),
+        answer,
+        nbformat.v4.new_code_cell("import os\nprint(x * 3, os.getcwd(), needle.__file__)", metadata=figure),
+    ])
+    (tmp_path / "hw9").mkdir()
+    assert hooks().execute_figures(notebook, tmp_path / "hw9", ROOT / "solutions" / "python") == 2
+    assert notebook.cells[1].outputs == []
+    assert notebook.cells[2].outputs == [] and notebook.cells[2].execution_count is None
+    # The untagged cell never ran (x is still 2), in the handout folder, with the reference needle.
+    printed = notebook.cells[3].outputs[0]["text"].split()
+    assert printed == ["6", str(tmp_path / "hw9"),
+                       str(ROOT / "solutions" / "python" / "needle" / "__init__.py")]
+
+
+def test_execute_figures_a_failing_figure_cell_stops_the_build_naming_it(tmp_path: Path) -> None:
+    from mkdocs.exceptions import PluginError
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("y = 1", metadata={"tags": ["figure"]}),
+        nbformat.v4.new_code_cell("raise ValueError('planted')", metadata={"tags": ["figure"]})])
+    (tmp_path / "hw9").mkdir()
+    with pytest.raises(PluginError, match=r"^docs: hw9: figure cell 2 failed: ValueError: planted$"):
+        hooks().execute_figures(notebook, tmp_path / "hw9", ROOT / "solutions" / "python")
+
+
+def chapter_sections(notebook: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
+    """The cells of each question's section (``## Question N ...`` up to the next ``## ``)."""
+    sections: dict[str, list[nbformat.NotebookNode]] = {}
+    current: list[nbformat.NotebookNode] | None = None
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            title = cell.source.splitlines()[0]
+            current = sections.setdefault(title, []) if title.startswith("## Question") else None
+        if current is not None:
+            current.append(cell)
+    return sections
+
+
+PARTS = {"idea": "**The idea", "maths": "**The maths", "worked example": "**A worked example",
+         "task": "**The task"}
+
+
+@pytest.mark.parametrize("hw", HANDOUTS)
+def test_every_question_has_idea_maths_figure_and_task(hw: str) -> None:
+    notebook = nbformat.read(next((ROOT / hw).glob("hw*.ipynb")), as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert "](../docs/notation.md" in text, f"{hw}: the chapter does not link the notation page"
+    sections = chapter_sections(notebook)
+    assert sections, f"{hw}: no '## Question' sections"
+    missing = []
+    for title, cells in sections.items():
+        prose = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
+        missing += [f"{title}: {part}" for part, mark in PARTS.items() if mark not in prose]
+        if not any("figure" in cell.metadata.get("tags", []) for cell in cells):
+            missing.append(f"{title}: a code cell tagged figure")
+    assert missing == [], f"{hw}: sections lacking parts: {missing}"
+
+
+def test_docs_chapters_show_their_figures_and_nothing_else(site: Path) -> None:
+    for hw in HANDOUTS:
+        path = next((ROOT / hw).glob("hw*.ipynb"))
+        page = site / hw / path.stem / "index.html"
+        text = page.read_text(encoding="utf-8")
+        images = len(re.findall(r'<img [^>]*src="data:image/png;base64,', text))
+        assert images >= len(chapter_sections(nbformat.read(path, as_version=4))), f"{page}: {images} figures"
+        # No test run's output: the cells that run tests are not figures, so never run.
+        assert " passed" not in text and "NotImplementedError" not in text, page
