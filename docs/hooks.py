@@ -13,6 +13,11 @@ needle from solutions/python, in the handout folder; every other cell is shown w
 (``execute_figures``). The executed copies are written to a temporary folder, never to the
 handouts.
 
+Two editions: the course site (``make docs``, into site/) and the students' (``make docs-student``,
+``DOCS_EDITION=student``, into site-student/), which is the one to publish to students: the same
+pages without the instructor guide, and without the parts of docs/ pages between
+``<!-- course edition -->`` and ``<!-- end course edition -->``.
+
 A file that should be there and is not (a handout not generated, a README section renamed)
 stops the build, naming it: a site silently missing a homework would pass every link check. So
 does a figure cell that fails, naming its notebook and cell.
@@ -153,6 +158,38 @@ def execute_figures(notebook: nbformat.NotebookNode, folder: Path, reference: Pa
     return len(figures)
 
 
+EDITIONS = ("course", "student")
+_COURSE_ONLY = re.compile(r"<!-- course edition -->.*?<!-- end course edition -->\n?", re.DOTALL)
+
+
+def edition() -> str:
+    """The edition being built: ``DOCS_EDITION`` (default ``course``).
+
+    Raises:
+        PluginError: ``DOCS_EDITION`` is set to something else than ``course`` or ``student``.
+    """
+    name = os.environ.get("DOCS_EDITION") or "course"
+    if name not in EDITIONS:
+        raise PluginError(f"docs: DOCS_EDITION={name!r}; expected one of {', '.join(EDITIONS)}")
+    return name
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """The students' edition: the navigation without the instructor guide."""
+    if edition() == "student":
+        config.nav = [entry for entry in config.nav or []
+                      if not (isinstance(entry, dict) and "Instructor guide" in entry)]
+    return config
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """A page's course-edition parts (see the module's text): dropped from the students'
+    edition; in the course edition, only their two marker lines are."""
+    if edition() == "student":
+        return _COURSE_ONLY.sub("", markdown)
+    return re.sub(r"<!-- (end )?course edition -->\n?", "", markdown)
+
+
 # Before mkdocs-jupyter's own on_files (priority 0), which turns each notebook in `files` into a
 # page: the handouts' notebooks must already be there.
 @event_priority(50)
@@ -180,6 +217,8 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         for name, src_dir in (("README.md", root), (notebook, _executed)):
             files.append(File(f"{folder}/{name}", src_dir=str(src_dir), dest_dir=config.site_dir,
                               use_directory_urls=config.use_directory_urls))
+    if edition() == "student":
+        return files
     try:
         guide = readme_sections((root / "README.md").read_text(encoding="utf-8"),
                                 INSTRUCTOR_SECTIONS)

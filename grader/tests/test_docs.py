@@ -12,7 +12,8 @@ dozens: checked by hand when this test was written).
 The chapters (the homework notebooks) are shown executed: only their cells tagged ``figure`` run,
 against the reference, and every other cell is shown without output (docs/hooks.py,
 ``execute_figures``). Every question of every chapter has its idea, maths, worked example with a
-figure, and task, and every chapter links the notation page.
+figure, and task, and every chapter links the notation page. The students' edition
+(``make docs-student``) is the same site without the instructor guide.
 """
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HANDOUTS = ("hw0", "hw1_autograd", "hw2_nn", "hw3_ndarray_backend", "hw4_gpu_cuda", "hw5_models")
 
 
-def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    """``mkdocs build --strict`` of ``config_dir/mkdocs.yml`` into ``site``."""
+def build(config_dir: Path, site: Path, edition: str = "course") -> subprocess.CompletedProcess[str]:
+    """``mkdocs build --strict`` of ``config_dir/mkdocs.yml`` into ``site``, of an edition
+    (``course`` or ``student``: docs/hooks.py)."""
     # NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2.0, printed on every build.
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "DOCS_EDITION": edition}
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=config_dir, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -93,6 +95,35 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = build(ROOT, out)
     assert result.returncode == 0, f"make docs fails:\n{result.stderr[-6000:]}"
     return out
+
+
+@pytest.fixture(scope="module")
+def student_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("docs") / "site-student"
+    result = build(ROOT, out, "student")
+    assert result.returncode == 0, f"make docs-student fails:\n{result.stderr[-6000:]}"
+    return out
+
+
+def test_docs_student_edition_has_no_instructor_guide(site: Path, student_site: Path) -> None:
+    assert (site / "instructors" / "index.html").is_file()
+    assert "Building this site" in (site / "index.html").read_text(encoding="utf-8")
+    assert not (student_site / "instructors").exists()
+    for page in student_site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "instructors/" not in text and "Instructor guide" not in text, page
+        assert "course edition -->" not in text and "Building this site" not in text, page
+    assert broken_links(student_site) == []
+    # The rest is the same site: every chapter, README and API page.
+    assert {p.relative_to(site) for p in site.rglob("*.html")} - {
+        p.relative_to(student_site) for p in student_site.rglob("*.html")} == {
+        Path("instructors/index.html")}
+
+
+def test_docs_an_unknown_edition_is_refused(tmp_path: Path) -> None:
+    result = build(ROOT, tmp_path / "site", "teachers")
+    assert result.returncode != 0
+    assert "DOCS_EDITION='teachers'; expected one of course, student" in result.stdout + result.stderr
 
 
 def test_docs_build_strict_and_offline(site: Path) -> None:
@@ -262,6 +293,7 @@ def test_docs_chapters_show_their_figures_and_nothing_else(site: Path) -> None:
         page = site / hw / path.stem / "index.html"
         text = page.read_text(encoding="utf-8")
         images = len(re.findall(r'<img [^>]*src="data:image/png;base64,', text))
-        assert images >= len(chapter_sections(nbformat.read(path, as_version=4))), f"{page}: {images} figures"
+        questions = len(chapter_sections(nbformat.read(path, as_version=4)))
+        assert images >= questions, f"{page}: {images} figures for {questions} questions"
         # No test run's output: the cells that run tests are not figures, so never run.
         assert " passed" not in text and "NotImplementedError" not in text, page
