@@ -11,7 +11,8 @@ no answer: a code cell tagged ``figure`` (a worked example's figure, and the hel
 figures need) is run, with the other ``figure`` cells only, in order, in a fresh kernel that imports
 needle from solutions/python, in the handout folder; every other cell is shown without output
 (``execute_figures``). The executed copies are written to a temporary folder, never to the
-handouts.
+handouts, and kept in a cache (``executed_chapter``): a chapter is run again only when it, the
+reference or this file has changed.
 
 Two editions: the course site (``make docs``, into site/) and the students' (``make docs-student``,
 ``DOCS_EDITION=student``, into site-student/), which is the one to publish to students: the same
@@ -24,6 +25,7 @@ does a figure cell that fails, naming its notebook and cell.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import re
@@ -190,6 +192,49 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     return re.sub(r"<!-- (end )?course edition -->\n?", "", markdown)
 
 
+def chapter_cache() -> Path:
+    """The folder of executed chapters kept between builds: ``$XDG_CACHE_HOME/flamethrower/
+    chapters`` (``~/.cache/...`` by default), the user's own cache, outside the repository."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flamethrower" / "chapters"
+
+
+def reference_fingerprint(reference: Path) -> str:
+    """SHA-256 of every file of the reference needle under ``reference`` (its sources and built
+    extensions, not ``__pycache__``) and of this file: what a chapter's figures depend on."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for path in sorted((reference / "needle").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(reference).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def executed_chapter(path: Path, reference: Path, fingerprint: str, cache: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path`` with its figure cells run (``execute_figures``), from ``cache``
+    when it holds this notebook run against this ``fingerprint`` of the reference
+    (``reference_fingerprint``), else run now and stored there (replacing the notebook's older
+    entries).
+
+    Raises:
+        PluginError: a figure cell failed (``execute_figures``); nothing is stored then.
+    """
+    text = path.read_bytes()
+    key = hashlib.sha256(fingerprint.encode() + b"\0" + text).hexdigest()[:20]
+    stem = f"{path.parent.name}-{path.stem}"
+    cached = cache / f"{stem}-{key}.ipynb"
+    if cached.is_file():
+        return nbformat.read(cached, as_version=4)
+    notebook = nbformat.reads(text.decode("utf-8"), as_version=4)
+    execute_figures(notebook, path.parent, reference)
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob(f"{stem}-*.ipynb"):
+        old.unlink(missing_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    nbformat.write(notebook, partial)
+    partial.replace(cached)  # whole or absent, even with two builds at once
+    return notebook
+
+
 # Before mkdocs-jupyter's own on_files (priority 0), which turns each notebook in `files` into a
 # page: the handouts' notebooks must already be there.
 @event_priority(50)
@@ -203,13 +248,13 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     if _executed is not None:
         shutil.rmtree(_executed, ignore_errors=True)
     _executed = Path(tempfile.mkdtemp(prefix="flamethrower-chapters-"))
+    fingerprint = reference_fingerprint(reference)
     for folder, notebook in HANDOUTS.items():
         for name in ("README.md", notebook):
             path = root / folder / name
             if not path.is_file():
                 raise PluginError(f"docs: {path} is missing; run `make handouts` first")
-        chapter = nbformat.read(root / folder / notebook, as_version=4)
-        execute_figures(chapter, root / folder, reference)
+        chapter = executed_chapter(root / folder / notebook, reference, fingerprint, chapter_cache())
         (_executed / folder).mkdir()
         nbformat.write(chapter, _executed / folder / notebook)
         # Files whose source folder is not docs/, rather than File.generated: mkdocs-jupyter's

@@ -254,6 +254,26 @@ def test_execute_figures_a_failing_figure_cell_stops_the_build_naming_it(tmp_pat
         hooks().execute_figures(notebook, tmp_path / "hw9", ROOT / "solutions" / "python")
 
 
+def test_executed_chapter_is_run_again_only_when_it_or_the_reference_changes(tmp_path: Path) -> None:
+    module, reference, cache = hooks(), ROOT / "solutions" / "python", tmp_path / "cache"
+    (tmp_path / "hw9").mkdir()
+    path = tmp_path / "hw9" / "hw9.ipynb"
+    draw = nbformat.v4.new_code_cell("import uuid\nprint(uuid.uuid4())", metadata={"tags": ["figure"]})
+    nbformat.write(nbformat.v4.new_notebook(cells=[draw]), path)
+
+    def printed(fingerprint: str) -> str:
+        notebook = module.executed_chapter(path, reference, fingerprint, cache)
+        return str(notebook.cells[0].outputs[0]["text"])
+
+    first = printed("reference-1")
+    assert printed("reference-1") == first  # from the cache: the cell did not run again
+    second = printed("reference-2")  # the reference changed: run again, the old entry replaced
+    assert second != first and len(list(cache.iterdir())) == 1
+    nbformat.write(nbformat.v4.new_notebook(cells=[draw, nbformat.v4.new_markdown_cell("More.")]), path)
+    assert printed("reference-2") != second  # the chapter changed: run again
+    assert len(module.reference_fingerprint(reference)) == 64
+
+
 def chapter_sections(notebook: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
     """The cells of each question's section (``## Question N ...`` up to the next ``## ``)."""
     sections: dict[str, list[nbformat.NotebookNode]] = {}
