@@ -61,7 +61,7 @@ def discounted_returns(rewards, gamma: float, dones=None, last_value=None) -> np
 
     Args:
         rewards: rewards ``r_t`` of shape ``(T,)`` (one environment) or ``(T, N)`` (``N``
-            environments stepped together, time first); any real dtype.
+            environments stepped together, time first: the batch axis); any real dtype.
         gamma: discount factor in ``[0, 1]``.
         dones: booleans (or 0/1) of the same shape as ``rewards``; None means no episode ends.
         last_value: the value to bootstrap from after step ``T - 1``: a scalar or an array of
@@ -98,18 +98,19 @@ def discounted_returns(rewards, gamma: float, dones=None, last_value=None) -> np
 
 
 def compute_advantages(returns, values, normalize: bool = True, eps: float = 1e-8) -> np.ndarray:
-    """Advantages ``A_t = G_t - b(s_t)``: returns minus the baseline's values (Sutton & Barto
-    13.4: any baseline that does not depend on the action leaves the gradient unbiased and, close
-    to ``V(s_t)``, lowers its variance).
+    """Advantage estimates ``Â_t = G_t - b(S_t)``: returns minus the baseline's values (Sutton &
+    Barto 13.4: any baseline that does not depend on the action leaves the gradient unbiased and,
+    close to ``V(S_t)``, lowers its variance). The hat keeps ``A_t`` for the action, as the
+    course notation does (``docs/notation.md``, reinforcement learning).
 
     With ``normalize``, the advantages are then shifted and scaled to mean 0 and standard
-    deviation 1 over all entries: ``(A - mean(A)) / (std(A) + eps)`` (population std, NumPy's
+    deviation 1 over all entries: ``(Â - mean(Â)) / (std(Â) + eps)`` (population std, NumPy's
     default ``ddof=0``), a common variance reduction (the scale of the gradient no longer
     follows the scale of the returns).
 
     Args:
         returns: array of any shape (e.g. ``(T, N)``).
-        values: the baseline ``b(s_t)``, an array of the same shape (NumPy: the value network's
+        values: the baseline ``b(S_t)``, an array of the same shape (NumPy: the value network's
             outputs, detached; no gradient flows through an advantage).
         normalize: whether to standardise as above.
         eps: added to the standard deviation, so constant advantages give 0, not nan.
@@ -139,17 +140,19 @@ def policy_gradient_loss(logits: ndl.Tensor, actions, advantages, entropy_coef: 
     estimate of ``grad J`` (Williams 1992; Sutton & Barto 13.3-13.5; entropy bonus as in Mnih et
     al. 2016)::
 
-        loss = -mean_i( log pi(a_i | s_i) * A_i ) - entropy_coef * mean_i( H(pi(. | s_i)) )
+        loss = -mean_i( log pi(a_i | s_i) * Â_i ) - entropy_coef * mean_i( H(pi(. | s_i)) )
 
-    with ``log pi = logits - logsumexp(logits)`` row by row (a stable log-softmax) and the entropy
-    ``H(pi) = -sum_a pi(a) log pi(a)``. Built from needle ops (``logsumexp``, ``exp``, a one-hot
+    over the ``B`` sampled steps ``(s_i, a_i)`` with advantage estimates ``Â_i``, with ``log pi =
+    logits - logsumexp(logits)`` row by row (a stable log-softmax) and the entropy ``H(pi) =
+    -sum_a pi(a) log pi(a)``. Built from needle ops (``logsumexp``, ``exp``, a one-hot
     product, ``summation``), so that ``backward`` gives its gradient with respect to ``logits``;
     the advantages are constants (no gradient).
 
     Args:
-        logits: Tensor ``(B, K)``: unnormalised log-probabilities of ``K`` actions.
-        actions: ``B`` integer actions in ``[0, K)`` (a NumPy array or a list).
-        advantages: ``B`` advantages (NumPy, float).
+        logits: Tensor ``(B, k)``: unnormalised log-probabilities of ``k`` actions (the
+            policy's classes) for a batch of ``B`` steps.
+        actions: ``B`` integer actions ``a_i`` in ``[0, k)`` (a NumPy array or a list).
+        advantages: ``B`` advantage estimates ``Â_i`` (NumPy, float).
         entropy_coef: weight of the entropy bonus (0: none).
 
     Returns:
@@ -157,10 +160,10 @@ def policy_gradient_loss(logits: ndl.Tensor, actions, advantages, entropy_coef: 
 
     Raises:
         ValueError: if ``logits`` is not 2-D, ``actions`` or ``advantages`` do not have ``B``
-            entries, or an action is outside ``[0, K)``.
+            entries, or an action is outside ``[0, k)``.
     """
     if len(logits.shape) != 2:
-        raise ValueError(f"policy_gradient_loss: logits has shape {logits.shape}; expected (B, K)")
+        raise ValueError(f"policy_gradient_loss: logits has shape {logits.shape}; expected (B, k)")
     batch, k = logits.shape
     actions = np.asarray(actions).reshape(-1)
     advantages = np.asarray(advantages, dtype=np.float64).reshape(-1)

@@ -27,7 +27,8 @@ def _lstm_gates_backward(pre: Tensor, c: Tensor, dh: Tensor, dc: Tensor) -> tupl
 
 class LSTMGates(TensorTupleOp):
     """The gate arithmetic of one LSTM step fused into one op: from ``pre = x W_ih + b_ih +
-    h W_hh + b_hh`` ``(B, 4H)`` and ``c`` ``(B, H)`` to the TensorTuple ``(h', c')``::
+    h W_hh + b_hh`` ``(B, 4H)`` and ``c`` ``(B, H)`` to the TensorTuple ``(h', c')``, with ``H`` the
+    hidden size (the course notation's ``d_h``; ``docs/notation.md``, sequences)::
 
         i, f, g, o = sigmoid(pre[:, :H]), sigmoid(pre[:, H:2H]), tanh(pre[:, 2H:3H]), sigmoid(pre[:, 3H:])
         c' = f * c + i * g;    h' = o * tanh(c')
