@@ -15,8 +15,10 @@ namespace py = pybind11;
 /**
  * One epoch of minibatch SGD for softmax regression, updating theta in place.
  *
- * Batches are consecutive rows in order (the last may be smaller). For a batch (X_b, y_b) of
- * size b: theta -= lr / b * X_b^T (softmax(X_b theta) - I_y), I_y the one-hot labels.
+ * Minibatches are consecutive rows in order (the last may be smaller). For each, written X
+ * (B, n) with labels y (B,) as in the course notation (rows s..s+B-1 of the data, starting at
+ * X + s * n): theta -= lr / B * X^T (softmax(X theta) - I_y), I_y (B, k) the one-hot labels,
+ * the gradient computed for the whole minibatch before theta changes.
  *
  * Args:
  *   X: float32 row-major (m, n); y: uint8 labels (m,), each < k;

@@ -2,6 +2,9 @@
 
 Everything here works on NumPy arrays. ``X`` is float32 of shape ``(m, n)`` (m examples of n
 features), ``y`` holds integer class labels of shape ``(m,)``, and ``k`` is the number of classes.
+The formulas follow the course notation (docs/notation.md): a minibatch is ``X`` of shape
+``(B, n)``, ``I_y`` the one-hot rows of its labels, and ``*`` between arrays is elementwise (the
+maths' Hadamard product); indices in code font (``Z[i, y[i]]``) count from 0, as NumPy does.
 """
 from __future__ import annotations
 
@@ -111,12 +114,13 @@ def check_labels(y: np.ndarray, num_classes: int) -> None:
 def softmax_loss(Z: np.ndarray, y: np.ndarray) -> float:
     """Average softmax (cross-entropy) loss over a batch.
 
-    ``loss = mean_i [ log sum_j exp(Z[i, j]) - Z[i, y[i]] ]`` (Goodfellow et al., *Deep
-    Learning*, section 6.2.2.3). Must stay finite for large logits (e.g. ``Z = 1000``).
+    ``loss = mean_i [ log sum_j exp(Z[i, j]) - Z[i, y[i]] ]``, the mean over the ``B`` rows of
+    ``LSE(z) - z_y`` (Goodfellow et al., *Deep Learning*, section 6.2.2.3). Must stay finite for
+    large logits (e.g. ``Z = 1000``).
 
     Args:
-        Z: logits, float array of shape ``(batch, k)``.
-        y: true labels, integer array of shape ``(batch,)``, each in ``0..k-1``.
+        Z: logits, float array of shape ``(B, k)``.
+        y: true labels, integer array of shape ``(B,)``, each in ``0..k-1``.
 
     Returns:
         The average loss, a Python or NumPy float.
@@ -133,9 +137,10 @@ def softmax_regression_epoch(X: np.ndarray, y: np.ndarray, theta: np.ndarray,
                              lr: float = 0.1, batch: int = 100) -> None:
     """One epoch of minibatch SGD for softmax regression, updating ``theta`` in place.
 
-    Batches are consecutive rows ``X[i:i + batch]`` in order (the last may be smaller). For a
-    batch ``(X_b, y_b)`` of size ``b``: ``theta -= lr / b * X_b^T (softmax(X_b theta) - I_y)``,
-    where ``I_y`` is the one-hot matrix of ``y_b``.
+    Minibatches are consecutive rows ``X[s:s + batch]``, in order (the last may be smaller).
+    For each, written ``X`` ``(B, n)`` with labels ``y`` ``(B,)`` as in the course notation:
+    ``theta -= lr / B * X^T (softmax(X theta) - I_y)``, where ``I_y`` ``(B, k)`` holds the
+    one-hot rows of the batch's labels: minibatch SGD on the gradient of ``softmax_loss``.
 
     Args:
         X: float32 array ``(m, n)``.
@@ -156,9 +161,11 @@ def nn_epoch(X: np.ndarray, y: np.ndarray, W1: np.ndarray, W2: np.ndarray,
              lr: float = 0.1, batch: int = 100) -> None:
     """One epoch of minibatch SGD for the two-layer net ``logits = ReLU(X W1) W2``, in place.
 
-    Batches as in ``softmax_regression_epoch``. For a batch of size ``b``, with
-    ``Z1 = ReLU(X_b W1)``, ``G2 = softmax(Z1 W2) - I_y`` and ``G1 = (Z1 > 0) * (G2 W2^T)``:
-    ``W1 -= lr / b * X_b^T G1`` and ``W2 -= lr / b * Z1^T G2`` (backpropagation by hand).
+    Minibatches as in ``softmax_regression_epoch``. For each, ``X`` ``(B, n)``, with
+    ``Z1 = ReLU(X W1)`` ``(B, hidden_dim)``, ``G2 = softmax(Z1 W2) - I_y`` ``(B, k)`` and
+    ``G1 = (Z1 > 0) * (G2 W2^T)`` ``(B, hidden_dim)``: ``W1 -= lr / B * X^T G1`` and
+    ``W2 -= lr / B * Z1^T G2``, both from the weights before the step (backpropagation by
+    hand: ``G2 / B`` and ``G1 / B`` are the adjoints of the logits and of ``X W1``).
 
     Args:
         X: float32 array ``(m, n)``.
@@ -177,7 +184,7 @@ def nn_epoch(X: np.ndarray, y: np.ndarray, W1: np.ndarray, W2: np.ndarray,
 
 
 def _softmax(Z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``Z`` ``(batch, k)``, shifted by each row's max for stability."""
+    """Row-wise softmax of ``Z`` ``(B, k)``, shifted by each row's max for stability."""
     E = np.exp(Z - Z.max(axis=1, keepdims=True))
     return E / E.sum(axis=1, keepdims=True)
 

@@ -20,7 +20,7 @@ from simple_ml import (add, loss_err, nn_epoch, parse_mnist, softmax_loss, softm
 
 
 def reference_loss(Z, y):
-    """mean_i log sum_j exp(Z_ij) - Z_{i, y_i}, in float64 with the max shifted out."""
+    """mean over rows i of LSE(Z[i]) - Z[i, y[i]], in float64 with the max shifted out."""
     Z = np.asarray(Z, dtype=np.float64)
     Z_max = Z.max(axis=1, keepdims=True)
     lse = np.log(np.exp(Z - Z_max).sum(axis=1)) + Z_max[:, 0]
