@@ -322,7 +322,7 @@ def notebook_links(page_html: str, page: Page, files: Files, root: Path) -> str:
     folder = (root / page.file.src_uri).parent
 
     def site_link(match: re.Match[str]) -> str:
-        target = (folder / match.group(1)).resolve()
+        target = Path(os.path.normpath(folder / match.group(1)))  # not resolve(): a symlink stays in root
         if not target.is_relative_to(root):
             return match.group(0)
         path = target.relative_to(root).as_posix()

@@ -135,10 +135,12 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum and L2 weight decay (``torch.optim.SGD``):
 
-    ``g = grad + weight_decay * p``; ``v = momentum * v + g`` (v = g on the first step);
-    ``p = p - lr * v``. Sutskever et al., ICML 2013, in PyTorch's formulation.
+    ``g = grad + weight_decay * p``; ``u = momentum * u + g`` (u = g on the first step);
+    ``p = p - lr * u``. Sutskever et al., ICML 2013, in PyTorch's formulation; the course's
+    ``u_t = beta u_{t-1} + g_t``, ``theta_t = theta_{t-1} - eta u_t``
+    (``docs/notation.md#optimisation``).
 
-    The momentum buffer ``v`` of parameter ``p`` lives in ``self.u[id(p)]`` (a Tensor of ``p``'s
+    The momentum buffer ``u`` of parameter ``p`` lives in ``self.u[id(p)]`` (a Tensor of ``p``'s
     shape); ``state_dict()`` saves it as PyTorch's ``momentum_buffer``.
     """
 
@@ -176,8 +178,9 @@ class Adam(Optimizer):
     """Adam with bias correction and L2 weight decay (Kingma & Ba, ICLR 2015; ``torch.optim.Adam``):
 
     ``g = grad + weight_decay * p``; ``m = beta1 m + (1 - beta1) g``;
-    ``v = beta2 v + (1 - beta2) g^2``; ``p = p - lr * m_hat / (sqrt(v_hat) + eps)`` with
-    ``m_hat = m / (1 - beta1^t)``, ``v_hat = v / (1 - beta2^t)``.
+    ``v = beta2 v + (1 - beta2) g * g`` (elementwise); ``p = p - lr * m_hat / (sqrt(v_hat) + eps)``
+    with ``m_hat = m / (1 - beta1^t)``, ``v_hat = v / (1 - beta2^t)``: the course's
+    ``m_t``, ``v_t`` (``docs/notation.md#optimisation``).
 
     The step count ``t`` lives in ``self.t`` (one count for all parameters), the moments of
     parameter ``p`` in ``self.m[id(p)]`` and ``self.v[id(p)]`` (Tensors of ``p``'s shape);

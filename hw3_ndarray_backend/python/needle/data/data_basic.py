@@ -45,7 +45,8 @@ class NDArrayDataset(Dataset):
 
     Args:
         *arrays: one or more NumPy arrays (or anything ``np.asarray`` takes), each of shape
-            ``(N, ...)`` with the same ``N``, such as inputs ``(N, D)`` and labels ``(N,)``.
+            ``(m, ...)`` with the same ``m``, the number of examples, such as inputs ``(m, n)``
+            and labels ``(m,)``.
 
     Example:
         >>> data = NDArrayDataset(np.arange(6.0).reshape(3, 2), np.array([0, 1, 0]))
@@ -307,7 +308,7 @@ class DataLoader:
 
     def to_tensor(self, column: np.ndarray) -> Tensor:
         """One field of a batch, its examples stacked as a NumPy array of shape
-        ``(batch, *field_shape)``, as a Tensor on ``self.device``; a floating-point field is cast
+        ``(N, *field_shape)`` (``N`` the batch's size), as a Tensor on ``self.device``; a floating-point field is cast
         to ``self.dtype`` when that is set, any other is left to ``Tensor``'s dtype rule."""
         floating = np.issubdtype(column.dtype, np.floating)
         return Tensor(column, device=self.device, dtype=self.dtype if floating else None)

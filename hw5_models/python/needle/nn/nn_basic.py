@@ -1,8 +1,9 @@
 """hw2: neural network modules, as ``torch.nn``.
 
-Shapes: ``(batch, features)`` in and out unless a docstring says otherwise. ``Linear`` keeps
-its weight as ``(in_features, out_features)`` (CMU needle's layout, so ``X @ W``); PyTorch
-stores the transpose.
+Shapes: ``(N, features)`` in and out unless a docstring says otherwise, ``N`` being the batch
+size (the course's ``B``, ``docs/notation.md#examples-and-batches``): examples are rows.
+``Linear`` keeps its weight as ``(in_features, out_features)`` (CMU needle's layout, so
+``X @ W``); PyTorch stores the transpose.
 """
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """``y = x W + b``: ``x`` ``(N, in_features)`` -> ``(N, out_features)``.
+    """``X W + b``, the bias row added to every row: ``X`` ``(N, in_features)`` ->
+    ``(N, out_features)``.
 
     ``weight`` ``(in_features, out_features)`` is Kaiming-uniform initialised with fan_in =
     in_features; ``bias`` ``(out_features,)`` is U(-1/sqrt(in_features), 1/sqrt(in_features)),
@@ -243,6 +245,9 @@ class SoftmaxLoss(Module):
 class BatchNorm1d(Module):
     """Batch normalisation over ``(N, dim)`` (Ioffe & Szegedy, ICML 2015), as ``torch.nn.BatchNorm1d``.
 
+    Each feature ``j`` (column) is normalised over the batch (the rows):
+    ``weight[j] * (x[:, j] - mean[j]) / sqrt(var[j] + eps) + bias[j]``.
+
     Training: normalise with the batch mean and biased variance, and update the running
     statistics as ``running = (1 - momentum) * running + momentum * batch`` (the running
     variance from the unbiased batch variance, as PyTorch). Evaluation: use the running ones.
@@ -283,7 +288,9 @@ class BatchNorm1d(Module):
 
 class LayerNorm1d(Module):
     """Layer normalisation over the last axis of ``(N, dim)`` (Ba et al., 2016), as
-    ``torch.nn.LayerNorm(dim)``: biased variance, learnable ``weight`` and ``bias``.
+    ``torch.nn.LayerNorm(dim)``: each example ``i`` (row) is normalised over its features,
+    ``weight * (x[i] - mean_i) / sqrt(var_i + eps) + bias``, with the biased variance;
+    learnable ``weight`` and ``bias`` ``(dim,)``, no running statistics.
 
     Raises:
         TypeError, ValueError: for a ``dim`` that is not a positive integer; in ``forward``,
@@ -321,7 +328,9 @@ def _check_features(module: BatchNorm1d | LayerNorm1d, x: Tensor) -> None:
 
 class Dropout(Module):
     """In training, zero each entry with probability ``p`` and scale the rest by ``1 / (1 - p)``
-    (inverted dropout; Srivastava et al., JMLR 2014); the identity in evaluation."""
+    (inverted dropout; Srivastava et al., JMLR 2014): ``x * mask / (1 - p)`` with each entry of
+    ``mask`` 1 with probability ``1 - p`` (``init.randb``), so that the expected output is
+    ``x``; the identity in evaluation."""
 
     def __init__(self, p: float = 0.5):
         super().__init__()
@@ -335,7 +344,8 @@ class Dropout(Module):
 
 
 class Residual(Module):
-    """``fn(x) + x``."""
+    """``fn(x) + x`` (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016):
+    the adjoint of ``x`` is ``fn``'s plus the output's own, passed down the identity."""
 
     def __init__(self, fn: Module):
         super().__init__()

@@ -49,9 +49,11 @@ def logsumexp(a: Tensor, axes: int | Sequence[int] | None = None) -> Tensor:
 
 
 class LogSoftmax(TensorOp):
-    """``z - logsumexp(z)`` along the last axis, for logits of shape ``(batch, k)``.
+    """``z - logsumexp(z)`` along the last axis, for logits of shape ``(N, k)`` (``N`` the
+    batch size, the course's ``B``).
 
-    Gradient: ``out_grad - softmax(z) * sum(out_grad)`` row by row.
+    Gradient: ``out_grad - softmax(z) * sum(out_grad)`` row by row, where
+    ``softmax(z) = exp(z - logsumexp(z))`` is the forward output's ``exp``.
     """
 
     def compute(self, Z: NDArray) -> NDArray:

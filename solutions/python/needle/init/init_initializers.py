@@ -4,7 +4,13 @@ Each initialiser returns a tensor of shape ``(fan_in, fan_out)``, the layout of 
 ``Linear`` weight, or of the keyword ``shape`` when given (CMU needle's keyword, e.g. a
 convolution kernel's ``(k, k, in_channels, out_channels)`` with ``fan_in = k * k * in_channels``):
 the fans set the scale, ``shape`` only the layout. Each raises TypeError or ValueError, naming
-it, for a fan or a ``shape`` entry that is not a positive integer. Sources:
+it, for a fan or a ``shape`` entry that is not a positive integer.
+
+The fans are the course's ``n_in`` and ``n_out`` (``docs/notation.md#optimisation``). Xavier
+keeps ``Var(W) = gain^2 * 2 / (fan_in + fan_out)``, the compromise between the forward
+(``fan_in * Var(W) = 1``) and backward (``fan_out * Var(W) = 1``) conditions; Kaiming keeps
+``Var(W) = gain^2 / fan_in``, with ``gain^2 = 2`` for a ReLU, which zeroes half of its
+input's second moment. A uniform ``U(-a, a)`` has variance ``a^2 / 3``. Sources:
 Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks"
 (AISTATS 2010) for Xavier; He et al., "Delving Deep into Rectifiers" (ICCV 2015) for Kaiming.
 """
