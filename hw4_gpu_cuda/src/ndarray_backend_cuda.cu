@@ -201,7 +201,9 @@ inline CudaVec ToCudaVec(const std::vector<int64_t>& x) {
   return out;
 }
 
-// One thread per element: the grid that covers n elements.
+// One thread per element: the grid that covers n elements, ceil(n / kBaseThreads) blocks of
+// kBaseThreads threads. Thread gid = blockIdx.x * blockDim.x + threadIdx.x (every index counted
+// from 0, docs/notation.md#gpu) handles element gid; the last block's threads with gid >= n idle.
 struct Grid {
   dim3 blocks, threads;
 };
@@ -216,7 +218,9 @@ inline Grid GridFor(size_t n) {
 
 // ---- strided copies --------------------------------------------------------------------------
 
-// The place in a strided buffer of the element whose row-major index is gid.
+// The place in a strided buffer of the element whose row-major index is gid: with the axes'
+// indices i_k = (gid / (shape[k+1] * ... * shape[r-1])) % shape[k], peeled off from the last
+// axis, the place is offset + sum_k i_k * strides[k] (docs/notation.md#strides; from 0).
 __device__ __forceinline__ int64_t StridedIndex(size_t gid, const CudaVec& shape, const CudaVec& strides,
                                                 size_t offset) {
   int64_t index = static_cast<int64_t>(offset);
@@ -302,8 +306,9 @@ __global__ void ReduceColumnsKernel(const T* a, T* out, size_t outer, size_t siz
 
 template <typename T>
 __global__ void MatmulNaiveKernel(const T* a, const T* b, T* out, size_t m, size_t n, size_t p) {
-  // out (m x p) = a (m x n) @ b (n x p): one thread per output element, a 2-D grid of 16 x 16
-  // blocks with x along the columns of out.
+  // out (m x p) = a (m x n) @ b (n x p), out[i, j] = sum_k a[i, k] b[k, j] with every index
+  // from 0, all three compact (row-major): one thread per output element, a 2-D grid of
+  // 16 x 16 blocks with x along the columns of out.
   // TODO (hw4, question 4): implement MatmulNaiveKernel (Matrix multiplication)
   NEEDLE_NOT_IMPLEMENTED("MatmulNaiveKernel: hw4");
 }
@@ -360,10 +365,12 @@ struct Sigmoid {  // exp(-x) overflows to inf for very negative x, and 1 / inf i
   template <typename T> __host__ __device__ T operator()(T x) const { return T(1) / (T(1) + exp(-x)); }
 };
 
-// One LSTM step's gate arithmetic, fused (as PyTorch's fused LSTM cell): pre (B x 4H) holds the
-// pre-activations of the gates i, f, g, o side by side, c (B x H) the cell state;
-//   c' = sigmoid(f) c + sigmoid(i) tanh(g),   h' = sigmoid(o) tanh(c')
-// and the backward pass, from (dh', dc'), recomputes the gates and gives (d pre, d c).
+// One LSTM step's gate arithmetic, fused (as PyTorch's fused LSTM cell): pre (batch x 4 hidden)
+// holds the pre-activations of the gates i, f, g, o side by side, c (batch x hidden) the cell
+// state c_{t-1}; with elementwise products (docs/notation.md#sequences)
+//   c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g),   h_t = sigmoid(o) * tanh(c_t),
+// and the backward pass, from the adjoints of h_t and c_t, recomputes the gates and gives the
+// adjoints of pre and c_{t-1}.
 // One thread per (row, unit); the gates' sigmoid is the Sigmoid functor's.
 
 template <typename T>

@@ -7,7 +7,8 @@
 //   __global__, __device__, __host__, __forceinline__   onto plain (inline) host functions,
 //   __shared__                                          onto `static` (one copy, shared by the
 //                                                       threads of the block that is running),
-//   threadIdx, blockIdx, blockDim, gridDim              onto globals the launcher sets,
+//   threadIdx, blockIdx, blockDim, gridDim              onto globals the launcher sets (the
+//                                                       indices counted from 0, as CUDA's),
 //   __syncthreads()                                     onto a barrier across the block's threads,
 // and NEEDLE_LAUNCH runs the grid: blocks one after another, the threads of a block as
 // cooperating user-level threads (ucontext fibers, each on a stack of its own). A block runs in
