@@ -22,7 +22,7 @@ endif
 
 .PHONY: help venv build demo test lint test-slow test-solutions test-grader test-hw0 test-hw1 test-hw2 test-hw3 test-hw4 test-hw5 \
         check-hw0 check-hw1 check-hw2 check-hw3 check-hw4 check-hw5 \
-        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench bench-profile docs handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
+        submit-hw0 submit-hw1 submit-hw2 submit-hw3 submit-hw4 submit-hw5 test-torch shell data bench bench-profile docs docs-student handouts check-handouts grade release export-gradescope export-nbgrader lab carry-forward clean
 
 help:
 	@echo "make demo            train the reference models on the MNIST and news samples and CartPole, plot the curves"
@@ -44,6 +44,7 @@ help:
 	@echo "                     make bench-profile, or make bench ARGS=--profile"
 	@echo "make docs            the course site in site/ (open site/index.html): chapters, notation, API"
 	@echo "                     reference, instructor guide; offline, every warning an error (mkdocs.yml)"
+	@echo "make docs-student    the students' edition in site-student/ (no instructor guide): the one to publish"
 	@echo "make handouts        regenerate the handouts from solutions/"
 	@echo "make check-handouts  fail if a committed handout is stale or leaks solution text"
 	@echo "make check-hw0..5    a handout folder's public tests, run the way the grader runs tests"
@@ -208,6 +209,10 @@ bench-profile: build
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
+# The students' edition, to publish to them: the same site without the instructor guide.
+docs-student: $(STAMP)
+	DOCS_EDITION=student NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site-student
+
 handouts: $(STAMP)
 	$(PY) -m grader handouts
 
@@ -215,4 +220,4 @@ check-handouts: $(STAMP)
 	$(PY) -m grader check-handouts
 
 clean:
-	rm -rf demo-output site $(foreach d,solutions $(HANDOUTS),$(d)/build $(d)/build.log $(d)/src/*.so $(d)/python/needle/backend_ndarray/*.so)
+	rm -rf demo-output site site-student $(foreach d,solutions $(HANDOUTS),$(d)/build $(d)/build.log $(d)/src/*.so $(d)/python/needle/backend_ndarray/*.so)

@@ -6,22 +6,45 @@ get. Their README.md and notebook become pages at the same paths as in the repos
 read in place, never copied into docs/. The instructor guide is the root README's sections for
 instructors, taken from README.md at build time so that it is written once.
 
+The chapters are shown executed, against the reference, keeping outputs only where they reveal
+no answer: a code cell tagged ``figure`` (a worked example's figure, and the helpers and imports
+figures need) is run, with the other ``figure`` cells only, in order, in a fresh kernel that imports
+needle from solutions/python, in the handout folder; every other cell is shown without output
+(``execute_figures``). The executed copies are written to a temporary folder, never to the
+handouts, and kept in a cache (``executed_chapter``): a chapter is run again only when it, the
+reference or this file has changed.
+
+Two editions: the course site (``make docs``, into site/) and the students' (``make docs-student``,
+``DOCS_EDITION=student``, into site-student/), which is the one to publish to students: the same
+pages without the instructor guide, and without the parts of docs/ pages between
+``<!-- course edition -->`` and ``<!-- end course edition -->``.
+
 A file that should be there and is not (a handout not generated, a README section renamed)
-stops the build, naming it: a site silently missing a homework would pass every link check.
+stops the build, naming it: a site silently missing a homework would pass every link check. So
+does a figure cell that fails, naming its notebook and cell.
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 # Each handout folder and its notebook, in course order (solutions/course.toml's homeworks).
 HANDOUTS = {
@@ -83,21 +106,164 @@ site is built.
 """
 
 
+FIGURE_TAG = "figure"
+
+# Seconds a figure cell may run: figures are small worked examples, drawn in a few seconds.
+FIGURE_TIMEOUT = 120
+
+
+def execute_figures(notebook: nbformat.NotebookNode, folder: Path, reference: Path) -> int:
+    """Run ``notebook``'s cells tagged ``figure``, in place, and clear every other cell's outputs.
+
+    Args:
+        notebook: an nbformat v4 notebook (a handout's chapter); changed in place.
+        folder: the kernel's working directory (the handout folder, so that a figure reading the
+            homework's data sample finds it).
+        reference: the folder from which the kernel imports needle (solutions/python).
+
+    The figure cells run in order in one fresh kernel, and no other cell runs: a figure cell may
+    rely on earlier figure cells only. A cell not tagged may reveal an answer (a test run, a value
+    the student computes), so it is shown without output, whatever the notebook held.
+
+    Returns:
+        The number of figure cells run.
+
+    Raises:
+        PluginError: a figure cell raised or ran over ``FIGURE_TIMEOUT`` seconds; the message names
+            the cell (its number, counting from 1) and the error.
+    """
+    figures = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        if FIGURE_TAG in cell.metadata.get("tags", []):
+            figures.append((number, cell))
+    if not figures:
+        return 0
+    # The kernel spec runs `python`: this interpreter's, whose environment has ipykernel.
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+           "PYTHONPATH": str(reference), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    client = NotebookClient(notebook, timeout=FIGURE_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    # The kernel's own stderr is only its start-up chatter (a cell's errors come back as outputs).
+    with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
+        for number, cell in figures:
+            try:
+                client.execute_cell(cell, number - 1)
+            except CellExecutionError as e:
+                raise PluginError(f"docs: {folder.name}: figure cell {number} failed: "
+                                  f"{e.ename}: {e.evalue}") from e
+            except TimeoutError as e:
+                raise PluginError(f"docs: {folder.name}: figure cell {number} ran over "
+                                  f"{FIGURE_TIMEOUT} s") from e
+    return len(figures)
+
+
+EDITIONS = ("course", "student")
+_COURSE_ONLY = re.compile(r"<!-- course edition -->.*?<!-- end course edition -->\n?", re.DOTALL)
+
+
+def edition() -> str:
+    """The edition being built: ``DOCS_EDITION`` (default ``course``).
+
+    Raises:
+        PluginError: ``DOCS_EDITION`` is set to something else than ``course`` or ``student``.
+    """
+    name = os.environ.get("DOCS_EDITION") or "course"
+    if name not in EDITIONS:
+        raise PluginError(f"docs: DOCS_EDITION={name!r}; expected one of {', '.join(EDITIONS)}")
+    return name
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """The students' edition: the navigation without the instructor guide."""
+    if edition() == "student":
+        config.nav = [entry for entry in config.nav or []
+                      if not (isinstance(entry, dict) and "Instructor guide" in entry)]
+    return config
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """A page's course-edition parts (see the module's text): dropped from the students'
+    edition; in the course edition, only their two marker lines are."""
+    if edition() == "student":
+        return _COURSE_ONLY.sub("", markdown)
+    return re.sub(r"<!-- (end )?course edition -->\n?", "", markdown)
+
+
+def chapter_cache() -> Path:
+    """The folder of executed chapters kept between builds: ``$XDG_CACHE_HOME/flamethrower/
+    chapters`` (``~/.cache/...`` by default), the user's own cache, outside the repository."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "flamethrower" / "chapters"
+
+
+def reference_fingerprint(reference: Path) -> str:
+    """SHA-256 of every file of the reference needle under ``reference`` (its sources and built
+    extensions, not ``__pycache__``) and of this file: what a chapter's figures depend on."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for path in sorted((reference / "needle").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(reference).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def executed_chapter(path: Path, reference: Path, fingerprint: str, cache: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path`` with its figure cells run (``execute_figures``), from ``cache``
+    when it holds this notebook run against this ``fingerprint`` of the reference
+    (``reference_fingerprint``), else run now and stored there (replacing the notebook's older
+    entries).
+
+    Raises:
+        PluginError: a figure cell failed (``execute_figures``); nothing is stored then.
+    """
+    text = path.read_bytes()
+    key = hashlib.sha256(fingerprint.encode() + b"\0" + text).hexdigest()[:20]
+    stem = f"{path.parent.name}-{path.stem}"
+    cached = cache / f"{stem}-{key}.ipynb"
+    if cached.is_file():
+        return nbformat.read(cached, as_version=4)
+    notebook = nbformat.reads(text.decode("utf-8"), as_version=4)
+    execute_figures(notebook, path.parent, reference)
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob(f"{stem}-*.ipynb"):
+        old.unlink(missing_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    nbformat.write(notebook, partial)
+    partial.replace(cached)  # whole or absent, even with two builds at once
+    return notebook
+
+
 # Before mkdocs-jupyter's own on_files (priority 0), which turns each notebook in `files` into a
 # page: the handouts' notebooks must already be there.
 @event_priority(50)
 def on_files(files: Files, config: MkDocsConfig) -> Files:
+    global _executed
     root = Path(config.config_file_path).resolve().parent
+    reference = root / "solutions" / "python"
+    if not (reference / "needle").is_dir():
+        raise PluginError(f"docs: {reference / 'needle'} is missing: the chapters' figures are "
+                          "drawn with the reference")
+    if _executed is not None:
+        shutil.rmtree(_executed, ignore_errors=True)
+    _executed = Path(tempfile.mkdtemp(prefix="flamethrower-chapters-"))
+    fingerprint = reference_fingerprint(reference)
     for folder, notebook in HANDOUTS.items():
         for name in ("README.md", notebook):
             path = root / folder / name
             if not path.is_file():
                 raise PluginError(f"docs: {path} is missing; run `make handouts` first")
-            # A File whose source folder is the repository root (not docs/), rather than
-            # File.generated: mkdocs-jupyter's NotebookFile wrapper finds a generated file's
-            # source path None.
-            files.append(File(f"{folder}/{name}", src_dir=str(root), dest_dir=config.site_dir,
+        chapter = executed_chapter(root / folder / notebook, reference, fingerprint, chapter_cache())
+        (_executed / folder).mkdir()
+        nbformat.write(chapter, _executed / folder / notebook)
+        # Files whose source folder is not docs/, rather than File.generated: mkdocs-jupyter's
+        # NotebookFile wrapper finds a generated file's source path None.
+        for name, src_dir in (("README.md", root), (notebook, _executed)):
+            files.append(File(f"{folder}/{name}", src_dir=str(src_dir), dest_dir=config.site_dir,
                               use_directory_urls=config.use_directory_urls))
+    if edition() == "student":
+        return files
     try:
         guide = readme_sections((root / "README.md").read_text(encoding="utf-8"),
                                 INSTRUCTOR_SECTIONS)
@@ -105,6 +271,22 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         raise PluginError(f"docs: the instructor guide: {e}") from e
     files.append(File.generated(config, "instructors.md", content=INSTRUCTOR_INTRO + "\n" + guide))
     return files
+
+
+# The folder of this build's executed chapters (on_files), removed after the build.
+_executed: Path | None = None
+
+
+def on_post_build(config: MkDocsConfig) -> None:
+    """Removes the executed chapters' folder (also after a failed build: on_build_error)."""
+    global _executed
+    if _executed is not None:
+        shutil.rmtree(_executed, ignore_errors=True)
+        _executed = None
+
+
+def on_build_error(error: Exception) -> None:
+    on_post_build(None)  # type: ignore[arg-type]  # the config is not used
 
 
 _HEADING = re.compile(r'<h([1-6]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)

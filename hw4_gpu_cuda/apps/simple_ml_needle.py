@@ -27,8 +27,8 @@ def softmax_loss(Z: ndl.Tensor, y_one_hot: ndl.Tensor) -> ndl.Tensor:
     (float64 logits give a float64 loss).
 
     Args:
-        Z: logits, Tensor ``(batch, k)``.
-        y_one_hot: one-hot true labels, Tensor ``(batch, k)``.
+        Z: logits of a batch of ``B`` examples, Tensor ``(B, k)``.
+        y_one_hot: one-hot true labels, Tensor ``(B, k)``.
 
     Returns:
         A Tensor of shape ``()`` holding the average loss.

@@ -72,6 +72,8 @@ import numpy as np
 from .autograd import Tensor
 from .backend_ndarray.devices import BackendDevice, all_devices
 from .backend_ndarray.ndarray import NDArray
+from .nn import Module
+from .optim import Optimizer
 
 __all__ = ["capture", "CapturedStep"]
 
@@ -300,7 +302,9 @@ def _state_slots(roots: tuple[Any, ...]) -> dict[tuple[int, Any], tuple[Any, Any
         elif isinstance(obj, tuple):
             stack.extend(obj)
             continue
-        elif (hasattr(obj, "__dict__") and not callable(obj)) or _is_module_like(obj):
+        elif isinstance(obj, (Module, Optimizer)) or (hasattr(obj, "__dict__") and not callable(obj)):
+            # Modules are callable (``__call__`` runs ``forward``) but hold state; other
+            # callables (functions, methods, classes) are code, not state.
             items = vars(obj).items()
         else:
             continue
@@ -310,11 +314,6 @@ def _state_slots(roots: tuple[Any, ...]) -> dict[tuple[int, Any], tuple[Any, Any
             if not isinstance(value, NDArray):
                 stack.append(value)
     return slots
-
-
-def _is_module_like(obj: Any) -> bool:
-    # Modules are callable (``__call__`` runs ``forward``) but hold state like any object.
-    return hasattr(obj, "__dict__") and hasattr(obj, "parameters")
 
 
 def _get(container: Any, key: Any) -> Any:
@@ -333,12 +332,6 @@ def _array(value: Any) -> NDArray | None:
     if isinstance(value, Tensor):
         return value.cached_data
     return value if isinstance(value, NDArray) else None
-
-
-def _copy_into(source: NDArray, target: NDArray) -> None:
-    """``target`` (compact) = ``source``'s values, one kernel call (same shape and device)."""
-    source._device.compact(source._handle, target._handle, source.shape, source.strides,
-                           source._offset)
 
 
 # ---- the captured step -------------------------------------------------------------------------
@@ -370,7 +363,7 @@ class _Replay:
             self.calls[i] = (fn, (*args[:j], cast, *args[j + 1:]))
         for tensor, recorded in zip(tensors, self.inputs, strict=True):
             if tensor.cached_data._handle is not recorded._handle:
-                _copy_into(tensor.cached_data, recorded)
+                tensor.cached_data._compact_into(recorded)
         for container, key, recorded in self.state_in:
             data = _array(_get(container, key))
             if data is None:
@@ -381,7 +374,7 @@ class _Replay:
                 if data.shape != recorded.shape:
                     raise RuntimeError(f"capture: the state at {_where(container, key)} has shape "
                                        f"{data.shape} now, {recorded.shape} when recorded")
-                _copy_into(data, recorded)
+                data._compact_into(recorded)
         for fn, args in self.calls:
             fn(*args)
         for container, key, value in self.state_out:

@@ -14,7 +14,7 @@ from ..autograd import NDArray, Tensor, TensorOp
 from ..backend_selection import array_api
 from ..checks import normalize_axes
 from .ops_mathematic import get_item, scatter_item, transpose
-from .fast_paths import fast_paths_enabled
+from .fast_paths import device_kernel, fast_paths_enabled
 
 __all__ = ["Flip", "Dilate", "UnDilate", "Conv", "ConvIm2col", "ConvBackwardData", "ConvBackwardWeight",
            "flip", "dilate", "undilate", "conv"]
@@ -194,7 +194,7 @@ def im2col(A: NDArray, kernel_shape: tuple[int, ...], stride: int,
     H_out, W_out, dims = _geometry(A.shape, kernel_shape, stride, padding)
     N, _, _, C, KH, KW = dims[:6]
     shape = (N * H_out * W_out, KH * KW * C)
-    kernel = getattr(A.device.mod, "im2col", None)
+    kernel = device_kernel(A, "im2col")
     if kernel is not None:
         cols = NDArray.make(shape, device=A.device, dtype=A.dtype)
         kernel(A.compact()._handle, cols._handle, dims)
@@ -211,7 +211,7 @@ def col2im(cols: NDArray, image_shape: tuple[int, ...], kernel_shape: tuple[int,
     the entries of ``cols`` (``N * H_out * W_out, KH * KW * C``) that ``im2col`` copied from it."""
     H_out, W_out, dims = _geometry(image_shape, kernel_shape, stride, padding)
     N, H, W, C, KH, KW = dims[:6]
-    kernel = getattr(cols.device.mod, "col2im", None)
+    kernel = device_kernel(cols, "col2im")
     if kernel is not None:
         out = NDArray.make(tuple(image_shape), device=cols.device, dtype=cols.dtype)
         kernel(cols.compact()._handle, out._handle, dims)
@@ -240,7 +240,7 @@ def _correlate(A: NDArray, B: NDArray, stride: int, padding: tuple[int, ...],
     when the caller has them already); elsewhere the patch matrix times the kernel as a matrix."""
     H_out, W_out, _ = _geometry(A.shape, B.shape, stride, padding)
     KH, KW, C, C_out = B.shape
-    kernel = getattr(A.device.mod, "conv_direct", None)
+    kernel = device_kernel(A, "conv_direct")
     if kernel is not None:
         P = _padded(A, *padding).compact() if P is None else P
         out = NDArray.make((A.shape[0], H_out, W_out, C_out), device=A.device, dtype=A.dtype)
@@ -258,7 +258,7 @@ class ConvIm2col(Conv):
     padded: tuple[NDArray, NDArray] | None = None  # (A, A padded), kept for the weight gradient
 
     def compute(self, A: NDArray, B: NDArray) -> NDArray:
-        if getattr(A.device.mod, "conv_direct", None) is None:
+        if device_kernel(A, "conv_direct") is None:
             return _correlate(A, B, self.stride, self.padding)
         self.padded = (A, _padded(A, *self.padding).compact())
         return _correlate(A, B, self.stride, self.padding, self.padded[1])
@@ -311,7 +311,7 @@ class ConvBackwardWeight(TensorOp):
 
     def compute(self, A: NDArray, G: NDArray) -> NDArray:
         KH, KW, _, C_out = self.kernel_shape
-        kernel = getattr(A.device.mod, "conv_direct_weight_grad", None)
+        kernel = device_kernel(A, "conv_direct_weight_grad")
         if kernel is not None:  # cpu(): the padded images read in place, no patch matrix
             if self.padded is not None and self.padded[0] is A:
                 P = self.padded[1]

@@ -206,15 +206,19 @@ class NDArray:
         """This array, or a row-major copy of it when it is a non-compact view."""
         if self._compact or self.is_compact():
             return self
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
-        self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
-        return out
+        return self.copy()
 
     def copy(self) -> NDArray:
         """A compact copy that shares no memory with this array."""
         out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
-        self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
+        self._compact_into(out)
         return out
+
+    def _compact_into(self, out: NDArray) -> None:
+        """Write this array's values, in row-major order, into ``out``: one call of the device's
+        ``compact`` kernel. ``out`` must be compact, of this shape, device and dtype (not
+        checked: the callers, ``copy`` and ``ndl.capture``'s replays, make it so)."""
+        self._device.compact(self._handle, out._handle, self._shape, self._strides, self._offset)
 
     def as_strided(self, shape: Sequence[int], strides: Sequence[int]) -> NDArray:
         """A view of the same buffer with the given shape and strides (use with care: whether

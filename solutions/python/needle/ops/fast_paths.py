@@ -16,8 +16,9 @@ them off, so that they grade *your* code: the handouts' ``tests/conftest.py`` se
 from __future__ import annotations
 
 import os
+from typing import Any
 
-__all__ = ["fast_paths_enabled", "use_fast_paths"]
+__all__ = ["device_kernel", "fast_paths_enabled", "use_fast_paths"]
 
 # Read once, at import: ``NEEDLE_FAST_PATHS=0`` (or "false", "off", "no") turns them off.
 _ENABLED = [os.environ.get("NEEDLE_FAST_PATHS", "1").strip().lower() not in ("0", "false", "off", "no")]
@@ -49,3 +50,19 @@ class use_fast_paths:
 
     def __exit__(self, *exc: object) -> None:
         _ENABLED[0] = self.previous
+
+
+def device_kernel(array: Any, name: str) -> Any:
+    """The compiled kernel ``name`` of the backend of ``array``'s device, or None.
+
+    Args:
+        array: a Tensor or an NDArray (any object with a ``device``).
+        name: the kernel's name in the backend module (``device.mod``), e.g. ``"im2col"``.
+
+    Returns:
+        The backend's function, or None when the device has no compiled backend (the NumPy
+        backend) or its backend lacks that kernel (the CUDA backend lacks some CPU ones): the
+        caller then takes the course's own path.
+    """
+    return getattr(getattr(array.device, "mod", None), name, None)
+

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ..autograd import NDArray, Tensor, TensorOp
 from ..checks import integer_ids
+from .fast_paths import device_kernel
 from .ops_logarithmic import logsumexp
 from .ops_mathematic import broadcast_to, exp, matmul, reshape, summation, transpose
 
@@ -28,9 +29,7 @@ def fused_kernels(x: Tensor, *names: str) -> bool:
     """Whether ``x``'s values live on a device whose backend has every kernel in ``names``
     (``ndl.cpu()``'s C++ backend has ``softmax_xent_forward``, ``softmax_xent_backward`` and
     ``add_row_bias``); False on the NumPy backend and on devices without them."""
-    data = x.realize_cached_data()
-    mod = getattr(data.device, "mod", None) if isinstance(data, NDArray) else None
-    return mod is not None and all(hasattr(mod, name) for name in names)
+    return all(device_kernel(x, name) is not None for name in names)
 
 
 def _labels_like(Z: NDArray, y: NDArray) -> NDArray:
@@ -75,7 +74,7 @@ class SoftmaxCrossEntropy(TensorOp):
 
     def compute(self, Z: NDArray, y: NDArray) -> NDArray:
         n, k = Z.shape
-        kernel = getattr(Z.device.mod, "softmax_xent_forward", None)
+        kernel = device_kernel(Z, "softmax_xent_forward")
         if kernel is not None:
             Z = Z.compact()
             rows = NDArray.make((n,), device=Z.device, dtype=Z.dtype)
@@ -116,7 +115,7 @@ class SoftmaxCrossEntropyBackward(TensorOp):
             Z_max = Z.max(axis=1, keepdims=True)
             shifted = Z - Z_max.broadcast_to(Z.shape)
             lse = (shifted.exp().sum(axis=1, keepdims=True).log() + Z_max).reshape((n,))
-        kernel = getattr(Z.device.mod, "softmax_xent_backward", None)
+        kernel = device_kernel(Z, "softmax_xent_backward")
         if kernel is not None:
             Z = Z.compact()
             dZ = NDArray.make((n, k), device=Z.device, dtype=Z.dtype)
@@ -160,7 +159,7 @@ class LinearBias(TensorOp):
     def compute(self, X: NDArray, W: NDArray, b: NDArray) -> NDArray:
         out = X @ W
         n, k = out.shape
-        kernel = getattr(out.device.mod, "add_row_bias", None)
+        kernel = device_kernel(out, "add_row_bias")
         if kernel is not None and out.is_compact():
             kernel(out._handle, b.compact()._handle, n, k)
             return out

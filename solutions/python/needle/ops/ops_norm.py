@@ -22,21 +22,16 @@ from typing import Any
 
 from ..autograd import NDArray, Tensor, TensorOp, TensorTuple, TensorTupleOp
 from ..backend_selection import array_api
-from .fast_paths import fast_paths_enabled
+from .fast_paths import device_kernel, fast_paths_enabled
 from .ops_tuple import tuple_get_item
 
 __all__ = ["BatchNormTrain", "BatchNormEval", "BatchNormBackward", "ReLUFast", "ReLUBackward",
            "batch_norm", "fused_batch_norm_available", "fused_relu_available"]
 
 
-def _kernel(a: Tensor | NDArray, name: str) -> Any:
-    """The compiled kernel ``name`` of ``a``'s device, or None (NumPy arrays, other devices)."""
-    return getattr(getattr(a.device, "mod", None), name, None)
-
-
 def _need_kernel(a: NDArray, name: str) -> Any:
     """The kernel ``name`` of ``a``'s device. Raises RuntimeError naming the device without it."""
-    kernel = _kernel(a, name)
+    kernel = device_kernel(a, name)
     if kernel is None:
         raise RuntimeError(f"{name}: device {a.device} has no such kernel (the fused ops run on "
                            f"ndl.cpu(); see fused_batch_norm_available)")
@@ -51,14 +46,14 @@ def _dims(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def fused_batch_norm_available(x: Tensor, *others: Tensor) -> bool:
     """Whether ``batch_norm`` may run on ``x`` (``(N, C, ...)``) with ``others`` (weight, bias,
     running statistics): fast paths on, a device with the kernels, one device and one dtype."""
-    if not fast_paths_enabled() or x.ndim < 2 or _kernel(x, "batch_norm_train") is None:
+    if not fast_paths_enabled() or x.ndim < 2 or device_kernel(x, "batch_norm_train") is None:
         return False
     return all(t.device == x.device and t.dtype == x.dtype for t in others)
 
 
 def fused_relu_available(a: Tensor) -> bool:
     """Whether ``ops.relu`` may take ``ReLUFast`` for ``a``: fast paths on and the kernel there."""
-    return fast_paths_enabled() and _kernel(a, "relu_backward") is not None
+    return fast_paths_enabled() and device_kernel(a, "relu_backward") is not None
 
 
 class BatchNormTrain(TensorOp):
