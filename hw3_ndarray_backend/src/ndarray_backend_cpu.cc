@@ -132,8 +132,10 @@ inline int thread_index() {
 
 // ---- strided copies ------------------------------------------------------------------------
 
-// Calls body(i, j) for every element of the strided view (shape, strides, offset): i is the
-// element's row-major index (its place in a compact array), j its index in the strided buffer.
+// Calls body(i, j) for every element of the strided view (shape, strides, offset), in row-major
+// order: i is the element's row-major number (its place in a compact array; q in the course
+// notation), j its position in the strided buffer, offset + sum_k i_k * strides[k] for its index
+// (i_0, ..., i_{r-1}) (j(q) = o + sum_k i_k s_k: docs/notation.md, "Arrays in memory").
 // Rows (all axes but the last) are split across threads when the view is large.
 //
 // Write this once and Compact, EwiseSetitem and ScalarSetitem are one line each.
@@ -538,8 +540,9 @@ void ConvDirectWeightGrad(const T* ap, const T* g, T* db, const ConvGeometry& ge
 // fused log_softmax + nll_loss. Rows are independent: OpenMP splits them, the columns of a row
 // are one vectorised loop (exp_op is the Exp functor below: FastExp for float32).
 //
-// Forward, per row i of z (n, k) with label y[i]: m = max_j z_ij, lse_i = m + log sum_j
-// exp(z_ij - m) (the max is subtracted so that exp cannot overflow), loss_i = lse_i - z_i,y[i].
+// Forward, per row i of the logits z (n, k) (n = B examples, k classes) with label y[i]:
+// m = max_j z_ij, lse_i = m + log sum_j exp(z_ij - m) (the max is subtracted so that exp cannot
+// overflow), loss_i = lse_i - z_i,y[i] (docs/notation.md, "Losses": LSE(z) - z_y).
 // lse is kept for the backward. A NaN logit makes its row's sum, and so its loss, NaN (and +inf
 // gives inf - inf = NaN, as PyTorch); max's choice among NaNs does not matter.
 template <typename T, typename ExpOp>
@@ -560,7 +563,8 @@ void SoftmaxXentForward(const T* z, const int64_t* y, T* loss, T* lse, size_t n,
 }
 
 // Backward: dz_ij = (exp(z_ij - lse_i) - [j == y_i]) * scale, the softmax minus the one-hot
-// labels times the loss's adjoint over n for the mean (scale = g / n, g read from the device).
+// labels times the loss's adjoint over n for the mean (scale = g / n, g read from the device):
+// the notation's (softmax(Z) - I_y) / B, times the adjoint g of the mean loss.
 template <typename T, typename ExpOp>
 void SoftmaxXentBackward(const T* z, const int64_t* y, const T* lse, T scale, T* dz, size_t n, size_t k,
                          ExpOp exp_op) {
@@ -576,9 +580,9 @@ void SoftmaxXentBackward(const T* z, const int64_t* y, const T* lse, T scale, T*
   }
 }
 
-// nn.Linear's bias, added in place to the product x W (n, k): out[i, :] += b, one pass instead
-// of a broadcast copy of b and an element-wise add. (The bias's gradient, a column sum, is
-// reduce_sum's over axis 0, which already streams over rows in place.)
+// nn.Linear's bias, added in place to the product X W, (n, k) here (n = B rows): out[i, :] += b,
+// one pass instead of a broadcast copy of b and an element-wise add. (The bias's gradient, a
+// column sum, is reduce_sum's over axis 0, which already streams over rows in place.)
 template <typename T>
 void AddRowBias(T* out, const T* b, size_t n, size_t k) {
   const int64_t rows = static_cast<int64_t>(n), cols = static_cast<int64_t>(k);

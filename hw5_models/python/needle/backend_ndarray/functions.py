@@ -138,9 +138,10 @@ def _lstm_operands(name: str, pre: NDArray, *state: NDArray) -> tuple[int, int]:
 
 
 def lstm_gates(pre: NDArray, c: NDArray) -> tuple[NDArray, NDArray]:
-    """One LSTM step's gate arithmetic in one kernel: ``pre`` ``(B, 4H)`` holds the
-    pre-activations of the gates i, f, g, o side by side, ``c`` ``(B, H)`` the cell state.
-    Returns ``(h', c')`` with ``c' = sigmoid(f) c + sigmoid(i) tanh(g)``, ``h' = sigmoid(o)
+    """One LSTM step's gate arithmetic in one kernel: ``pre`` ``(B, 4 * hidden)`` holds the
+    pre-activations of the gates i, f, g, o side by side, ``c`` ``(B, hidden)`` the cell state
+    (``docs/notation.md``, "Sequences": B examples, ``hidden`` = d_h). Returns ``(h', c')``,
+    elementwise ``c' = sigmoid(f) * c + sigmoid(i) * tanh(g)`` and ``h' = sigmoid(o) *
     tanh(c')`` (Hochreiter & Schmidhuber, 1997; PyTorch's gate order).
 
     Raises:

@@ -1,8 +1,10 @@
 """needle's own n-dimensional array: a strided view of a flat buffer owned by a backend.
 
 An ``NDArray`` is ``(handle, shape, strides, offset, device)``: ``handle`` is a flat buffer
-(``Array``) of a backend module, and element ``(i_0, ..., i_{d-1})`` lives at
-``offset + sum_k i_k * strides[k]`` in it (strides count elements, not bytes). Reshaping a
+(``Array``) of a backend module, and element ``(i_0, ..., i_{r-1})`` of an array of ``r`` axes
+lives at ``offset + sum_k i_k * strides[k]`` in it, indices counted from 0 (strides count
+elements, not bytes; the course notation writes it o + sum_k i_k s_k, ``docs/notation.md``,
+"Arrays in memory"). Reshaping a
 compact array, permuting axes, broadcasting, slicing and flipping only compute new
 ``shape``/``strides``/``offset``: they are views that share the buffer, and cost no copy.
 Kernels (element-wise maths, reductions, matmul) run on compact buffers, so they call
