@@ -226,12 +226,15 @@ def executed_chapter(path: Path, reference: Path, fingerprint: str, cache: Path)
         return nbformat.read(cached, as_version=4)
     notebook = nbformat.reads(text.decode("utf-8"), as_version=4)
     execute_figures(notebook, path.parent, reference)
-    cache.mkdir(parents=True, exist_ok=True)
-    for old in cache.glob(f"{stem}-*.ipynb"):
-        old.unlink(missing_ok=True)
-    partial = cached.with_suffix(f".{os.getpid()}.tmp")
-    nbformat.write(notebook, partial)
-    partial.replace(cached)  # whole or absent, even with two builds at once
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob(f"{stem}-*.ipynb"):
+            old.unlink(missing_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        nbformat.write(notebook, partial)
+        partial.replace(cached)  # whole or absent, even with two builds at once
+    except OSError:
+        pass  # a cache that cannot be written (a read-only home) only costs the next build time
     return notebook
 
 
