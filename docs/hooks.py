@@ -144,8 +144,9 @@ def execute_figures(notebook: nbformat.NotebookNode, folder: Path, reference: Pa
     # The kernel spec runs `python`: this interpreter's, whose environment has ipykernel.
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
            "PYTHONPATH": str(reference), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    client = NotebookClient(notebook, timeout=FIGURE_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
+    # startup_timeout: a kernel starts in seconds, but a busy 2-core machine can take a minute.
+    client = NotebookClient(notebook, timeout=FIGURE_TIMEOUT, startup_timeout=180,
+                            kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     # The kernel's own stderr is only its start-up chatter (a cell's errors come back as outputs).
     with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
         for number, cell in figures:
