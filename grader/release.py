@@ -3,7 +3,8 @@
 It holds the released handouts (their notebooks cloning the course's ``repo_url`` on Colab,
 their READMEs with an "Open in Colab" badge), their public tests, the data, a Makefile
 (``make test-hwN``, ``check-hwN``, ``submit-hwN``), a student README, ``requirements.txt`` and
-``requirements.lock`` (the instructor's exact versions), the untouched handouts (``.pristine/``,
+``requirements.lock`` (the instructor's exact versions), the course notation the chapters link
+(``docs/notation.md``), the untouched handouts (``.pristine/``,
 for ``check-hwN``), the runner modules those targets use, and ``.release.json``: what was
 released, with each file's SHA-256. It holds none of ``solutions/``, the hidden suites or the
 answer key, and the same leak check as ``check-handouts`` runs over it.
@@ -96,6 +97,9 @@ class Report:
     commit: str | None = None                           # the new commit, if one was made
 
 
+NOTATION = "docs/notation.md"
+
+
 def edition(homeworks: list[Homework], settings: Settings, repo: Path = REPO) -> dict[str, bytes]:
     """Every file of the student edition for ``homeworks``, path -> bytes, ``MANIFEST`` aside.
 
@@ -114,6 +118,8 @@ def edition(homeworks: list[Homework], settings: Settings, repo: Path = REPO) ->
     for name in tree_files(repo / "data"):
         if not name.startswith(DATA_LEFT_OUT) and not name.endswith(".part"):
             files[f"data/{name}"] = (repo / "data" / name).read_bytes()
+    # The course notation, which every chapter links as ../docs/notation.md.
+    files[NOTATION] = (repo / NOTATION).read_bytes()
     files["grader/__init__.py"] = b'"""The grader\'s runner, for `make check-hwN` (see check.py)."""\n'
     for name in RUNNER_MODULES:
         files[f"grader/{name}"] = (repo / "grader" / name).read_bytes()
@@ -410,7 +416,9 @@ def readme(course: list[Homework], settings: Settings) -> str:
 
 In this course you build **needle**, a PyTorch-style deep learning library, from first principles.
 Each homework is a folder with its own README (the questions and their points), sources, public
-tests and a notebook that runs locally or on Colab.
+tests and a notebook that runs locally or on Colab: the homework's chapter, which explains each
+question (the idea, the maths, a worked example, the task) in the course's notation,
+[`docs/notation.md`](docs/notation.md).
 
 | Folder | Homework | Public tests | As the grader runs them | Hand in | Colab |
 |---|---|---|---|---|---|

@@ -1,6 +1,7 @@
 """The student edition: what it holds, what it must not, `make test-hwN` / `check-hwN` there,
 its Colab set-up, its lock, and updating it as a git repository without touching students' files."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,28 @@ def test_release_holds_the_handouts_data_and_tools_but_no_secrets(edition):
     assert "data/mnist/train-images-idx3-ubyte.gz" in names and "Makefile" in names
     assert not [n for n in names if n.startswith(release.FORBIDDEN)]
     assert not [n for n in names if "answers" in n or "hidden" in n.split("/")[0:2]]
+
+
+def relative_links(text):
+    """The targets of a Markdown text's relative links to files (no URL, no bare #anchor)."""
+    return [target.split("#")[0] for target in re.findall(r"\]\(([^)\s]+)\)", text)
+            if "://" not in target and not target.startswith(("#", "mailto:"))]
+
+
+def test_release_links_between_its_files_resolve(edition):
+    # Every chapter links the course notation (../docs/notation.md), and the edition carries it.
+    assert (edition / "docs" / "notation.md").is_file()
+    checked = 0
+    for path in [edition / "README.md", *edition.glob("hw*/README.md"), *edition.glob("hw*/*.ipynb")]:
+        if path.suffix == ".ipynb":
+            notebook = nbformat.read(path, as_version=4)
+            text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+        else:
+            text = path.read_text(encoding="utf-8")
+        for target in relative_links(text):
+            assert (path.parent / target).exists(), f"{path.relative_to(edition)}: {target}"
+            checked += 1
+    assert checked > 6
 
 
 def test_release_leak_check_catches_a_planted_solution(edition, tmp_path):
@@ -132,6 +155,8 @@ def course_copy(tmp_path):
         shutil.copytree(REPO / name, copy / name, ignore=shutil.ignore_patterns(
             "build", "*.so", "__pycache__", "*.log", "demo-output", "cifar-10-batches-py", "ptb",
             *left_out))
+    (copy / "docs").mkdir()
+    shutil.copy(REPO / release.NOTATION, copy / release.NOTATION)
     return copy
 
 
